@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages flowturbo builds against, only when one is missing.
+# Safe to run repeatedly; needs root (or sudo) the first time on a fresh machine.
+set -euo pipefail
+pkgs=(libopenblas-dev liblapacke-dev libzmq3-dev zlib1g-dev pkg-config protobuf-compiler protobuf-c-compiler libprotobuf-c-dev iproute2)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,1 @@
+// FlowCluster: see README code map.

@@ -1,0 +1,41 @@
+import FlowTensor
+
+/// A velocity field v(x, t, y) over fixed-size samples: the one abstraction every sampler uses.
+///
+/// Implemented by the SiT predictor, the FlowTurbo refiner (which also takes the previous
+/// velocity) and the exact analytic Gaussian-mixture field. Time follows FLOWTURBO.md: t = 0 is
+/// noise, t = 1 is data. Label `numClasses` is the null (unconditional) class used by guidance.
+public protocol VelocityField: AnyObject {
+    /// Shape of one sample, e.g. `[1, 28, 28]` (C, H, W) or `[D]`.
+    var sampleShape: [Int] { get }
+    /// Number of real classes; label `numClasses` is the null class.
+    var numClasses: Int { get }
+    /// True for a refiner: `evaluate` needs the previous velocity `v` and returns `r(x, v, t, y) + v`.
+    var isRefiner: Bool { get }
+    /// Floating-point operations of one evaluation of one row (for benchmarks; 0 if negligible).
+    var flopsPerRow: Double { get }
+    /// Creates an evaluator with every buffer preallocated for up to `maxRows` rows.
+    ///
+    /// `times` are the time points a compiled program will query by index; the evaluator may
+    /// precompute everything that depends only on (t, y) for them once labels are set.
+    func makeEvaluator(maxRows: Int, times: [Float]) -> VelocityEvaluator
+}
+
+extension VelocityField {
+    /// Number of floats in one sample.
+    public var sampleSize: Int { sampleShape.reduce(1, *) }
+}
+
+/// A preallocated evaluation context of a `VelocityField` (not thread-safe; one per thread).
+///
+/// After `setLabels`, `evaluate` performs no heap allocation.
+public protocol VelocityEvaluator: AnyObject {
+    /// Sets the rows' labels (once per batch) and precomputes the per-(t, y) conditioning for every
+    /// time point given at creation. `rows` ≤ `maxRows`.
+    func setLabels(_ labels: UnsafePointer<Int32>, rows: Int)
+    /// Writes v(x, times[timeIndex], labels) for the current rows into `out` (rows × sampleSize).
+    /// `v` is the previous velocity for refiners and must be nil otherwise.
+    func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, timeIndex: Int, out: UnsafeMutablePointer<Float>)
+    /// The same at an arbitrary time (used by adaptive solvers; no per-time caching).
+    func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, t: Float, out: UnsafeMutablePointer<Float>)
+}

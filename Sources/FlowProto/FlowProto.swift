@@ -1,0 +1,3 @@
+// FlowProto: see README code map.
+
+@_exported import SwiftProtobuf

@@ -1,0 +1,1 @@
+// FlowSampler: see README code map.

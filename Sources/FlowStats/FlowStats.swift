@@ -1,0 +1,1 @@
+// FlowStats: see README code map.

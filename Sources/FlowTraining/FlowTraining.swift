@@ -1,0 +1,1 @@
+// FlowTraining: see README code map.

@@ -1,0 +1,2 @@
+import XCTest
+final class FlowClusterTestsPlaceholder: XCTestCase { func testLinked() {} }

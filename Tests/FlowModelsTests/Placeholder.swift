@@ -1,0 +1,2 @@
+import XCTest
+final class FlowModelsTestsPlaceholder: XCTestCase { func testLinked() {} }

@@ -1,0 +1,2 @@
+import XCTest
+final class FlowSamplerTestsPlaceholder: XCTestCase { func testLinked() {} }

@@ -1,0 +1,2 @@
+import XCTest
+final class FlowStatsTestsPlaceholder: XCTestCase { func testLinked() {} }

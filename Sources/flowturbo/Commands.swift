@@ -1,7 +1,9 @@
 import ArgumentParser
 
-/// Every subcommand of `flowturbo`, in help order. Each command lives in its own file.
+/// Every subcommand of `flowturbo`, in help order. Each command lives in its own file;
+/// add one line here per command.
 enum CommandRegistry {
     static let all: [ParsableCommand.Type] = [
+        BenchCommand.self,
     ]
 }

@@ -1,0 +1,47 @@
+/// Multi-head softmax self-attention on a fused qkv buffer (timm `Attention` layout).
+///
+/// `qkv` holds rows of 3·D values ordered [q | k | v], each split into `heads` blocks of
+/// `headDim` (= D / heads), exactly as `qkv.reshape(B, N, 3, H, hd)` reads it. The result is
+/// written with heads concatenated ([B·T, D]), ready for the output projection.
+public enum Attention {
+    /// Scratch floats needed by `forward` for `tokens` tokens (one T×T score matrix).
+    public static func scratchCount(tokens: Int) -> Int { tokens * tokens }
+
+    /// out[b, t, h·hd + j] = Σ_s softmax_s(q·k/√hd) v[s, j] for each batch item and head.
+    /// Softmax is numerically stable (max subtracted). When `probs` is non-nil the attention
+    /// probabilities for every (b, h) are saved there ([B, H, T, T]) for the backward pass.
+    public static func forward(qkv: UnsafePointer<Float>, batch: Int, tokens: Int, heads: Int, headDim: Int,
+                               out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                               probs: UnsafeMutablePointer<Float>? = nil) {
+        let d = heads * headDim
+        let stride = 3 * d
+        let scale = 1 / Float(headDim).squareRoot()
+        for b in 0..<batch {
+            let base = qkv + b * tokens * stride
+            for h in 0..<heads {
+                let q = base + h * headDim, k = base + d + h * headDim, v = base + 2 * d + h * headDim
+                let s = probs.map { $0 + ((b * heads + h) * tokens * tokens) } ?? scratch
+                Gemm.sgemm(transB: true, m: tokens, n: tokens, k: headDim, alpha: scale,
+                           a: q, lda: stride, b: k, ldb: stride, c: s)
+                softmaxRows(s, rows: tokens, cols: tokens)
+                Gemm.sgemm(m: tokens, n: headDim, k: tokens, a: s, b: v, ldb: stride,
+                           c: out + b * tokens * d + h * headDim, ldc: d)
+            }
+        }
+    }
+
+    /// Row-wise stable softmax in place.
+    @inline(__always)
+    public static func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        for r in 0..<rows {
+            let row = s + r * cols
+            var m = -Float.infinity
+            for j in 0..<cols { m = max(m, row[j]) }
+            FastMath.map(row, cols) { FastMath.exp($0 - m) }
+            var sum: Float = 0
+            for j in 0..<cols { sum += row[j] }
+            let inv = 1 / sum
+            for j in 0..<cols { row[j] *= inv }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import COpenBLAS
+
+/// Matrix products through CBLAS (OpenBLAS), row-major, and the PyTorch `nn.Linear` layer built on them.
+public enum Gemm {
+    /// C[M×N] = alpha·op(A)·op(B) + beta·C, row-major; op = transpose when the flag is set.
+    /// `lda`, `ldb`, `ldc` are row strides of the stored matrices (default: packed).
+    @inline(__always)
+    public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int? = nil,
+                             b: UnsafePointer<Float>, ldb: Int? = nil,
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
+        let lda = lda ?? (transA ? m : k)
+        let ldb = ldb ?? (transB ? k : n)
+        let ldc = ldc ?? n
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+    }
+
+    /// `nn.Linear` forward: out[rows×outF] = x[rows×inF] · Wᵀ + bias, with PyTorch's weight layout W[outF×inF].
+    @inline(__always)
+    public static func linear(_ x: UnsafePointer<Float>, rows: Int, inF: Int, weight: UnsafePointer<Float>,
+                              bias: UnsafePointer<Float>?, outF: Int, out: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        if let bias, !accumulate {
+            for r in 0..<rows { (out + r * outF).update(from: bias, count: outF) }
+            sgemm(transB: true, m: rows, n: outF, k: inF, a: x, b: weight, beta: 1, c: out)
+        } else {
+            sgemm(transB: true, m: rows, n: outF, k: inF, a: x, b: weight, beta: accumulate ? 1 : 0, c: out)
+            if let bias, accumulate { for r in 0..<rows { for j in 0..<outF { out[r * outF + j] += bias[j] } } }
+        }
+    }
+
+    /// Limits OpenBLAS to `n` threads (workers and benchmarks use 1).
+    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+}

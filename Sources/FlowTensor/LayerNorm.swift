@@ -1,0 +1,50 @@
+/// LayerNorm without affine parameters (eps 1e-6), as the SiT blocks and final layer use it.
+public enum LayerNorm {
+    public static let eps: Float = 1e-6
+
+    /// out[r] = (x[r] − mean) / sqrt(var + eps) over `dim`, for each of `rows` rows (biased variance, as PyTorch).
+    /// When `mean`/`rstd` are given, the per-row statistics are stored for the backward pass.
+    /// `out` may alias `x`.
+    @inline(__always)
+    public static func forward(_ x: UnsafePointer<Float>, rows: Int, dim: Int, out: UnsafeMutablePointer<Float>,
+                               mean: UnsafeMutablePointer<Float>? = nil, rstd: UnsafeMutablePointer<Float>? = nil) {
+        let invD = 1 / Float(dim)
+        for r in 0..<rows {
+            let xr = x + r * dim
+            var s: Float = 0
+            for i in 0..<dim { s += xr[i] }
+            let m = s * invD
+            var v: Float = 0
+            for i in 0..<dim { let d = xr[i] - m; v += d * d }
+            let rs = 1 / (v * invD + eps).squareRoot()
+            let o = out + r * dim
+            for i in 0..<dim { o[i] = (xr[i] - m) * rs }
+            mean?[r] = m
+            rstd?[r] = rs
+        }
+    }
+
+    /// LayerNorm fused with adaLN modulation: out = LN(x)·(1 + scale[b]) + shift[b], where row r belongs
+    /// to batch item b = r / tokens and `shift`/`scale` are row-strided by `modStride`.
+    @inline(__always)
+    public static func forwardModulated(_ x: UnsafePointer<Float>, batch: Int, tokens: Int, dim: Int,
+                                        shift: UnsafePointer<Float>, scale: UnsafePointer<Float>, modStride: Int,
+                                        out: UnsafeMutablePointer<Float>) {
+        let invD = 1 / Float(dim)
+        for b in 0..<batch {
+            let sh = shift + b * modStride, sc = scale + b * modStride
+            for tk in 0..<tokens {
+                let r = b * tokens + tk
+                let xr = x + r * dim
+                var s: Float = 0
+                for i in 0..<dim { s += xr[i] }
+                let m = s * invD
+                var v: Float = 0
+                for i in 0..<dim { let d = xr[i] - m; v += d * d }
+                let rs = 1 / (v * invD + eps).squareRoot()
+                let o = out + r * dim
+                for i in 0..<dim { o[i] = (xr[i] - m) * rs * (1 + sc[i]) + sh[i] }
+            }
+        }
+    }
+}

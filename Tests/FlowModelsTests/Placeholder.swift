@@ -1,2 +1,0 @@
-import XCTest
-final class FlowModelsTestsPlaceholder: XCTestCase { func testLinked() {} }

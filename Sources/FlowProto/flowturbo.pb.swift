@@ -386,6 +386,26 @@ public nonisolated struct Flowturbo_V1_NoWork: Sendable {
   public init() {}
 }
 
+/// Coordinator -> worker, answer to WorkerHello: where results go and the heartbeat contract.
+public nonisolated struct Flowturbo_V1_Welcome: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Port of the aggregator's PULL socket on the coordinator's host (data plane).
+  public var dataPort: UInt32 = 0
+
+  public var heartbeatIntervalMs: UInt32 = 0
+
+  public var liveness: UInt32 = 0
+
+  public var runID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// The one frame type on the control socket.
 public nonisolated struct Flowturbo_V1_Envelope: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -466,6 +486,14 @@ public nonisolated struct Flowturbo_V1_Envelope: Sendable {
     set {body = .noWork(newValue)}
   }
 
+  public var welcome: Flowturbo_V1_Welcome {
+    get {
+      if case .welcome(let v)? = body {return v}
+      return Flowturbo_V1_Welcome()
+    }
+    set {body = .welcome(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -478,6 +506,7 @@ public nonisolated struct Flowturbo_V1_Envelope: Sendable {
     case error(Flowturbo_V1_Error)
     case shutdown(Flowturbo_V1_Shutdown)
     case noWork(Flowturbo_V1_NoWork)
+    case welcome(Flowturbo_V1_Welcome)
 
   }
 
@@ -1157,9 +1186,54 @@ nonisolated extension Flowturbo_V1_NoWork: SwiftProtobuf.Message, SwiftProtobuf.
   }
 }
 
+nonisolated extension Flowturbo_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Welcome"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}data_port\0\u{3}heartbeat_interval_ms\0\u{1}liveness\0\u{3}run_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.dataPort) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.heartbeatIntervalMs) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.liveness) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.runID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.dataPort != 0 {
+      try visitor.visitSingularUInt32Field(value: self.dataPort, fieldNumber: 1)
+    }
+    if self.heartbeatIntervalMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.heartbeatIntervalMs, fieldNumber: 2)
+    }
+    if self.liveness != 0 {
+      try visitor.visitSingularUInt32Field(value: self.liveness, fieldNumber: 3)
+    }
+    if !self.runID.isEmpty {
+      try visitor.visitSingularStringField(value: self.runID, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Flowturbo_V1_Welcome, rhs: Flowturbo_V1_Welcome) -> Bool {
+    if lhs.dataPort != rhs.dataPort {return false}
+    if lhs.heartbeatIntervalMs != rhs.heartbeatIntervalMs {return false}
+    if lhs.liveness != rhs.liveness {return false}
+    if lhs.runID != rhs.runID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Flowturbo_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{3}work_request\0\u{1}assignment\0\u{1}heartbeat\0\u{1}result\0\u{1}committed\0\u{1}error\0\u{1}shutdown\0\u{3}no_work\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{3}work_request\0\u{1}assignment\0\u{1}heartbeat\0\u{1}result\0\u{1}committed\0\u{1}error\0\u{1}shutdown\0\u{3}no_work\0\u{1}welcome\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1284,6 +1358,19 @@ nonisolated extension Flowturbo_V1_Envelope: SwiftProtobuf.Message, SwiftProtobu
           self.body = .noWork(v)
         }
       }()
+      case 10: try {
+        var v: Flowturbo_V1_Welcome?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .welcome(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .welcome(v)
+        }
+      }()
       default: break
       }
     }
@@ -1330,6 +1417,10 @@ nonisolated extension Flowturbo_V1_Envelope: SwiftProtobuf.Message, SwiftProtobu
     case .noWork?: try {
       guard case .noWork(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    }()
+    case .welcome?: try {
+      guard case .welcome(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
     }()
     case nil: break
     }

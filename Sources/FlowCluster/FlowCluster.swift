@@ -1,1 +1,0 @@
-// FlowCluster: see README code map.

@@ -1,2 +1,0 @@
-import XCTest
-final class FlowTensorTestsPlaceholder: XCTestCase { func testLinked() {} }

@@ -16,6 +16,8 @@ public final class SiTEvaluator: VelocityEvaluator {
     public let maxRows: Int
     let times: [Float]
     var rows = 0
+    /// For refiners: add the previous velocity to the network output (v̂ = r + v). False gives the raw offset r.
+    public var addsPrevious = true
     let labels: UnsafeMutablePointer<Int32>
     let tRow: Buffer           // per-row time for the general path
     let patches, x, h, qkv, attn, mlp, y, scores: Buffer
@@ -142,6 +144,6 @@ public final class SiTEvaluator: VelocityEvaluator {
         let po = p * p * c.outChannels
         Gemm.linear(h.ptr, rows: r, inF: d, weight: w.finalW.ptr, bias: w.finalB.ptr, outF: po, out: y.ptr)
         Patches.unpatchify(y.ptr, outChannels: c.outChannels, keep: cin, batch: rows, size: c.inputSize, patch: p,
-                           addend: c.isRefiner ? v : nil, out: out)
+                           addend: c.isRefiner && addsPrevious ? v : nil, out: out)
     }
 }

@@ -46,7 +46,8 @@ public final class SiTModel: VelocityField {
     }
 
     /// Convenience forward on tensors (allocates; for the CLI and tests): x (N,C,H,W), t (N), y (N), v like x for refiners.
-    public func forward(x: Tensor, t: [Float], y: [Int32], v: Tensor? = nil) throws -> Tensor {
+    /// `rawOffset` returns a refiner's network output r instead of r + v.
+    public func forward(x: Tensor, t: [Float], y: [Int32], v: Tensor? = nil, rawOffset: Bool = false) throws -> Tensor {
         let n = t.count
         let shape = [n] + sampleShape
         guard x.shape == shape else {
@@ -64,6 +65,7 @@ public final class SiTModel: VelocityField {
             throw FlowError("--v is only for refiners; this checkpoint is a predictor (pass --refiner if it is a refiner)")
         }
         let ev = SiTEvaluator(model: self, maxRows: n, times: [])
+        ev.addsPrevious = !rawOffset
         var out = Tensor(zeros: shape)
         x.data.withUnsafeBufferPointer { xp in
             t.withUnsafeBufferPointer { tp in

@@ -4,6 +4,8 @@ import ArgumentParser
 /// add one line here per command.
 enum CommandRegistry {
     static let all: [ParsableCommand.Type] = [
+        InspectCommand.self,
+        ForwardCommand.self,
         BenchCommand.self,
     ]
 }

@@ -1,0 +1,44 @@
+import ArgumentParser
+import FlowModels
+import FlowTensor
+
+/// `flowturbo forward`: one network evaluation on .npy inputs, for cross-checking against other implementations.
+struct ForwardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forward",
+        abstract: "Evaluate a SiT predictor or refiner once on .npy inputs and write the velocity as .npy.",
+        discussion: """
+        x: float32 (N,C,H,W); t: float32 (N,); y: int64 (N,) with N_classes = null class; v (refiners): like x.
+        Output: float32 (N,C,H,W). For a refiner the output is the refined velocity r(x, v, t, y) + v
+        (the network's raw offset r with --offset).
+        """)
+
+    @Option(help: "Safetensors checkpoint.") var model: String
+    @Option(help: "Attention heads (needed for converted checkpoints of non-standard width).") var heads: Int?
+    @Flag(help: "The checkpoint is a FlowTurbo refiner (settles the one shape-ambiguous case).") var refiner = false
+    @Option(help: "Input latents, float32 (N,C,H,W).") var x: String
+    @Option(help: "Times, float32 (N,), 0 = noise, 1 = data.") var t: String
+    @Option(help: "Labels, int64 (N,).") var y: String
+    @Option(help: "Previous velocity for a refiner, float32 like x.") var v: String?
+    @Flag(help: "For a refiner, write the raw network output r instead of r + v.") var offset = false
+    @Option(help: "Output .npy path.") var out: String
+
+    func run() throws {
+        let m = try SiTModel.load(model, heads: heads, refiner: refiner ? true : nil)
+        let xs = try NPY.read(x)
+        guard xs.dtype == .float32 else { throw FlowError("\(x): expected float32 (<f4), got \(xs.dtype.rawValue); save x.astype(np.float32)") }
+        let ts = try NPY.read(t)
+        guard ts.shape.count == 1 else { throw FlowError("\(t): expected shape (N,), got \(ts.shape)") }
+        let ys = try NPY.read(y)
+        guard ys.shape.count == 1 else { throw FlowError("\(y): expected shape (N,), got \(ys.shape)") }
+        let labels = try ys.int64s().map { Int32(clamping: $0) }
+        let vt = try v.map { path -> Tensor in
+            let a = try NPY.read(path)
+            guard a.dtype == .float32 else { throw FlowError("\(path): expected float32 (<f4), got \(a.dtype.rawValue)") }
+            return a.tensor()
+        }
+        if offset && !m.isRefiner { throw FlowError("--offset applies to refiners only; drop it for a predictor") }
+        let result = try m.forward(x: xs.tensor(), t: ts.floats(), y: labels, v: vt, rawOffset: offset)
+        try NPY.write(result, to: out)
+    }
+}

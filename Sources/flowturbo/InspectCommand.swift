@@ -1,0 +1,44 @@
+import ArgumentParser
+import FlowModels
+import FlowTensor
+
+/// `flowturbo inspect MODEL`: configuration, parameter count and forward FLOPs of a checkpoint.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Print a SiT/refiner checkpoint's configuration, parameter count and forward FLOPs per sample.")
+
+    @Argument(help: "A safetensors checkpoint (the project's own, or converted from the official PyTorch state dict).")
+    var model: String
+    @Option(help: "Attention heads, for converted checkpoints whose metadata does not say (shapes cannot determine it).")
+    var heads: Int?
+    @Flag(help: "Treat the checkpoint as a FlowTurbo refiner where the shapes are ambiguous.")
+    var refiner = false
+
+    func run() throws {
+        let m = try SiTModel.load(model, heads: heads, refiner: refiner ? true : nil)
+        let c = m.config
+        let file = try SafeTensors.load(model)
+        let fromMeta = (try? SiTConfig.fromMetadata(file.metadata, source: model)) != nil
+        let rows: [(String, String)] = [
+            ("file", model),
+            ("kind", c.isRefiner ? "refiner (input = concat(x, v), output r + v)" : "predictor"),
+            ("config source", fromMeta ? "metadata" : "derived from tensor shapes"),
+            ("input", "\(c.inChannels)×\(c.inputSize)×\(c.inputSize)"),
+            ("patch", "\(c.patchSize) (grid \(c.grid)×\(c.grid) = \(c.tokens) tokens)"),
+            ("hidden", "\(c.hiddenSize)"),
+            ("depth", "\(c.depth)"),
+            ("heads", "\(c.numHeads) (head dim \(c.headDim))"),
+            ("mlp hidden", "\(c.mlpHidden)"),
+            ("classes", "\(c.numClasses) (+ null class \(c.numClasses))"),
+            ("learn_sigma", "\(c.learnSigma) (network outputs \(c.outChannels) channels, first \(c.inChannels) kept)"),
+            ("parameters", "\(c.parameterCount) (\(String(format: "%.3f", Double(c.parameterCount) / 1e6)) M, pos_embed excluded)"),
+            ("forward FLOPs/sample", String(format: "%.4f GFLOP (token path) + %.4f MFLOP (t,y conditioning)",
+                                            c.flopsPerSample / 1e9, c.conditioningFlopsPerRow / 1e6)),
+        ]
+        let width = rows.map { $0.0.count }.max() ?? 0
+        for (k, v) in rows { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
+        let extra = file.metadata.filter { $0.key != SiTConfig.metadataKey }.sorted { $0.key < $1.key }
+        for (k, v) in extra { print("meta.\(k)".padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
+    }
+}

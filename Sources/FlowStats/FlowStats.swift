@@ -1,1 +1,0 @@
-// FlowStats: see README code map.

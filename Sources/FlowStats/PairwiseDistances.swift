@@ -1,0 +1,70 @@
+import COpenBLAS
+
+/// Blocked Euclidean distances in float64: d(a_i, b_j) = √max(0, ‖a_i‖² + ‖b_j‖² − 2 a_i·b_j).
+///
+/// Used by PRDC so 10k × 10k comparisons never hold the full matrix: callers visit one block of
+/// rows of A at a time (`forEachBlock`).
+struct PairwiseDistances {
+    let a: [Double], b: [Double]
+    let n: Int, m: Int, d: Int
+    let na: [Double], nb: [Double]
+
+    init(a: [Double], n: Int, b: [Double], m: Int, d: Int) {
+        self.a = a; self.b = b; self.n = n; self.m = m; self.d = d
+        na = (0..<n).map { i in var s = 0.0; for k in 0..<d { s += a[i * d + k] * a[i * d + k] }; return s }
+        nb = (0..<m).map { j in var s = 0.0; for k in 0..<d { s += b[j * d + k] * b[j * d + k] }; return s }
+    }
+
+    /// Calls `body(firstRow, rows, distances)` with a rows × m block of distances for rows of A.
+    func forEachBlock(blockRows: Int = 256, _ body: (Int, Int, UnsafePointer<Double>) -> Void) {
+        var buf = [Double](repeating: 0, count: Swift.min(blockRows, n) * m)
+        var start = 0
+        while start < n {
+            let rows = Swift.min(blockRows, n - start)
+            buf.withUnsafeMutableBufferPointer { p in
+                a.withUnsafeBufferPointer { ap in
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(m), Int32(d), -2,
+                                ap.baseAddress! + start * d, Int32(d), b, Int32(d), 0, p.baseAddress, Int32(m))
+                }
+                for r in 0..<rows {
+                    let ai = na[start + r]
+                    for j in 0..<m { p[r * m + j] = Swift.max(0, p[r * m + j] + ai + nb[j]).squareRoot() }
+                }
+                body(start, rows, p.baseAddress!)
+            }
+            start += rows
+        }
+    }
+}
+
+/// k-th nearest-neighbour radius of every row of X within X (the (k+1)-th smallest distance including self).
+func nearestNeighbourRadii(_ x: [Double], n: Int, d: Int, k: Int) -> [Double] {
+    var radii = [Double](repeating: 0, count: n)
+    let pd = PairwiseDistances(a: x, n: n, b: x, m: n, d: d)
+    var row = [Double](repeating: 0, count: n)
+    let kk = Swift.min(k, n - 1)
+    pd.forEachBlock { first, rows, dist in
+        for r in 0..<rows {
+            for j in 0..<n { row[j] = dist[r * n + j] }
+            row[first + r] = 0  // self distance exactly 0 (rounding may leave a tiny positive value)
+            radii[first + r] = kthSmallest(&row, kk)
+        }
+    }
+    return radii
+}
+
+/// The k-th smallest (0-based) element, by quickselect (reorders `v`).
+func kthSmallest(_ v: inout [Double], _ k: Int) -> Double {
+    var lo = 0, hi = v.count - 1
+    while lo < hi {
+        let pivot = v[(lo + hi) / 2]
+        var i = lo, j = hi
+        while i <= j {
+            while v[i] < pivot { i += 1 }
+            while v[j] > pivot { j -= 1 }
+            if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
+        }
+        if k <= j { hi = j } else if k >= i { lo = i } else { return v[k] }
+    }
+    return v[k]
+}

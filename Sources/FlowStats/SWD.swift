@@ -1,0 +1,76 @@
+import FlowTensor
+
+/// Sliced Wasserstein distance: mean over L seeded unit directions θ of W₁(θᵀX, θᵀY).
+///
+/// Directions are standard normal vectors from `StatsRandom(seed)` (d values each, in order),
+/// normalised to unit length. The 1-D W₁ between empirical distributions is computed exactly from
+/// the sorted projections (∫|F − G|, unequal sizes allowed), matching `scipy.stats.wasserstein_distance`.
+public enum SWD {
+    /// SW₁ of `a` (n × d) and `b` (m × d), row-major float64.
+    public static func compute(_ a: [Double], _ b: [Double], dimension d: Int, directions: Int = 128, seed: UInt64 = 0) throws -> Double {
+        let n = a.count / d, m = b.count / d
+        guard n >= 1, m >= 1, directions >= 1 else {
+            throw FlowError("SWD: need samples on both sides and at least one direction (got \(n), \(m), \(directions))")
+        }
+        var rng = StatsRandom(seed: seed)
+        var theta = [Double](repeating: 0, count: d)
+        var pa = [Double](repeating: 0, count: n), pb = [Double](repeating: 0, count: m)
+        var total = 0.0
+        for _ in 0..<directions {
+            var norm = 0.0
+            for k in 0..<d { theta[k] = rng.normal(); norm += theta[k] * theta[k] }
+            norm = norm.squareRoot()
+            for k in 0..<d { theta[k] /= norm }
+            for i in 0..<n { var s = 0.0; for k in 0..<d { s += a[i * d + k] * theta[k] }; pa[i] = s }
+            for i in 0..<m { var s = 0.0; for k in 0..<d { s += b[i * d + k] * theta[k] }; pb[i] = s }
+            total += wasserstein1D(pa, pb)
+        }
+        return total / Double(directions)
+    }
+
+    /// Exact W₁ between the empirical distributions of `u` and `v`: ∫ |F_u(t) − F_v(t)| dt.
+    public static func wasserstein1D(_ u: [Double], _ v: [Double]) -> Double {
+        let su = u.sorted(), sv = v.sorted()
+        let nu = Double(su.count), nv = Double(sv.count)
+        var i = 0, j = 0
+        var total = 0.0
+        var prev = Swift.min(su[0], sv[0])
+        while i < su.count || j < sv.count {
+            let next: Double
+            if j >= sv.count || (i < su.count && su[i] <= sv[j]) { next = su[i] } else { next = sv[j] }
+            total += abs(Double(i) / nu - Double(j) / nv) * (next - prev)
+            prev = next
+            while i < su.count && su[i] == next { i += 1 }
+            while j < sv.count && sv[j] == next { j += 1 }
+        }
+        return total
+    }
+}
+
+/// Per-sample RMSE between a run and a reference run of the same seeds (same global indices, same order).
+public struct RMSEResult: Sendable, Equatable {
+    /// Mean over samples of √(mean over coordinates of (a − b)²).
+    public var mean: Double
+    /// Largest per-sample RMSE.
+    public var max: Double
+    /// Number of samples compared.
+    public var samples: Int
+}
+
+public enum RMSE {
+    /// Per-sample RMSE of `a` against `reference`, both (n × d) row-major.
+    public static func compute(_ a: [Float], reference b: [Float], dimension d: Int) throws -> RMSEResult {
+        guard d > 0, a.count == b.count, a.count % d == 0, !a.isEmpty else {
+            throw FlowError("RMSE: runs differ in size (\(a.count) vs \(b.count) values, D \(d)); compare runs of the same seeds and indices")
+        }
+        let n = a.count / d
+        var sum = 0.0, mx = 0.0
+        for i in 0..<n {
+            var s = 0.0
+            for k in 0..<d { let t = Double(a[i * d + k]) - Double(b[i * d + k]); s += t * t }
+            let r = (s / Double(d)).squareRoot()
+            sum += r; mx = Swift.max(mx, r)
+        }
+        return RMSEResult(mean: sum / Double(n), max: mx, samples: n)
+    }
+}

@@ -1,1 +1,0 @@
-// FlowSampler: see README code map.

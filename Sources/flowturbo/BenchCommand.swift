@@ -11,5 +11,6 @@ struct BenchCommand: ParsableCommand {
 /// Bench subcommands; each lives in its own file (BenchModel.swift, BenchSampler.swift, …).
 enum BenchRegistry {
     static let all: [ParsableCommand.Type] = [
+        BenchModel.self,
     ]
 }

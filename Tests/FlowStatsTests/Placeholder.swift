@@ -1,2 +1,0 @@
-import XCTest
-final class FlowStatsTestsPlaceholder: XCTestCase { func testLinked() {} }

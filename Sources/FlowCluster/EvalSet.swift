@@ -57,7 +57,7 @@ public struct EvalSet: Equatable {
     }
 
     /// Labels of samples `first ..< first+count`.
-    public func labels(first: Int, count: Int) -> [Int32] { (first..<(first + count)).map(label) }
+    public func labels(first: Int, count: Int) -> [Int32] { isText ? [] : (first..<(first + count)).map(label) }
 
     /// Fails with a clear error if this set needs text conditioning the model does not have.
     public func check(modelHasText: Bool, modelSpec: String) throws {

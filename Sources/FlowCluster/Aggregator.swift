@@ -1,0 +1,165 @@
+import FlowProto
+import FlowTensor
+import Foundation
+import CZeroMQ
+
+/// Receives shard results straight from workers (PULL), writes them durably, and tells the
+/// coordinator "committed" over an inproc socket.
+///
+/// Files per shard, under `<out>/latents/`: `shard-NNNNNN.npy` (float32, `[count, …sampleShape]`),
+/// `shard-NNNNNN.labels.npy` (int32) and `shard-NNNNNN.json` (per-sample NFE, stage timings).
+/// Each is written with `FileIO.writeAtomically(durable: true)` before the commit is sent, so a
+/// journaled shard is always on disk. Results are validated (shard known, index range, labels,
+/// byte count); invalid or undecodable messages are dropped and counted, duplicates dropped.
+public final class Aggregator {
+    /// Counters and per-shard statistics, readable after `stop()`.
+    public struct Stats {
+        public var received = 0, committed = 0, duplicates = 0, dropped = 0
+        public var bytes = 0
+        /// NFE of every sample computed this session (index order not guaranteed).
+        public var nfe: [Int] = []
+        /// Per-batch wall-clock seconds reported by workers.
+        public var batchSeconds: [Double] = []
+        public var predictorSeconds = 0.0, refinerSeconds = 0.0, solverSeconds = 0.0
+    }
+
+    private let context: ZMQContext
+    private let outDir: String
+    private let sampleSize: Int
+    private let sampleShape: [Int]
+    private let shards: [Range<Int>]
+    private let expectedLabels: (Range<Int>) -> [Int32]
+    private let pull: ZMQSocket
+    private let commitEndpoint: String
+    private let lock = NSLock()
+    private var committedSet: Set<Int>
+    private var _stats = Stats()
+    private var stopFlag = false
+    private let finished = DispatchSemaphore(value: 0)
+    private var running = false
+    /// Port the PULL socket is bound to.
+    public private(set) var port = 0
+
+    /// Binds the data socket on `dataBind` (`tcp://*:0` picks a free port). `alreadyCommitted`
+    /// are shards from the journal (their results are duplicates).
+    public init(context: ZMQContext, dataBind: String, outDir: String, sampleShape: [Int], shards: [Range<Int>],
+                alreadyCommitted: Set<Int>, commitEndpoint: String, maxMessageBytes: Int64,
+                expectedLabels: @escaping (Range<Int>) -> [Int32]) throws {
+        self.context = context; self.outDir = outDir; self.sampleShape = sampleShape
+        self.sampleSize = sampleShape.reduce(1, *); self.shards = shards
+        self.committedSet = alreadyCommitted; self.commitEndpoint = commitEndpoint; self.expectedLabels = expectedLabels
+        try FileIO.makeDirectories(outDir + "/latents")
+        pull = try context.socket(.pull)
+        try pull.setLinger(0)
+        try pull.setMaxMessageSize(maxMessageBytes)
+        try pull.bind(dataBind)
+        port = Int(try pull.lastEndpoint().split(separator: ":").last ?? "0") ?? 0
+    }
+
+    /// Relative path of a shard's latents file.
+    public static func latentsFile(shard: Int) -> String {
+        let s = String(shard)
+        return "latents/shard-" + String(repeating: "0", count: max(0, 6 - s.count)) + s + ".npy"
+    }
+
+    /// Snapshot of the counters.
+    public var stats: Stats { lock.lock(); defer { lock.unlock() }; return _stats }
+
+    /// Starts the receive thread (the commit PUSH socket connects to the coordinator's inproc PULL,
+    /// which must already be bound).
+    public func start() throws {
+        let push = try context.socket(.push)
+        try push.setLinger(1000)
+        try push.connect(commitEndpoint)
+        running = true
+        let t = Thread { [self] in
+            self.loop(push: push)
+            push.close()
+            self.pull.close()
+            self.finished.signal()
+        }
+        t.name = "aggregator"
+        t.start()
+    }
+
+    /// Stops the thread and waits for it (pending results are not processed).
+    public func stop() {
+        guard running else { return }
+        lock.lock(); stopFlag = true; lock.unlock()
+        finished.wait()
+        running = false
+    }
+
+    private func loop(push: ZMQSocket) {
+        while true {
+            lock.lock(); let stop = stopFlag; lock.unlock()
+            if stop { return }
+            do {
+                guard try ZMQPoll.readable([pull], timeoutMs: 50)[0] else { continue }
+                while let frames = try pull.receive(dontWait: true) {
+                    handle(frames, push: push)
+                }
+            } catch let e as ZMQError where e.isTerminated {
+                return
+            } catch {
+                FileHandle.standardError.write(Data("aggregator: \(error)\n".utf8))
+            }
+        }
+    }
+
+    private func count(_ f: (inout Stats) -> Void) { lock.lock(); f(&_stats); lock.unlock() }
+
+    private func handle(_ frames: [[UInt8]], push: ZMQSocket) {
+        let bytes = frames.reduce(0) { $0 + $1.count }
+        count { $0.received += 1; $0.bytes += bytes }
+        guard frames.count == 1, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[0]),
+              case .result(let r)? = env.body else {
+            count { $0.dropped += 1 }; return
+        }
+        let shard = Int(r.shardID)
+        guard shard >= 0, shard < shards.count else { count { $0.dropped += 1 }; return }
+        let range = shards[shard]
+        let n = range.count
+        guard Int(r.firstIndex) == range.lowerBound, Int(r.count) == n, r.latents.count == n * sampleSize * 4,
+              r.labels == expectedLabels(range), r.nfe.count == n,
+              r.shape.map({ Int($0) }) == [n] + sampleShape else {
+            count { $0.dropped += 1 }; return
+        }
+        lock.lock(); let dup = committedSet.contains(shard); lock.unlock()
+        if dup { count { $0.duplicates += 1 }; return }
+        do {
+            let file = Aggregator.latentsFile(shard: shard)
+            let base = outDir + "/" + String(file.dropLast(4))
+            let npy = r.latents.withUnsafeBytes { NPY.encode(dtype: .float32, shape: [n] + sampleShape, body: $0) }
+            try FileIO.writeAtomically(outDir + "/" + file, npy, durable: true)
+            let labels = r.labels.map { Int32(littleEndian: $0) }
+            let labelBytes = labels.withUnsafeBytes { NPY.encode(dtype: .int32, shape: [n], body: $0) }
+            try FileIO.writeAtomically(base + ".labels.npy", labelBytes, durable: true)
+            let meta: [String: Any] = [
+                "shard": shard, "first": range.lowerBound, "count": n, "worker": r.workerID,
+                "nfe": r.nfe.map { Int($0) }, "batch_seconds": r.batchSeconds,
+                "predictor_seconds": r.timings.predictorSeconds, "refiner_seconds": r.timings.refinerSeconds,
+                "solver_seconds": r.timings.solverSeconds, "total_seconds": r.timings.totalSeconds,
+            ]
+            let json = try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys])
+            try FileIO.writeAtomically(base + ".json", Array(json), durable: true)
+            var c = Flowturbo_V1_ShardCommitted()
+            c.shardID = UInt64(shard); c.leaseID = r.leaseID; c.file = file; c.checksum = CRC32.hex(npy); c.workerID = r.workerID
+            var out = Flowturbo_V1_Envelope(); out.committed = c
+            try push.send(try out.serializedBytes())
+            lock.lock()
+            committedSet.insert(shard)
+            _stats.committed += 1
+            _stats.nfe += r.nfe.map { Int($0) }
+            _stats.batchSeconds += r.batchSeconds
+            _stats.predictorSeconds += r.timings.predictorSeconds
+            _stats.refinerSeconds += r.timings.refinerSeconds
+            _stats.solverSeconds += r.timings.solverSeconds
+            lock.unlock()
+        } catch {
+            // Not committed: the coordinator's lease expires or the worker is requeued; report once.
+            FileHandle.standardError.write(Data("aggregator: shard \(shard) not written: \(error)\n".utf8))
+            count { $0.dropped += 1 }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import FlowModels
+import FlowProto
+import FlowTensor
+import Foundation
+
+/// Everything that defines a distributed sampling run (shared by `coordinator` and `run`).
+public struct RunSpec {
+    public var model: String
+    public var refiner: String?
+    public var plan: String
+    public var guidanceScale: Float = 1
+    public var guidanceChannels = 0
+    public var batch = 16
+    public var seed: UInt64 = 0
+    public var samples = 1000
+    public var labelMode: EvalSet.LabelMode = .balanced
+    public var promptFile: String?
+    /// Samples per shard; 0 = 4 batches.
+    public var shardSize = 0
+    public var outDir: String
+    public var resume = false
+
+    /// Creates a spec with the defaults above.
+    public init(model: String, refiner: String?, plan: String, outDir: String) {
+        self.model = model; self.refiner = refiner; self.plan = plan; self.outDir = outDir
+    }
+
+    /// Shard size actually used (a multiple of the batch).
+    public var effectiveShardSize: Int {
+        let s = shardSize > 0 ? shardSize : 4 * batch
+        return max(batch, (s + batch - 1) / batch * batch)
+    }
+
+    /// Builds the coordinator configuration: loads the model for its shape, classes and digest,
+    /// builds the eval set, and fails early (clear errors) for prompt files on class models,
+    /// bad batch sizes or plans that cannot compile here.
+    public func coordinatorConfig(controlBind: String, dataBind: String) throws -> CoordinatorConfig {
+        guard batch > 0 else { throw FlowError("--batch must be ≥ 1 (got \(batch))") }
+        let predictor = try ModelLoader.load(model, refiner: false)
+        let evalSet: EvalSet
+        if let pf = promptFile {
+            evalSet = try EvalSet(promptFile: pf, seed: seed)
+            try evalSet.check(modelHasText: false, modelSpec: model)
+        } else {
+            evalSet = try EvalSet(samples: samples, classes: predictor.numClasses, labelMode: labelMode, seed: seed)
+        }
+        let models = try ModelBackend.digests(model: model, refiner: refiner)
+        var c = CoordinatorConfig(controlBind: controlBind, dataBind: dataBind, outDir: outDir, evalSet: evalSet, plan: plan,
+                                  batch: batch, shardSize: effectiveShardSize, models: models, sampleShape: predictor.sampleShape)
+        c.guidanceScale = guidanceScale
+        c.guidanceChannels = guidanceChannels
+        c.resume = resume
+        return c
+    }
+
+    /// Default data endpoint for a control endpoint: port + 1 when the port is fixed, else a free port.
+    public static func dataBind(for controlBind: String) -> String {
+        guard let colon = controlBind.lastIndex(of: ":"), let port = Int(controlBind[controlBind.index(after: colon)...]), port > 0
+        else { return controlBind.hasPrefix("tcp://") ? String(controlBind[..<(controlBind.lastIndex(of: ":") ?? controlBind.endIndex)]) + ":0" : "tcp://127.0.0.1:0" }
+        return String(controlBind[..<colon]) + ":\(port + 1)"
+    }
+}

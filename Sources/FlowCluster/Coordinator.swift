@@ -1,0 +1,335 @@
+import FlowProto
+import FlowTensor
+import Foundation
+import CZeroMQ
+
+/// Run parameters of a coordinator (everything a worker needs travels in its assignments).
+public struct CoordinatorConfig {
+    /// Control endpoint (ROUTER), e.g. `tcp://*:5555`; port 0 picks a free one.
+    public var controlBind: String
+    /// Data endpoint (aggregator PULL); workers reach it on the control host at the Welcome's port.
+    public var dataBind: String
+    public var outDir: String
+    public var evalSet: EvalSet
+    public var plan: String
+    public var guidanceScale: Float = 1
+    /// 0 = all channels.
+    public var guidanceChannels: Int = 0
+    public var batch: Int
+    /// Samples per shard (a multiple of `batch`).
+    public var shardSize: Int
+    /// Models every worker must hold (spec, digest, role).
+    public var models: [Flowturbo_V1_ModelDigest]
+    public var sampleShape: [Int]
+    public var heartbeatIntervalMs = 1000
+    public var liveness = 3
+    /// A lease not committed within this time is re-queued even if its worker still heartbeats.
+    public var leaseSeconds = 600.0
+    public var resume = false
+    public var progress = true
+    /// Maximum control-frame size (larger frames drop the connection in libzmq).
+    public var maxControlMessageBytes: Int64 = 1 << 20
+
+    /// Creates a config; see the properties for defaults.
+    public init(controlBind: String, dataBind: String, outDir: String, evalSet: EvalSet, plan: String, batch: Int,
+                shardSize: Int, models: [Flowturbo_V1_ModelDigest], sampleShape: [Int]) {
+        self.controlBind = controlBind; self.dataBind = dataBind; self.outDir = outDir; self.evalSet = evalSet
+        self.plan = plan; self.batch = batch; self.shardSize = shardSize; self.models = models; self.sampleShape = sampleShape
+    }
+
+    /// The journal header for this configuration.
+    public var header: RunHeader {
+        RunHeader(evalSetId: evalSet.id, samples: evalSet.samples, classes: evalSet.classes, labelMode: evalSet.labelMode.rawValue,
+                  seed: evalSet.seed, plan: plan, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels,
+                  batch: batch, shardSize: shardSize, models: models.map { "\($0.role)=\($0.spec)@\($0.sha256)" })
+    }
+}
+
+/// What happened during a coordinator session.
+public struct CoordinatorSummary {
+    public var completed = false
+    public var interrupted = false
+    public var shards = 0
+    /// Shards found committed in the journal at start (not recomputed).
+    public var resumedShards = 0
+    public var committedThisSession = 0
+    public var assignments = 0
+    public var requeues = 0
+    public var duplicateCommits = 0
+    /// Undecodable or malformed control frames.
+    public var droppedFrames = 0
+    /// Connections libzmq dropped for protocol violations (garbage bytes, oversized frames).
+    public var rejectedConnections = 0
+    public var workersSeen = 0
+    public var workerErrors: [String] = []
+    public var elapsedSeconds = 0.0
+    public var aggregator = Aggregator.Stats()
+}
+
+/// The control plane: ROUTER socket, pull-based leases, heartbeats, re-queue, journal.
+///
+/// Workers (DEALER) send `WorkerHello`, then `WorkRequest` whenever idle; the coordinator answers
+/// with a `ShardAssignment` (a lease) or parks them until a shard is re-queued. A worker silent for
+/// `liveness × heartbeatInterval` is dead and its uncommitted shards go back to the front of the
+/// queue. Results bypass this loop (workers push them to the `Aggregator`); a shard is done only
+/// when the aggregator reports it durably written, and each commit is appended to the journal.
+public final class Coordinator {
+    private enum ShardState { case pending, leased(worker: [UInt8], lease: UInt64, deadline: Date), done }
+    private struct WorkerInfo { var id: String; var lastSeen: Date; var idle: Bool }
+
+    public let config: CoordinatorConfig
+    private let context: ZMQContext
+    private let router: ZMQSocket
+    private let commits: ZMQSocket
+    private let monitor: ZMQSocket
+    private let aggregator: Aggregator
+    private let journal: Journal
+    private let shards: [Range<Int>]
+    private var state: [ShardState]
+    private var queue: [Int] = []          // pending shard ids, front first
+    private var workers: [[UInt8]: WorkerInfo] = [:]
+    private var nextLease: UInt64 = 1
+    private var summary = CoordinatorSummary()
+    private let runID: String
+    /// Bound control port.
+    public private(set) var controlPort = 0
+    /// Bound data (aggregator) port.
+    public var dataPort: Int { aggregator.port }
+    /// Called on each commit (samples done, total) — for tests and embedding.
+    public var onCommit: ((Int, Int) -> Void)?
+    /// Called every control-loop iteration (~10 Hz), e.g. to respawn crashed local workers.
+    public var onTick: (() -> Void)?
+
+    /// Binds both sockets, opens or resumes the journal. Throws a clear error for a journal whose
+    /// configuration differs or an existing run without `resume`.
+    public init(config: CoordinatorConfig, context: ZMQContext) throws {
+        precondition(config.shardSize > 0 && config.shardSize % config.batch == 0)
+        self.config = config
+        self.context = context
+        try FileIO.makeDirectories(config.outDir)
+        shards = config.evalSet.shards(shardSize: config.shardSize)
+        state = Array(repeating: .pending, count: shards.count)
+        let journalPath = config.outDir + "/journal.log"
+        var committed = Set<Int>()
+        if config.resume {
+            let (j, recs) = try Journal.resume(journalPath, expected: config.header)
+            journal = j
+            for r in recs where r.shard < shards.count { committed.insert(r.shard) }
+        } else {
+            journal = try Journal.create(journalPath, header: config.header)
+        }
+        for s in committed { state[s] = .done }
+        queue = (0..<shards.count).filter { !committed.contains($0) }
+        summary.shards = shards.count
+        summary.resumedShards = committed.count
+        runID = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+
+        commits = try context.socket(.pull)
+        try commits.setLinger(0)
+        let commitEndpoint = "inproc://commits-\(runID)"
+        try commits.bind(commitEndpoint)
+        router = try context.socket(.router)
+        try router.setLinger(0)
+        try router.setMaxMessageSize(config.maxControlMessageBytes)
+        try router.setRouterMandatory(true)
+        let monitorEndpoint = "inproc://monitor-\(runID)"
+        try router.monitor(monitorEndpoint, events: ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                                                    | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        monitor = try context.socket(.pair)
+        try monitor.setLinger(0)
+        try monitor.connect(monitorEndpoint)
+        try router.bind(config.controlBind)
+        controlPort = Int(try router.lastEndpoint().split(separator: ":").last ?? "0") ?? 0
+        let sampleSize = config.sampleShape.reduce(1, *)
+        let evalSet = config.evalSet
+        aggregator = try Aggregator(context: context, dataBind: config.dataBind, outDir: config.outDir,
+                                    sampleShape: config.sampleShape, shards: shards, alreadyCommitted: committed,
+                                    commitEndpoint: commitEndpoint,
+                                    maxMessageBytes: Int64(config.shardSize * sampleSize * 4 * 2 + (1 << 20)),
+                                    expectedLabels: { evalSet.labels(first: $0.lowerBound, count: $0.count) })
+    }
+
+    /// Index ranges of the shards, in id order.
+    public var shardRanges: [Range<Int>] { shards }
+
+    private var samplesDone: Int {
+        var n = 0
+        for (i, s) in state.enumerated() { if case .done = s { n += shards[i].count } }
+        return n
+    }
+
+    private var allDone: Bool { state.allSatisfy { if case .done = $0 { return true } else { return false } } }
+
+    /// Runs until every shard is committed, a stop signal arrives, or a fatal worker error.
+    public func run() throws -> CoordinatorSummary {
+        let started = Date()
+        try aggregator.start()
+        defer { aggregator.stop(); journal.close() }
+        let bar = ProgressBar(total: config.evalSet.samples, baseline: samplesDone, enabled: config.progress && isatty(2) != 0)
+        var lastHeartbeat = Date.distantPast
+        let hbInterval = Double(config.heartbeatIntervalMs) / 1000
+        var fatal: String?
+        while !allDone && fatal == nil {
+            if StopSignals.requested { summary.interrupted = true; break }
+            let ready = try ZMQPoll.readable([router, commits, monitor], timeoutMs: 100)
+            if ready[1] { try drainCommits(bar: bar) }
+            if ready[0] {
+                while let frames = try router.receive(dontWait: true) {
+                    if let f = try handleControl(frames) { fatal = f; break }
+                }
+            }
+            if ready[2] { drainMonitor() }
+            let now = Date()
+            if now.timeIntervalSince(lastHeartbeat) >= hbInterval {
+                lastHeartbeat = now
+                var hb = Flowturbo_V1_Envelope(); hb.heartbeat = Flowturbo_V1_Heartbeat()
+                for id in workers.keys { send(hb, to: id) }
+                expire(now: now, deadAfter: hbInterval * Double(config.liveness))
+            }
+            bar.update(done: samplesDone, workers: workers.count)
+            onTick?()
+        }
+        try drainCommits(bar: bar)
+        bar.update(done: samplesDone, workers: workers.count, force: true)
+        bar.finish()
+        var bye = Flowturbo_V1_Envelope()
+        bye.shutdown.reason = fatal ?? (summary.interrupted ? "interrupted" : "run complete")
+        for id in workers.keys { send(bye, to: id) }
+        summary.completed = allDone
+        summary.elapsedSeconds = Date().timeIntervalSince(started)
+        aggregator.stop()
+        summary.aggregator = aggregator.stats
+        if let f = fatal { throw FlowError(f) }
+        return summary
+    }
+
+    private func send(_ env: Flowturbo_V1_Envelope, to id: [UInt8]) {
+        guard let bytes = try? env.serializedBytes() as [UInt8] else { return }
+        do { try router.send([id, bytes], dontWait: true) } catch {
+            // EHOSTUNREACH: the peer disconnected; liveness will reap it.
+        }
+    }
+
+    private func drainCommits(bar: ProgressBar) throws {
+        while let frames = try commits.receive(dontWait: true) {
+            guard frames.count == 1, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[0]),
+                  case .committed(let c)? = env.body else { continue }
+            let s = Int(c.shardID)
+            guard s < shards.count else { continue }
+            if case .done = state[s] { summary.duplicateCommits += 1; continue }
+            try journal.append(ShardCommit(shard: s, first: shards[s].lowerBound, count: shards[s].count,
+                                           file: c.file, checksum: c.checksum, worker: c.workerID))
+            state[s] = .done
+            queue.removeAll { $0 == s }
+            summary.committedThisSession += 1
+            onCommit?(samplesDone, config.evalSet.samples)
+        }
+    }
+
+    private func drainMonitor() {
+        while let frames = try? monitor.receive(dontWait: true), frames.count >= 1, frames[0].count >= 6 {
+            let event = Int32(frames[0][0]) | Int32(frames[0][1]) << 8
+            if event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL {
+                summary.rejectedConnections += 1
+            }
+        }
+    }
+
+    /// Handles one control message; returns a fatal error text to stop the run.
+    private func handleControl(_ frames: [[UInt8]]) throws -> String? {
+        guard frames.count == 2, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[1]), env.body != nil else {
+            summary.droppedFrames += 1; return nil
+        }
+        let id = frames[0]
+        let now = Date()
+        switch env.body! {
+        case .hello(let h):
+            guard h.protocolVersion == UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue) else {
+                var e = Flowturbo_V1_Envelope()
+                e.shutdown.reason = "protocol version \(h.protocolVersion) != \(Flowturbo_V1_ProtocolVersion.current.rawValue); update the worker"
+                send(e, to: id); summary.droppedFrames += 1; return nil
+            }
+            if workers[id] == nil { summary.workersSeen += 1 }
+            workers[id] = WorkerInfo(id: h.workerID, lastSeen: now, idle: false)
+            var w = Flowturbo_V1_Envelope()
+            w.welcome.dataPort = UInt32(aggregator.port)
+            w.welcome.heartbeatIntervalMs = UInt32(config.heartbeatIntervalMs)
+            w.welcome.liveness = UInt32(config.liveness)
+            w.welcome.runID = runID
+            send(w, to: id)
+        case .workRequest:
+            guard workers[id] != nil else { return askHello(id) }
+            workers[id]!.lastSeen = now
+            assign(to: id, now: now)
+        case .heartbeat:
+            guard workers[id] != nil else { return askHello(id) }
+            workers[id]!.lastSeen = now
+        case .error(let e):
+            workers[id]?.lastSeen = now
+            summary.workerErrors.append("\(e.workerID): shard \(e.shardID): \(e.message)")
+            requeue(shard: Int(e.shardID), ifLeasedTo: id)
+            if e.fatal { return "worker \(e.workerID) cannot run the assignment: \(e.message)" }
+            if summary.workerErrors.count >= 3 * max(1, shards.count) { return "too many worker errors; last: \(e.message)" }
+        default:
+            summary.droppedFrames += 1
+        }
+        return nil
+    }
+
+    /// A message from an unknown peer (e.g. after a coordinator restart): ask it to say hello.
+    private func askHello(_ id: [UInt8]) -> String? {
+        var e = Flowturbo_V1_Envelope()
+        e.noWork.retryAfterMs = 0   // a NoWork before Welcome tells the worker to re-send its hello
+        send(e, to: id)
+        return nil
+    }
+
+    private func assign(to id: [UInt8], now: Date) {
+        guard let s = queue.first else { workers[id]!.idle = true; return }
+        queue.removeFirst()
+        let lease = nextLease; nextLease += 1
+        state[s] = .leased(worker: id, lease: lease, deadline: now.addingTimeInterval(config.leaseSeconds))
+        workers[id]!.idle = false
+        let r = shards[s]
+        var a = Flowturbo_V1_ShardAssignment()
+        a.protocolVersion = UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue)
+        a.shardID = UInt64(s)
+        a.evalSet.evalSetID = config.evalSet.id
+        a.evalSet.samples = UInt64(config.evalSet.samples)
+        a.evalSet.classes = UInt32(config.evalSet.classes)
+        a.evalSet.labelMode = config.evalSet.labelMode.rawValue
+        if config.evalSet.isText { a.evalSet.prompts = Array(config.evalSet.prompts[r]) }
+        a.firstIndex = UInt64(r.lowerBound)
+        a.count = UInt64(r.count)
+        a.plan = config.plan
+        a.guidanceScale = config.guidanceScale
+        a.guidanceChannels = UInt32(config.guidanceChannels)
+        a.batch = UInt32(config.batch)
+        a.seed = config.evalSet.seed
+        a.models = config.models
+        a.leaseDeadlineUnixMs = Int64(now.addingTimeInterval(config.leaseSeconds).timeIntervalSince1970 * 1000)
+        a.leaseID = lease
+        a.labels = config.evalSet.isText ? [] : config.evalSet.labels(first: r.lowerBound, count: r.count)
+        var env = Flowturbo_V1_Envelope(); env.assignment = a
+        summary.assignments += 1
+        send(env, to: id)
+    }
+
+    private func requeue(shard s: Int, ifLeasedTo id: [UInt8]?) {
+        guard s >= 0, s < state.count, case .leased(let w, _, _) = state[s], id == nil || w == id! else { return }
+        state[s] = .pending
+        queue.insert(s, at: 0)
+        summary.requeues += 1
+        // Hand it to a parked idle worker right away.
+        if let idle = workers.first(where: { $0.value.idle })?.key { assign(to: idle, now: Date()) }
+    }
+
+    private func expire(now: Date, deadAfter: Double) {
+        let dead = workers.filter { now.timeIntervalSince($0.value.lastSeen) > deadAfter }.map { $0.key }
+        for id in dead { workers.removeValue(forKey: id) }
+        for s in state.indices {
+            guard case .leased(let w, _, let deadline) = state[s] else { continue }
+            if workers[w] == nil || deadline < now { requeue(shard: s, ifLeasedTo: nil) }
+        }
+    }
+}

@@ -1,0 +1,280 @@
+import FlowProto
+import FlowSampler
+import FlowTensor
+import Foundation
+import CZeroMQ
+
+/// Settings of one worker process.
+public struct WorkerConfig {
+    /// Coordinator control endpoint, e.g. `tcp://HOST:5555`.
+    public var connect: String
+    /// Id shown in logs and the journal (default host:pid).
+    public var workerID: String
+    /// Heartbeat interval and liveness (Paranoid Pirate defaults: 1 s, 3).
+    public var heartbeatIntervalMs = 1000
+    public var liveness = 3
+    /// Reconnect backoff after the coordinator went silent: starts here, doubles up to the max.
+    public var reconnectInitialMs = 250
+    public var reconnectMaxMs = 8000
+    /// Exit with an error after this long without hearing from any coordinator.
+    public var giveUpSeconds = 60.0
+    /// Exit when this process is no longer our parent (the local `flowturbo run` died).
+    public var parentPID: Int32?
+
+    /// Creates a config with the defaults above.
+    public init(connect: String, workerID: String) { self.connect = connect; self.workerID = workerID }
+}
+
+/// What a worker did before it exited.
+public struct WorkerSummary {
+    public var shards = 0
+    public var samples = 0
+    public var rejected = 0
+    public var reconnects = 0
+    public var shutdownReason = ""
+}
+
+/// A worker (DEALER): hello, ask for work, run shards on a compute thread while heartbeating,
+/// push results to the aggregator, reconnect with backoff when the coordinator goes silent.
+///
+/// Assignments it cannot run (protocol version, unknown plan, model digest mismatch, text prompts
+/// for a model without text conditioning) are answered with an `Error` instead of exiting.
+public final class Worker {
+    public let config: WorkerConfig
+    private let backend: WorkerBackend
+    private let context: ZMQContext
+    private var dealer: ZMQSocket?
+    private var push: ZMQSocket?
+    private var pushEndpoint = ""
+    private var programs: [String: ShardProgram] = [:]
+    private var summary = WorkerSummary()
+    // Compute hand-off (compute thread → main thread).
+    private let lock = NSLock()
+    private var busy = false
+    private var finishedResult: [UInt8]?
+    private var finishedError: Flowturbo_V1_Error?
+    private var pendingSend: [UInt8]?
+    private var currentShard: UInt64 = 0
+
+    /// Creates a worker; nothing is connected until `run()`.
+    public init(config: WorkerConfig, backend: WorkerBackend, context: ZMQContext) {
+        self.config = config; self.backend = backend; self.context = context
+    }
+
+    /// Number of compiled programs in the cache (one per distinct (plan, batch, guidance)).
+    public var programCount: Int { programs.count }
+
+    private func envelope(_ f: (inout Flowturbo_V1_Envelope) -> Void) -> [UInt8] {
+        var e = Flowturbo_V1_Envelope(); f(&e)
+        return (try? e.serializedBytes()) ?? []
+    }
+
+    private func sendControl(_ bytes: [UInt8]) {
+        try? dealer?.send(bytes, dontWait: true)
+    }
+
+    private func connectControl() throws {
+        dealer?.close()
+        let d = try context.socket(.dealer)
+        try d.setLinger(0)
+        try d.setReconnect(intervalMs: Int32(config.reconnectInitialMs), maxMs: Int32(config.reconnectMaxMs))
+        try d.setMaxMessageSize(64 << 20)
+        try d.connect(config.connect)
+        dealer = d
+        var hello = Flowturbo_V1_WorkerHello()
+        hello.workerID = config.workerID
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count)
+        hello.host = String(cString: name)
+        hello.cores = UInt32(ProcessInfo.processInfo.activeProcessorCount)
+        hello.protocolVersion = UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue)
+        hello.models = backend.models
+        hello.pid = UInt32(getpid())
+        sendControl(envelope { $0.hello = hello })
+    }
+
+    private func requestWork() {
+        sendControl(envelope { $0.workRequest.workerID = config.workerID })
+    }
+
+    /// The data endpoint: the control endpoint's host with the Welcome's port.
+    static func dataEndpoint(control: String, port: Int) -> String {
+        guard let colon = control.lastIndex(of: ":") else { return control }
+        var host = String(control[..<colon])
+        if host.hasSuffix("*") || host.hasSuffix("0.0.0.0") { host = "tcp://127.0.0.1" }
+        return "\(host):\(port)"
+    }
+
+    /// Runs until Shutdown, a stop signal, or `giveUpSeconds` of silence (throws then).
+    public func run() throws -> WorkerSummary {
+        try connectControl()
+        let hb = Double(config.heartbeatIntervalMs) / 1000
+        var lastHeard = Date(), lastSent = Date.distantPast
+        var backoff = Double(config.reconnectInitialMs) / 1000
+        var welcomed = false, asked = false
+        var nextReconnect = Date.distantPast
+        while true {
+            if StopSignals.requested { summary.shutdownReason = "signal"; break }
+            if let pp = config.parentPID, getppid() != pp { summary.shutdownReason = "parent exited"; return summary }
+            let ready = try ZMQPoll.readable([dealer!], timeoutMs: 20)
+            let now = Date()
+            if ready[0] {
+                while let frames = try dealer!.receive(dontWait: true) {
+                    lastHeard = now
+                    backoff = Double(config.reconnectInitialMs) / 1000
+                    guard frames.count == 1, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[0]) else { continue }
+                    switch env.body {
+                    case .welcome(let w)?:
+                        welcomed = true
+                        try connectData(Worker.dataEndpoint(control: config.connect, port: Int(w.dataPort)))
+                        if !isBusy && pendingSend == nil && !asked { requestWork(); asked = true }
+                    case .assignment(let a)?:
+                        asked = false
+                        start(a)
+                    case .noWork(let n)?:
+                        if n.retryAfterMs == 0 { try connectControl(); welcomed = false; asked = false }
+                    case .shutdown(let s)?:
+                        summary.shutdownReason = s.reason
+                        waitForCompute()
+                        return summary
+                    default: break
+                    }
+                }
+            }
+            // Compute finished: hand the result to the aggregator, then ask for more.
+            lock.lock()
+            if let r = finishedResult { pendingSend = r; finishedResult = nil; busy = false }
+            if let e = finishedError {
+                finishedError = nil; busy = false
+                sendControl(envelope { $0.error = e })
+                summary.rejected += 1
+                if !e.fatal { requestWork(); asked = true }
+            }
+            lock.unlock()
+            if let r = pendingSend, push != nil {
+                do { try push!.send(r, dontWait: true); pendingSend = nil; if welcomed { requestWork(); asked = true } }
+                catch let e as ZMQError where e.isAgain {}
+            }
+            if now.timeIntervalSince(lastSent) >= hb {
+                lastSent = now
+                lock.lock(); let b = busy, s = currentShard; lock.unlock()
+                sendControl(envelope { $0.heartbeat.workerID = config.workerID; $0.heartbeat.busy = b; $0.heartbeat.shardID = s })
+            }
+            let silent = now.timeIntervalSince(lastHeard)
+            if silent > config.giveUpSeconds {
+                waitForCompute()
+                throw FlowError("worker \(config.workerID): no coordinator at \(config.connect) for \(Int(silent)) s; check the address and that `flowturbo coordinator` runs")
+            }
+            if silent > hb * Double(config.liveness) && now >= nextReconnect {
+                // Paranoid Pirate: the coordinator went silent; reconnect with exponential backoff.
+                summary.reconnects += 1
+                try connectControl(); welcomed = false; asked = false
+                nextReconnect = now.addingTimeInterval(backoff)
+                backoff = min(backoff * 2, Double(config.reconnectMaxMs) / 1000)
+            }
+        }
+        waitForCompute()
+        return summary
+    }
+
+    private var isBusy: Bool { lock.lock(); defer { lock.unlock() }; return busy }
+
+    private func waitForCompute() {
+        while isBusy { Thread.sleep(forTimeInterval: 0.005) }
+        if let r = pendingSend, let p = push { try? p.send(r, dontWait: true) }
+    }
+
+    private func connectData(_ endpoint: String) throws {
+        if endpoint == pushEndpoint && push != nil { return }
+        push?.close()
+        let p = try context.socket(.push)
+        try p.setLinger(2000)
+        try p.setReconnect(intervalMs: Int32(config.reconnectInitialMs), maxMs: Int32(config.reconnectMaxMs))
+        try p.connect(endpoint)
+        push = p; pushEndpoint = endpoint
+    }
+
+    private func reject(_ a: Flowturbo_V1_ShardAssignment, _ message: String, fatal: Bool) {
+        var e = Flowturbo_V1_Error()
+        e.workerID = config.workerID; e.shardID = a.shardID; e.message = message; e.fatal = fatal
+        lock.lock(); finishedError = e; busy = true; lock.unlock()
+    }
+
+    /// Validates an assignment and starts the compute thread (or queues an Error reply).
+    private func start(_ a: Flowturbo_V1_ShardAssignment) {
+        if isBusy || pendingSend != nil {
+            var e = Flowturbo_V1_Error(); e.workerID = config.workerID; e.shardID = a.shardID; e.message = "busy with another shard"
+            sendControl(envelope { $0.error = e }); return
+        }
+        guard a.protocolVersion == UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue) else {
+            return reject(a, "protocol version \(a.protocolVersion) unsupported (worker speaks \(Flowturbo_V1_ProtocolVersion.current.rawValue))", fatal: true)
+        }
+        let held = Dictionary(backend.models.map { ($0.role, $0) }, uniquingKeysWith: { x, _ in x })
+        for m in a.models {
+            guard let h = held[m.role] else { return reject(a, "assignment needs a \(m.role) (\(m.spec)) but this worker holds none; start it with the same --model/--refiner", fatal: true) }
+            if h.sha256 != m.sha256 { return reject(a, "model digest mismatch for \(m.role): assignment \(m.spec)@\(m.sha256.prefix(12)), worker \(h.spec)@\(h.sha256.prefix(12))", fatal: true) }
+        }
+        if !a.evalSet.prompts.isEmpty && !backend.hasTextConditioning {
+            return reject(a, "the model has no text conditioning; prompt files need a text model", fatal: true)
+        }
+        let n = Int(a.count), batch = Int(a.batch)
+        guard n > 0, batch > 0, a.labels.count == n || !a.evalSet.prompts.isEmpty else {
+            return reject(a, "malformed assignment (count \(n), batch \(batch), \(a.labels.count) labels)", fatal: false)
+        }
+        let key = "\(a.plan)|\(batch)|\(a.guidanceScale)|\(a.guidanceChannels)"
+        let program: ShardProgram
+        if let p = programs[key] { program = p } else {
+            do { program = try backend.makeProgram(plan: a.plan, batch: batch, guidanceScale: a.guidanceScale, guidanceChannels: Int(a.guidanceChannels)) }
+            catch { return reject(a, "cannot compile plan \"\(a.plan)\": \(error)", fatal: true) }
+            programs[key] = program
+        }
+        lock.lock(); busy = true; currentShard = a.shardID; lock.unlock()
+        let workerID = config.workerID
+        let t = Thread { [self] in
+            let bytes = Worker.compute(a, program: program, workerID: workerID)
+            self.lock.lock(); self.finishedResult = bytes; self.lock.unlock()
+        }
+        t.name = "compute"
+        t.start()
+        summary.shards += 1
+        summary.samples += n
+    }
+
+    /// Runs one shard batch by batch and returns the serialized result envelope.
+    static func compute(_ a: Flowturbo_V1_ShardAssignment, program: ShardProgram, workerID: String) -> [UInt8] {
+        let n = Int(a.count), batch = Int(a.batch), first = Int(a.firstIndex)
+        let shape = program.sampleShape
+        let s = shape.reduce(1, *)
+        var latents = [Float](repeating: 0, count: n * s)
+        let labels = a.labels.isEmpty ? [Int32](repeating: 0, count: n) : a.labels
+        var nfe = [UInt32](repeating: 0, count: n)
+        var r = Flowturbo_V1_ShardResult()
+        let t0 = Date()
+        latents.withUnsafeMutableBufferPointer { out in
+            labels.withUnsafeBufferPointer { lab in
+                var b = 0
+                while b < n {
+                    let c = min(batch, n - b)
+                    let tb = Date()
+                    let st = program.run(seed: a.seed, firstIndex: first + b, count: c, labels: lab.baseAddress! + b,
+                                         out: out.baseAddress! + b * s)
+                    r.batchSeconds.append(Date().timeIntervalSince(tb))
+                    r.timings.predictorSeconds += st.predictorSeconds
+                    r.timings.refinerSeconds += st.refinerSeconds
+                    r.timings.solverSeconds += st.solverSeconds
+                    for i in 0..<c { nfe[b + i] = UInt32(program.nfe(ofRow: i)) }
+                    b += c
+                }
+            }
+        }
+        r.timings.totalSeconds = Date().timeIntervalSince(t0)
+        r.shardID = a.shardID; r.leaseID = a.leaseID; r.workerID = workerID
+        r.firstIndex = a.firstIndex; r.count = a.count
+        r.shape = ([n] + shape).map { UInt32($0) }
+        r.latents = latents.withUnsafeBytes { Data($0) }   // little-endian float32 on every supported host
+        r.labels = a.labels
+        r.nfe = nfe
+        var e = Flowturbo_V1_Envelope(); e.result = r
+        return (try? e.serializedBytes()) ?? []
+    }
+}

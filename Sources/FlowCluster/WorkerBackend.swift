@@ -1,0 +1,26 @@
+import FlowProto
+import FlowSampler
+
+/// A compiled sampling program as the worker uses it (`SamplingProgram` conforms).
+public protocol ShardProgram: AnyObject {
+    /// Shape of one sample.
+    var sampleShape: [Int] { get }
+    /// Samples `count` ≤ batch global indices from `firstIndex`; writes count × sampleSize floats.
+    func run(seed: UInt64, firstIndex: Int, count: Int, labels: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>) -> RunStats
+    /// Function evaluations of row `row` in the last `run`.
+    func nfe(ofRow row: Int) -> Int
+}
+
+extension SamplingProgram: ShardProgram {}
+
+/// What a worker can run: the models it holds and a program factory.
+///
+/// The worker caches one program per (plan, batch, guidance) and reuses it for every shard.
+public protocol WorkerBackend: AnyObject {
+    /// Models held, with digests (sent in the hello, checked against each assignment).
+    var models: [Flowturbo_V1_ModelDigest] { get }
+    /// True if the predictor takes text prompts.
+    var hasTextConditioning: Bool { get }
+    /// Compiles a program; throws `FlowError` for an unknown plan or models that do not fit.
+    func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int) throws -> ShardProgram
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import FlowCluster
+import FlowTensor
+import Foundation
+
+/// `flowturbo run`: coordinator + aggregator in this process and N local worker processes.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Sample an evaluation set with N local worker processes (the main command); see README \"Distributed runs\".")
+
+    @Option(help: "Number of worker processes (default: number of cores).")
+    var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Control endpoint (default: a free loopback port).")
+    var bind: String = "tcp://127.0.0.1:0"
+    @OptionGroup var opts: ClusterRunOptions
+
+    func run() throws {
+        StopSignals.install()
+        guard workers >= 1 else { throw FlowError("--workers must be ≥ 1 (got \(workers))") }
+        let spec = try opts.spec()
+        var config = try spec.coordinatorConfig(controlBind: bind, dataBind: "tcp://127.0.0.1:0")
+        config.progress = !opts.quiet
+        let context = try ZMQContext()
+        let coordinator = try Coordinator(config: config, context: context)
+        try writeEndpoints(outDir: spec.outDir, control: coordinator.controlPort, data: coordinator.dataPort)
+        let procs = WorkerProcesses(count: workers, arguments: ["--connect", "tcp://127.0.0.1:\(coordinator.controlPort)"]
+                                        + opts.workerModelArguments(spec))
+        try procs.start()
+        var lastCheck = Date()
+        coordinator.onTick = {
+            if Date().timeIntervalSince(lastCheck) > 0.5 { lastCheck = Date(); procs.respawnCrashed() }
+        }
+        let summary: CoordinatorSummary
+        do { summary = try coordinator.run() } catch { procs.reap(seconds: 2); throw error }
+        procs.reap()
+        if !summary.completed {
+            FileHandle.standardError.write(Data("interrupted: journal is consistent; rerun with --resume to continue\n".utf8))
+            throw ExitCode(130)
+        }
+        try finishRun(outDir: spec.outDir, summary: summary, workers: workers, exportNPZ: opts.exportNpz)
+    }
+}

@@ -7,5 +7,8 @@ enum CommandRegistry {
         InspectCommand.self,
         ForwardCommand.self,
         BenchCommand.self,
+        RunCommand.self,
+        CoordinatorCommand.self,
+        WorkerCommand.self,
     ]
 }

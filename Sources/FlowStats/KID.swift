@@ -34,13 +34,15 @@ public enum KID {
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(m), Int32(d), s, y, Int32(d), y, Int32(d), 0, &kyy, Int32(m))
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(m), Int32(d), s, x, Int32(d), y, Int32(d), 0, &kxy, Int32(m))
             var sxx = 0.0, syy = 0.0, sxy = 0.0
-            for i in 0..<m {
-                for j in 0..<m {
-                    let a = kxx[i * m + j] + 1, b = kyy[i * m + j] + 1, c = kxy[i * m + j] + 1
-                    if i != j { sxx += a * a * a; syy += b * b * b }
-                    sxy += c * c * c
+            kxx.withUnsafeBufferPointer { pxx in kyy.withUnsafeBufferPointer { pyy in kxy.withUnsafeBufferPointer { pxy in
+                for i in 0..<m {
+                    for j in 0..<m {
+                        let c = pxy[i * m + j] + 1
+                        sxy += c * c * c
+                        if i != j { let a = pxx[i * m + j] + 1, b = pyy[i * m + j] + 1; sxx += a * a * a; syy += b * b * b }
+                    }
                 }
-            }
+            } } }
             let mm = Double(m)
             values.append((sxx + syy) / (mm * (mm - 1)) - 2 * sxy / (mm * mm))
         }

@@ -28,8 +28,13 @@ public enum PRDC {
         let realDC = kDC == kPR ? realPR : nearestNeighbourRadii(real, n: n, d: d, k: kDC)
         let fakePR = nearestNeighbourRadii(fake, n: m, d: d, k: kPR)
         // Rows = reference samples, columns = generated samples.
-        var fakeInReal = [Bool](repeating: false, count: m)   // precision
-        var ballCount = [Int](repeating: 0, count: m)          // density
+        let fakeInReal = UnsafeMutableBufferPointer<Bool>.allocate(capacity: m)   // precision
+        let ballCount = UnsafeMutableBufferPointer<Int>.allocate(capacity: m)      // density
+        let fakeRadius = UnsafeMutableBufferPointer<Double>.allocate(capacity: m)
+        defer { fakeInReal.deallocate(); ballCount.deallocate(); fakeRadius.deallocate() }
+        _ = fakeInReal.initialize(from: repeatElement(false, count: m))
+        _ = ballCount.initialize(from: repeatElement(0, count: m))
+        _ = fakeRadius.initialize(from: fakePR)
         var recalled = 0, covered = 0
         PairwiseDistances(a: real, n: n, b: fake, m: m, d: d).forEachBlock { first, rows, dist in
             for r in 0..<rows {
@@ -37,11 +42,12 @@ public enum PRDC {
                 let rp = realPR[i], rd = realDC[i]
                 var minD = Double.infinity
                 var rec = false
+                let row = dist + r * m
                 for j in 0..<m {
-                    let x = dist[r * m + j]
+                    let x = row[j]
                     if x < rp { fakeInReal[j] = true }
                     if x < rd { ballCount[j] += 1 }
-                    if x < fakePR[j] { rec = true }
+                    if x < fakeRadius[j] { rec = true }
                     if x < minD { minD = x }
                 }
                 if rec { recalled += 1 }

@@ -26,9 +26,12 @@ struct PairwiseDistances {
                     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(m), Int32(d), -2,
                                 ap.baseAddress! + start * d, Int32(d), b, Int32(d), 0, p.baseAddress, Int32(m))
                 }
-                for r in 0..<rows {
-                    let ai = na[start + r]
-                    for j in 0..<m { p[r * m + j] = Swift.max(0, p[r * m + j] + ai + nb[j]).squareRoot() }
+                nb.withUnsafeBufferPointer { nbp in
+                    for r in 0..<rows {
+                        let ai = na[start + r]
+                        let row = p.baseAddress! + r * m
+                        for j in 0..<m { row[j] = Swift.max(0, row[j] + ai + nbp[j]).squareRoot() }
+                    }
                 }
                 body(start, rows, p.baseAddress!)
             }

@@ -1,3 +1,4 @@
+import COpenBLAS
 import FlowTensor
 
 /// Sliced Wasserstein distance: mean over L seeded unit directions θ of W₁(θᵀX, θᵀY).
@@ -12,18 +13,24 @@ public enum SWD {
         guard n >= 1, m >= 1, directions >= 1 else {
             throw FlowError("SWD: need samples on both sides and at least one direction (got \(n), \(m), \(directions))")
         }
+        // Directions: d standard normals each, in order, normalised (L × d); projections by dgemm.
         var rng = StatsRandom(seed: seed)
-        var theta = [Double](repeating: 0, count: d)
-        var pa = [Double](repeating: 0, count: n), pb = [Double](repeating: 0, count: m)
-        var total = 0.0
-        for _ in 0..<directions {
+        var theta = [Double](repeating: 0, count: directions * d)
+        for l in 0..<directions {
             var norm = 0.0
-            for k in 0..<d { theta[k] = rng.normal(); norm += theta[k] * theta[k] }
+            for k in 0..<d { let g = rng.normal(); theta[l * d + k] = g; norm += g * g }
             norm = norm.squareRoot()
-            for k in 0..<d { theta[k] /= norm }
-            for i in 0..<n { var s = 0.0; for k in 0..<d { s += a[i * d + k] * theta[k] }; pa[i] = s }
-            for i in 0..<m { var s = 0.0; for k in 0..<d { s += b[i * d + k] * theta[k] }; pb[i] = s }
-            total += wasserstein1D(pa, pb)
+            for k in 0..<d { theta[l * d + k] /= norm }
+        }
+        var pa = [Double](repeating: 0, count: n * directions), pb = [Double](repeating: 0, count: m * directions)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(directions), Int32(d), 1, a, Int32(d), theta, Int32(d), 0, &pa, Int32(directions))
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(directions), Int32(d), 1, b, Int32(d), theta, Int32(d), 0, &pb, Int32(directions))
+        var u = [Double](repeating: 0, count: n), v = [Double](repeating: 0, count: m)
+        var total = 0.0
+        for l in 0..<directions {
+            for i in 0..<n { u[i] = pa[i * directions + l] }
+            for i in 0..<m { v[i] = pb[i * directions + l] }
+            total += wasserstein1D(u, v)
         }
         return total / Double(directions)
     }

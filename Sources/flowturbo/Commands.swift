@@ -6,9 +6,15 @@ enum CommandRegistry {
     static let all: [ParsableCommand.Type] = [
         InspectCommand.self,
         ForwardCommand.self,
+        SampleCommand.self,
+        FitGMMCommand.self,
         BenchCommand.self,
+        TrainCommand.self,
+        TrainRefinerCommand.self,
+        TrainClassifierCommand.self,
         RunCommand.self,
         CoordinatorCommand.self,
         WorkerCommand.self,
+        StatsCommand.self,
     ]
 }

@@ -6,12 +6,7 @@ enum CommandRegistry {
     static let all: [ParsableCommand.Type] = [
         InspectCommand.self,
         ForwardCommand.self,
-        SampleCommand.self,
-        FitGMMCommand.self,
         BenchCommand.self,
-        TrainCommand.self,
-        TrainRefinerCommand.self,
-        TrainClassifierCommand.self,
         RunCommand.self,
         CoordinatorCommand.self,
         WorkerCommand.self,

@@ -12,5 +12,6 @@ struct BenchCommand: ParsableCommand {
 enum BenchRegistry {
     static let all: [ParsableCommand.Type] = [
         BenchModel.self,
+        BenchSampler.self,
     ]
 }

@@ -6,6 +6,8 @@ enum CommandRegistry {
     static let all: [ParsableCommand.Type] = [
         InspectCommand.self,
         ForwardCommand.self,
+        SampleCommand.self,
+        FitGMMCommand.self,
         BenchCommand.self,
         RunCommand.self,
         CoordinatorCommand.self,

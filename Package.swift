@@ -60,6 +60,6 @@ let package = Package(
         .testTarget(name: "FlowStatsTests", dependencies: ["FlowStats", "FlowTensor"],
                     resources: [.copy("Fixtures")], swiftSettings: v5),
         .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "FlowProto", "FlowSampler"], swiftSettings: v5),
-        .testTarget(name: "EndToEndTests", dependencies: ["FlowTensor"], swiftSettings: v5),
+        .testTarget(name: "EndToEndTests", dependencies: ["FlowTensor", "FlowCluster"], swiftSettings: v5),
     ]
 )

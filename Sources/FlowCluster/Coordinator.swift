@@ -27,8 +27,11 @@ public struct CoordinatorConfig {
     public var leaseSeconds = 600.0
     public var resume = false
     public var progress = true
-    /// Maximum control-frame size (larger frames drop the connection in libzmq).
-    public var maxControlMessageBytes: Int64 = 1 << 20
+    /// Hard bound on a control message (ZMQ_MAXMSGSIZE): libzmq drops the connection of a peer
+    /// sending more, before buffering it.
+    public var maxControlMessageBytes: Int64 = 16 << 20
+    /// Application bound: control frames larger than this are dropped and counted as oversized.
+    public var maxControlFrameBytes = 1 << 20
 
     /// Creates a config; see the properties for defaults.
     public init(controlBind: String, dataBind: String, outDir: String, evalSet: EvalSet, plan: String, batch: Int,
@@ -58,8 +61,12 @@ public struct CoordinatorSummary {
     public var duplicateCommits = 0
     /// Undecodable or malformed control frames.
     public var droppedFrames = 0
-    /// Connections libzmq dropped for protocol violations (garbage bytes, oversized frames).
+    /// Control frames over `maxControlFrameBytes` (dropped).
+    public var oversizedFrames = 0
+    /// Connections closed before completing the ZMTP handshake (garbage bytes on the port).
     public var rejectedConnections = 0
+    /// All peer disconnects seen (includes libzmq dropping peers over ZMQ_MAXMSGSIZE and normal exits).
+    public var disconnects = 0
     public var workersSeen = 0
     public var workerErrors: [String] = []
     public var elapsedSeconds = 0.0
@@ -88,6 +95,7 @@ public final class Coordinator {
     private var state: [ShardState]
     private var queue: [Int] = []          // pending shard ids, front first
     private var workers: [[UInt8]: WorkerInfo] = [:]
+    private var handshaken = Set<Int32>()   // fds that completed the ZMTP handshake
     private var nextLease: UInt64 = 1
     private var summary = CoordinatorSummary()
     private let runID: String
@@ -229,14 +237,21 @@ public final class Coordinator {
     private func drainMonitor() {
         while let frames = try? monitor.receive(dontWait: true), frames.count >= 1, frames[0].count >= 6 {
             let event = Int32(frames[0][0]) | Int32(frames[0][1]) << 8
-            if event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL {
-                summary.rejectedConnections += 1
+            let value = Int32(frames[0][2]) | Int32(frames[0][3]) << 8 | Int32(frames[0][4]) << 16 | Int32(frames[0][5]) << 24
+            switch event {
+            case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: handshaken.insert(value)
+            case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: summary.rejectedConnections += 1
+            case ZMQ_EVENT_DISCONNECTED:
+                summary.disconnects += 1
+                if handshaken.remove(value) == nil { summary.rejectedConnections += 1 }
+            default: break
             }
         }
     }
 
     /// Handles one control message; returns a fatal error text to stop the run.
     private func handleControl(_ frames: [[UInt8]]) throws -> String? {
+        if frames.count == 2 && frames[1].count > config.maxControlFrameBytes { summary.oversizedFrames += 1; return nil }
         guard frames.count == 2, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[1]), env.body != nil else {
             summary.droppedFrames += 1; return nil
         }

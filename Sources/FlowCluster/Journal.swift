@@ -32,11 +32,13 @@ public struct RunHeader: Codable, Equatable {
 
     /// Names the first field that differs from `other` (for the resume error), nil if equal.
     public func firstDifference(from other: RunHeader) -> String? {
+        // The eval-set id is derived from other fields; name it only if nothing more specific differs.
         let a = Mirror(reflecting: self).children, b = Mirror(reflecting: other).children
+        var diffs: [String] = []
         for (x, y) in zip(a, b) where "\(x.value)" != "\(y.value)" {
-            return "\(x.label ?? "?"): journal has \(y.value), this run has \(x.value)"
+            diffs.append("\(x.label ?? "?"): journal has \(y.value), this run has \(x.value)")
         }
-        return nil
+        return diffs.first { !$0.hasPrefix("evalSetId") } ?? diffs.first
     }
 }
 

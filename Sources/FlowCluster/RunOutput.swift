@@ -98,7 +98,8 @@ public enum RunOutput {
                         "committed_this_session": summary.committedThisSession, "assignments": summary.assignments,
                         "requeues": summary.requeues, "duplicate_results": agg.duplicates + summary.duplicateCommits,
                         "dropped_frames": summary.droppedFrames + agg.dropped,
-                        "rejected_connections": summary.rejectedConnections, "workers_seen": summary.workersSeen,
+                        "rejected_connections": summary.rejectedConnections, "oversized_frames": summary.oversizedFrames,
+                        "disconnects": summary.disconnects, "workers_seen": summary.workersSeen,
                         "worker_errors": summary.workerErrors],
         ]
         let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted])
@@ -118,7 +119,7 @@ public enum RunOutput {
         | latents mean / std | \(String(format: "%.4f / %.4f", mean, std)) |
         | shards (resumed / committed now) | \(summary.shards) (\(summary.resumedShards) / \(summary.committedThisSession)) |
         | requeues / duplicates | \(summary.requeues) / \(agg.duplicates + summary.duplicateCommits) |
-        | dropped frames / rejected connections | \(summary.droppedFrames + agg.dropped) / \(summary.rejectedConnections) |
+        | dropped / oversized frames, rejected connections | \(summary.droppedFrames + agg.dropped) / \(summary.oversizedFrames), \(summary.rejectedConnections) |
 
         """
         try FileIO.writeAtomically(outDir + "/report.md", Array(md.utf8), durable: true)

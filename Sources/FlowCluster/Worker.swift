@@ -20,6 +20,8 @@ public struct WorkerConfig {
     public var giveUpSeconds = 60.0
     /// Exit when this process is no longer our parent (the local `flowturbo run` died).
     public var parentPID: Int32?
+    /// Test hook: sleep this long after each batch (makes kill tests deterministic on fast models).
+    public var batchDelayMs = 0
 
     /// Creates a config with the defaults above.
     public init(connect: String, workerID: String) { self.connect = connect; self.workerID = workerID }
@@ -229,9 +231,9 @@ public final class Worker {
             programs[key] = program
         }
         lock.lock(); busy = true; currentShard = a.shardID; lock.unlock()
-        let workerID = config.workerID
+        let workerID = config.workerID, delay = config.batchDelayMs
         let t = Thread { [self] in
-            let bytes = Worker.compute(a, program: program, workerID: workerID)
+            let bytes = Worker.compute(a, program: program, workerID: workerID, batchDelayMs: delay)
             self.lock.lock(); self.finishedResult = bytes; self.lock.unlock()
         }
         t.name = "compute"
@@ -241,7 +243,7 @@ public final class Worker {
     }
 
     /// Runs one shard batch by batch and returns the serialized result envelope.
-    static func compute(_ a: Flowturbo_V1_ShardAssignment, program: ShardProgram, workerID: String) -> [UInt8] {
+    static func compute(_ a: Flowturbo_V1_ShardAssignment, program: ShardProgram, workerID: String, batchDelayMs: Int = 0) -> [UInt8] {
         let n = Int(a.count), batch = Int(a.batch), first = Int(a.firstIndex)
         let shape = program.sampleShape
         let s = shape.reduce(1, *)
@@ -264,6 +266,7 @@ public final class Worker {
                     r.timings.solverSeconds += st.solverSeconds
                     for i in 0..<c { nfe[b + i] = UInt32(program.nfe(ofRow: i)) }
                     b += c
+                    if batchDelayMs > 0 { usleep(UInt32(batchDelayMs) * 1000) }
                 }
             }
         }

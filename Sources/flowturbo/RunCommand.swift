@@ -14,6 +14,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Control endpoint (default: a free loopback port).")
     var bind: String = "tcp://127.0.0.1:0"
     @OptionGroup var opts: ClusterRunOptions
+    @Option(help: .hidden)
+    var workerBatchDelayMs: Int = 0
 
     func run() throws {
         StopSignals.install()
@@ -25,7 +27,7 @@ struct RunCommand: ParsableCommand {
         let coordinator = try Coordinator(config: config, context: context)
         try writeEndpoints(outDir: spec.outDir, control: coordinator.controlPort, data: coordinator.dataPort)
         let procs = WorkerProcesses(count: workers, arguments: ["--connect", "tcp://127.0.0.1:\(coordinator.controlPort)"]
-                                        + opts.workerModelArguments(spec))
+                                        + opts.workerModelArguments(spec) + ["--batch-delay-ms", String(workerBatchDelayMs)])
         try procs.start()
         var lastCheck = Date()
         coordinator.onTick = {

@@ -22,6 +22,8 @@ struct WorkerCommand: ParsableCommand {
     var parentPid: Int32?
     @Option(help: "Exit with an error after this many seconds without a coordinator.")
     var giveUpSeconds: Double = 60
+    @Option(help: .hidden)
+    var batchDelayMs: Int = 0
 
     func run() throws {
         StopSignals.install()
@@ -32,6 +34,7 @@ struct WorkerCommand: ParsableCommand {
         var config = WorkerConfig(connect: connect, workerID: id ?? "\(String(cString: name)):\(getpid())")
         config.parentPID = parentPid
         config.giveUpSeconds = giveUpSeconds
+        config.batchDelayMs = batchDelayMs
         let worker = Worker(config: config, backend: backend, context: try ZMQContext())
         _ = try worker.run()
     }

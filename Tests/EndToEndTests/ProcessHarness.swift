@@ -1,0 +1,104 @@
+import FlowTensor
+import Foundation
+import XCTest
+
+/// Spawns the real `flowturbo` binary (built next to the test bundle) and reads run directories
+/// with FlowTensor's own NPY reader (not the cluster code under test).
+enum Harness {
+    /// Path of the `flowturbo` executable in the products directory.
+    static var binary: String {
+        var candidates: [String] = []
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            candidates.append((exe as NSString).deletingLastPathComponent + "/flowturbo")
+        }
+        let bundle = Bundle(for: BundleMarker.self).bundleURL
+        candidates.append(bundle.appendingPathComponent("flowturbo").path)
+        candidates.append(bundle.deletingLastPathComponent().appendingPathComponent("flowturbo").path)
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }
+
+    final class BundleMarker {}
+
+    /// A fresh temporary directory.
+    static func tempDir(_ tag: String) -> String {
+        let d = NSTemporaryDirectory() + "flowturbo-e2e-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    /// Starts `flowturbo args…` with stdout/stderr captured to files in `logDir`.
+    static func start(_ args: [String], logDir: String, tag: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        FileManager.default.createFile(atPath: "\(logDir)/\(tag).out", contents: nil)
+        FileManager.default.createFile(atPath: "\(logDir)/\(tag).err", contents: nil)
+        p.standardOutput = FileHandle(forWritingAtPath: "\(logDir)/\(tag).out")
+        p.standardError = FileHandle(forWritingAtPath: "\(logDir)/\(tag).err")
+        try p.run()
+        return p
+    }
+
+    /// Runs to completion (SIGKILL after `timeout` s); returns the exit status and stderr text.
+    @discardableResult
+    static func run(_ args: [String], logDir: String, tag: String, timeout: Double = 60) throws -> (Int32, String) {
+        let p = try start(args, logDir: logDir, tag: tag)
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(10_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        let err = (try? String(contentsOfFile: "\(logDir)/\(tag).err", encoding: .utf8)) ?? ""
+        return (p.terminationStatus, err)
+    }
+
+    /// Waits until `cond` holds or `timeout` passes; returns whether it held.
+    static func wait(timeout: Double, _ cond: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline { if cond() { return true }; usleep(10_000) }
+        return cond()
+    }
+
+    /// Direct children of `pid` (from /proc).
+    static func children(of pid: Int32) -> [Int32] {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// JSON object of a file.
+    static func json(_ path: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    /// Journal records (payload JSON of each well-formed line; CRC not checked here).
+    static func journal(_ dir: String) -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: dir + "/journal.log", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { line in
+            guard let tab = line.lastIndex(of: "\t") else { return nil }
+            return (try? JSONSerialization.jsonObject(with: Data(line[..<tab].utf8))) as? [String: Any]
+        }
+    }
+
+    /// Shard ids in the journal's commit records, in order.
+    static func committedShards(_ dir: String) -> [Int] {
+        journal(dir).dropFirst().compactMap { $0["shard"] as? Int }
+    }
+
+    /// All samples of a finished run in index order: float32 bytes, labels, first indices, via manifest.json.
+    static func samples(_ dir: String) throws -> (bytes: [UInt8], labels: [Int64], count: Int) {
+        let manifest = try json(dir + "/manifest.json")
+        let shards = (manifest["shards"] as! [[String: Any]]).sorted { ($0["first"] as! Int) < ($1["first"] as! Int) }
+        var bytes: [UInt8] = [], labels: [Int64] = []
+        var expectedFirst = 0
+        for s in shards {
+            XCTAssertEqual(s["first"] as? Int, expectedFirst, "shards must tile the index range without gaps or overlaps")
+            let a = try NPY.read(dir + "/" + (s["file"] as! String))
+            XCTAssertEqual(a.dtype, .float32)
+            XCTAssertEqual(a.shape.first, s["count"] as? Int)
+            bytes += a.bytes
+            labels += try NPY.read(dir + "/" + (s["labels"] as! String)).int64s()
+            expectedFirst += s["count"] as! Int
+        }
+        return (bytes, labels, expectedFirst)
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class FlowClusterTestsPlaceholder: XCTestCase { func testLinked() {} }

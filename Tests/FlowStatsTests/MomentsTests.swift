@@ -75,3 +75,37 @@ final class MomentsTests: XCTestCase {
         XCTAssertThrowsError(try m.covariance())
     }
 }
+
+/// StreamingStats: shards shipped as npz bytes and merged equal the whole set.
+final class StreamingStatsTests: XCTestCase {
+    func testShardsThroughBytesEqualWhole() throws {
+        let d = 6, n = 600
+        let x = TestSupport.gaussian(rows: n, d: d, seed: 21, mean: 2)
+        let labels = (0..<n).map { Int32(($0 * 7) % 3) }
+        let shift = [Double](repeating: 2, count: d)
+        var whole = StreamingStats(dimension: d, shift: shift, reservoirCapacity: 50, seed: 3)
+        try x.withUnsafeBufferPointer { xp in try labels.withUnsafeBufferPointer { try whole.add(firstIndex: 0, rows: n, vectors: xp.baseAddress!, labels: $0.baseAddress!) } }
+        var merged = StreamingStats(dimension: d, shift: shift, reservoirCapacity: 50, seed: 3)
+        for (lo, hi) in [(400, 600), (0, 130), (130, 400)] {
+            var s = StreamingStats(dimension: d, shift: shift, reservoirCapacity: 50, seed: 3)
+            try x.withUnsafeBufferPointer { xp in try labels.withUnsafeBufferPointer {
+                try s.add(firstIndex: lo, rows: hi - lo, vectors: xp.baseAddress! + lo * d, labels: $0.baseAddress! + lo) } }
+            try merged.merge(try StreamingStats.decode(try s.encode(), source: "shard \(lo)"))
+        }
+        XCTAssertEqual(merged.global.count, n)
+        XCTAssertLessThanOrEqual(TestSupport.maxRelDiff(merged.global.outer, whole.global.outer), 1e-12)
+        XCTAssertEqual(Set(merged.perClass.keys), [0, 1, 2])
+        for c in 0..<3 {
+            // Per-class moments against a naive reference over that class's rows.
+            var rows: [Float] = []
+            for i in 0..<n where labels[i] == Int32(c) { rows += x[(i * d)..<((i + 1) * d)] }
+            let (mu, cov) = TestSupport.naiveMoments(rows, d: d)
+            XCTAssertLessThan(TestSupport.maxRelDiff(merged.perClass[c]!.mean, mu), 1e-12)
+            XCTAssertLessThan(TestSupport.maxRelDiff(try merged.perClass[c]!.covariance(), cov), 1e-10)
+        }
+        let a = try merged.statsSet(source: "merged"), b = try whole.statsSet(source: "whole")
+        XCTAssertEqual(a.samples, b.samples)
+        XCTAssertEqual(a.labels, b.labels)
+        XCTAssertThrowsError(try StreamingStats.decode(try NPZ.encode(arrays: []), source: "empty"))
+    }
+}

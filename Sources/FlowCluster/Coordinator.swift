@@ -63,7 +63,7 @@ public struct CoordinatorSummary {
     public var droppedFrames = 0
     /// Control frames over `maxControlFrameBytes` (dropped).
     public var oversizedFrames = 0
-    /// Connections closed before completing the ZMTP handshake (garbage bytes on the port).
+    /// Connections that never completed the ZMTP handshake (garbage bytes on the port).
     public var rejectedConnections = 0
     /// All peer disconnects seen (includes libzmq dropping peers over ZMQ_MAXMSGSIZE and normal exits).
     public var disconnects = 0
@@ -95,7 +95,7 @@ public final class Coordinator {
     private var state: [ShardState]
     private var queue: [Int] = []          // pending shard ids, front first
     private var workers: [[UInt8]: WorkerInfo] = [:]
-    private var handshaken = Set<Int32>()   // fds that completed the ZMTP handshake
+    private var accepted = 0, handshakes = 0   // rejected connections = accepted − handshakes
     private var nextLease: UInt64 = 1
     private var summary = CoordinatorSummary()
     private let runID: String
@@ -142,7 +142,7 @@ public final class Coordinator {
         try router.setRouterMandatory(true)
         let monitorEndpoint = "inproc://monitor-\(runID)"
         try router.monitor(monitorEndpoint, events: ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                                                    | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+                                                    | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_ACCEPTED)
         monitor = try context.socket(.pair)
         try monitor.setLinger(0)
         try monitor.connect(monitorEndpoint)
@@ -239,13 +239,14 @@ public final class Coordinator {
             let event = Int32(frames[0][0]) | Int32(frames[0][1]) << 8
             let value = Int32(frames[0][2]) | Int32(frames[0][3]) << 8 | Int32(frames[0][4]) << 16 | Int32(frames[0][5]) << 24
             switch event {
-            case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: handshaken.insert(value)
-            case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: summary.rejectedConnections += 1
-            case ZMQ_EVENT_DISCONNECTED:
-                summary.disconnects += 1
-                if handshaken.remove(value) == nil { summary.rejectedConnections += 1 }
+            case ZMQ_EVENT_ACCEPTED: accepted += 1
+            case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: handshakes += 1
+            case ZMQ_EVENT_DISCONNECTED: summary.disconnects += 1
             default: break
             }
+            // libzmq reports no fd with HANDSHAKE_SUCCEEDED, and non-ZMTP bytes often take the ZMTP/1.0
+            // path without a failure event, so count connections that never completed a handshake.
+            summary.rejectedConnections = max(0, accepted - handshakes)
         }
     }
 

@@ -68,6 +68,9 @@ final class DistributedRunTests: XCTestCase {
         XCTAssertTrue(got.bytes == ref.bytes, "latents differ after a worker kill")
         let shards = Harness.committedShards(d + "/run")
         XCTAssertEqual(shards.sorted(), Array(0..<10), "every shard committed exactly once")
+        let cluster = try Harness.json(d + "/run/report.json")["cluster"] as! [String: Any]
+        XCTAssertGreaterThanOrEqual(cluster["requeues"] as? Int ?? 0, 1, "the killed worker's shard must be re-queued: \(cluster)")
+        XCTAssertEqual(cluster["rejected_connections"] as? Int, 0, "\(cluster)")
     }
 
     func testCoordinatorSIGKILLThenResumeCompletesIdenticalWithoutRecompute() throws {
@@ -177,7 +180,7 @@ final class DistributedRunTests: XCTestCase {
         XCTAssertEqual(cluster["dropped_frames"] as? Int, 6, "undecodable frames must be counted: \(cluster)")
         XCTAssertEqual(cluster["oversized_frames"] as? Int, 1, "the 4 MiB frame must be counted: \(cluster)")
         XCTAssertGreaterThanOrEqual(cluster["disconnects"] as? Int ?? 0, 3, "raw TCP, dealer, oversized peer: \(cluster)")
-        XCTAssertGreaterThanOrEqual(cluster["rejected_connections"] as? Int ?? 0, 1, "the raw-TCP garbage connection must be counted: \(cluster)")
+        XCTAssertEqual(cluster["rejected_connections"] as? Int, 1, "the raw-TCP garbage connection must be counted: \(cluster)")
         XCTAssertTrue(try Harness.samples(out).bytes == ref.bytes)
     }
 }

@@ -24,8 +24,8 @@ public enum PRDC {
         guard kPR >= 1, kDC >= 1, n > kmax, m > kPR else {
             throw FlowError("PRDC: need more than k samples on each side (reference \(n), generated \(m), k = \(kPR)/\(kDC)); use more samples or a smaller k")
         }
-        let realPR = nearestNeighbourRadii(real, n: n, d: d, k: kPR)
-        let realDC = kDC == kPR ? realPR : nearestNeighbourRadii(real, n: n, d: d, k: kDC)
+        let realRadii = nearestNeighbourRadii(real, n: n, d: d, ks: [kPR, kDC])
+        let realPR = realRadii[0], realDC = realRadii[1]
         let fakePR = nearestNeighbourRadii(fake, n: m, d: d, k: kPR)
         // Rows = reference samples, columns = generated samples.
         let fakeInReal = UnsafeMutableBufferPointer<Bool>.allocate(capacity: m)   // precision

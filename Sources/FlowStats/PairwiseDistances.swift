@@ -42,23 +42,34 @@ struct PairwiseDistances {
 
 /// k-th nearest-neighbour radius of every row of X within X (the (k+1)-th smallest distance including self).
 func nearestNeighbourRadii(_ x: [Double], n: Int, d: Int, k: Int) -> [Double] {
-    var radii = [Double](repeating: 0, count: n)
+    nearestNeighbourRadii(x, n: n, d: d, ks: [k])[0]
+}
+
+/// Radii for several k from one pass over the distances: quickselect the largest k, then the smaller
+/// ones inside the prefix it leaves (every element before position kmax is ≤ the kmax-th).
+func nearestNeighbourRadii(_ x: [Double], n: Int, d: Int, ks: [Int]) -> [[Double]] {
+    var radii = [[Double]](repeating: [Double](repeating: 0, count: n), count: ks.count)
     let pd = PairwiseDistances(a: x, n: n, b: x, m: n, d: d)
     var row = [Double](repeating: 0, count: n)
-    let kk = Swift.min(k, n - 1)
+    let kk = ks.map { Swift.min($0, n - 1) }
+    let order = kk.indices.sorted { kk[$0] > kk[$1] }
     pd.forEachBlock { first, rows, dist in
         for r in 0..<rows {
-            for j in 0..<n { row[j] = dist[r * n + j] }
+            row.withUnsafeMutableBufferPointer { rp in for j in 0..<n { rp[j] = dist[r * n + j] } }
             row[first + r] = 0  // self distance exactly 0 (rounding may leave a tiny positive value)
-            radii[first + r] = kthSmallest(&row, kk)
+            var limit = n
+            for i in order {
+                radii[i][first + r] = kthSmallest(&row, kk[i], count: limit)
+                limit = kk[i] + 1
+            }
         }
     }
     return radii
 }
 
 /// The k-th smallest (0-based) element, by quickselect (reorders `v`).
-func kthSmallest(_ v: inout [Double], _ k: Int) -> Double {
-    var lo = 0, hi = v.count - 1
+func kthSmallest(_ v: inout [Double], _ k: Int, count: Int? = nil) -> Double {
+    var lo = 0, hi = (count ?? v.count) - 1
     while lo < hi {
         let pivot = v[(lo + hi) / 2]
         var i = lo, j = hi

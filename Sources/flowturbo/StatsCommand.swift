@@ -130,6 +130,8 @@ struct StatsCompareCommand: ParsableCommand {
     var seed: UInt64 = 0
     @Option(help: "Samples per side for PRDC/KID/SWD (seeded reservoir beyond this).")
     var maxSamples = 10000
+    @Flag(help: "Also report per-sample RMSE: A and B are runs of the same seeds (same N, order and shape).")
+    var rmse = false
 
     func run() throws {
         var o = MetricOptions()
@@ -140,8 +142,16 @@ struct StatsCompareCommand: ParsableCommand {
         }
         let ga = try StatsSet.load(a), rb = try StatsSet.load(b)
         let m = try Evaluation.compare(generated: ga, reference: rb, options: o)
+        var err: RMSEResult? = nil
+        if rmse {
+            guard let sa = ga.samples, let sb = rb.samples, ga.sampleRows == ga.count, rb.sampleRows == rb.count else {
+                throw FlowError("--rmse needs every sample of both runs (.npy or arr_0, not statistics or a reservoir)")
+            }
+            err = try RMSE.compute(sa, reference: sb, dimension: ga.dimension)
+        }
         if json {
             var j = Report.metricsJSON(m)
+            if let e = err { j["rmse"] = ["mean": e.mean, "max": e.max, "samples": e.samples] }
             j["dimension"] = ga.dimension
             j["generated"] = ["path": a, "samples": ga.sampleRows, "count": ga.count]
             j["reference"] = ["path": b, "samples": rb.sampleRows, "count": rb.count]
@@ -163,5 +173,6 @@ struct StatsCompareCommand: ParsableCommand {
         if let s = m.swd { print("SWD        \(f(s))  (\(swdDirections) directions)") }
         if m.prdc == nil && m.kid == nil { print("(sample metrics need samples on both sides: .npy or arr_0)") }
         for (c, v) in m.perClassFD.sorted(by: { $0.key < $1.key }) { print("FD class \(c)  \(f(v))") }
+        if let e = err { print("RMSE       mean \(f(e.mean)), max \(f(e.max)) over \(e.samples) samples") }
     }
 }

@@ -1,5 +1,6 @@
 import FlowModels
 import FlowProto
+import FlowSampler
 import FlowTensor
 import Foundation
 
@@ -36,6 +37,10 @@ public struct RunSpec {
     /// bad batch sizes or plans that cannot compile here.
     public func coordinatorConfig(controlBind: String, dataBind: String) throws -> CoordinatorConfig {
         guard batch > 0 else { throw FlowError("--batch must be ≥ 1 (got \(batch))") }
+        let parsed = try Plan.parse(plan)
+        if parsed.needsRefiner && refiner == nil {
+            throw FlowError("plan \(plan) has R steps but no --refiner was given; pass --refiner FILE or use a plan without R (e.g. H8)")
+        }
         let predictor = try ModelLoader.load(model, refiner: false)
         let evalSet: EvalSet
         if let pf = promptFile {

@@ -183,4 +183,37 @@ final class DistributedRunTests: XCTestCase {
         XCTAssertEqual(cluster["rejected_connections"] as? Int, 1, "the raw-TCP garbage connection must be counted: \(cluster)")
         XCTAssertTrue(try Harness.samples(out).bytes == ref.bytes)
     }
+
+    func testSIGINTStopsCleanlyAndResumeCompletes() throws {
+        let ref = try Harness.samples(try reference())
+        let d = Harness.tempDir("sigint")
+        let out = d + "/run"
+        let p = try Harness.start(["run", "--workers", "2", "--out", out, "--worker-batch-delay-ms", "60"] + Self.common,
+                                  logDir: d, tag: "first")
+        XCTAssertTrue(Harness.wait(timeout: 30) { Harness.committedShards(out).count >= 2 })
+        let workers = Harness.children(of: p.processIdentifier)
+        kill(p.processIdentifier, SIGINT)
+        XCTAssertTrue(Harness.wait(timeout: 20) { !p.isRunning }, "SIGINT did not stop the run")
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 130)
+        XCTAssertTrue(Harness.wait(timeout: 10) { workers.allSatisfy { kill($0, 0) != 0 } }, "workers not shut down")
+        let err = (try? String(contentsOfFile: d + "/first.err", encoding: .utf8)) ?? ""
+        XCTAssertTrue(err.contains("--resume"), err)
+        // Journal consistent: every line a whole, CRC-valid record.
+        let j = try Journal.read(out + "/journal.log")
+        XCTAssertEqual(j.validLength, j.fileLength)
+        XCTAssertLessThan(j.commits.count, 10, "run finished before SIGINT; the test proves nothing")
+        let (status, err2) = try Harness.run(["run", "--workers", "2", "--out", out, "--resume"] + Self.common, logDir: d, tag: "resume")
+        XCTAssertEqual(status, 0, err2)
+        XCTAssertEqual(Harness.committedShards(out).sorted(), Array(0..<10))
+        XCTAssertTrue(try Harness.samples(out).bytes == ref.bytes)
+    }
+
+    func testUnknownPlanFailsClearly() throws {
+        let d = Harness.tempDir("plan")
+        let (status, err) = try Harness.run(["run", "--workers", "1", "--out", d + "/run", "--model", "gmm:synthetic", "--plan", "Q7"],
+                                            logDir: d, tag: "p")
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("Q7"), err)
+    }
 }

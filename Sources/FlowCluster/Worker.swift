@@ -57,6 +57,9 @@ public final class Worker {
     private var finishedError: Flowturbo_V1_Error?
     private var pendingSend: [UInt8]?
     private var currentShard: UInt64 = 0
+    // Wakes the control loop when a compute thread finishes (the sender is only used by compute threads).
+    private var wakeReceiver: ZMQSocket?
+    private var wakeSender: ZMQSocket?
 
     /// Creates a worker; nothing is connected until `run()`.
     public init(config: WorkerConfig, backend: WorkerBackend, context: ZMQContext) {
@@ -109,6 +112,12 @@ public final class Worker {
 
     /// Runs until Shutdown, a stop signal, or `giveUpSeconds` of silence (throws then).
     public func run() throws -> WorkerSummary {
+        let wakeEndpoint = "inproc://worker-wake-\(UInt64.random(in: 0...UInt64.max))"
+        let wr = try context.socket(.pair), ws = try context.socket(.pair)
+        try wr.setLinger(0); try ws.setLinger(0)
+        try wr.bind(wakeEndpoint); try ws.connect(wakeEndpoint)
+        wakeReceiver = wr; wakeSender = ws
+        defer { wr.close(); ws.close() }
         try connectControl()
         let hb = Double(config.heartbeatIntervalMs) / 1000
         var lastHeard = Date(), lastSent = Date.distantPast
@@ -118,7 +127,8 @@ public final class Worker {
         while true {
             if StopSignals.requested { summary.shutdownReason = "signal"; break }
             if let pp = config.parentPID, getppid() != pp { summary.shutdownReason = "parent exited"; return summary }
-            let ready = try ZMQPoll.readable([dealer!], timeoutMs: 20)
+            let ready = try ZMQPoll.readable([dealer!, wakeReceiver!], timeoutMs: 50)
+            if ready[1] { while (try? wakeReceiver!.receive(dontWait: true)) ?? nil != nil {} }
             let now = Date()
             if ready[0] {
                 while let frames = try dealer!.receive(dontWait: true) {
@@ -235,6 +245,7 @@ public final class Worker {
         let t = Thread { [self] in
             let bytes = Worker.compute(a, program: program, workerID: workerID, batchDelayMs: delay)
             self.lock.lock(); self.finishedResult = bytes; self.lock.unlock()
+            try? self.wakeSender?.send([[UInt8]()], dontWait: true)
         }
         t.name = "compute"
         t.start()

@@ -1,0 +1,94 @@
+import ArgumentParser
+import FlowCluster
+import FlowProto
+import FlowSampler
+import FlowTensor
+import Foundation
+
+/// A one-float "model" so the control plane, not sampling, is what gets measured.
+private final class TinyProgram: ShardProgram {
+    let sampleShape = [1]
+    func run(seed: UInt64, firstIndex: Int, count: Int, labels: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>) -> RunStats {
+        for r in 0..<count { out[r] = Float(firstIndex + r) }
+        return RunStats()
+    }
+    func nfe(ofRow row: Int) -> Int { 1 }
+}
+
+private final class TinyBackend: WorkerBackend {
+    let models: [Flowturbo_V1_ModelDigest]
+    var hasTextConditioning: Bool { false }
+    init() { var m = Flowturbo_V1_ModelDigest(); m.spec = "tiny"; m.sha256 = "tiny"; m.role = "predictor"; models = [m] }
+    func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int) throws -> ShardProgram { TinyProgram() }
+}
+
+/// `flowturbo bench cluster`: control-plane capacity and 1-vs-N worker scaling.
+struct BenchCluster: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster",
+        abstract: "Shard completions/s with tiny latents (journal fsync included), and throughput with 1 vs N worker processes.")
+
+    @Option(help: "Shards for the control-plane test (one 1-float sample each).")
+    var shards: Int = 2000
+    @Option(help: "In-process workers for the control-plane test.")
+    var controlWorkers: Int = 2
+    @Option(help: "Model for the scaling test.")
+    var model: String = "gmm:mnist"
+    @Option(help: "Plan for the scaling test.")
+    var plan: String = "H8"
+    @Option(help: "Samples for the scaling test.")
+    var samples: Int = 512
+    @Option(help: "Batch for the scaling test.")
+    var batch: Int = 16
+    @Option(help: "Largest worker count for the scaling test (compared with 1).")
+    var workers: Int = 2
+    @Option(help: "Scratch directory (runs are deleted afterwards).")
+    var dir: String = NSTemporaryDirectory() + "flowturbo-bench-cluster"
+
+    func run() throws {
+        StopSignals.install()
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileIO.makeDirectories(dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+
+        // 1. Control plane: in-process coordinator + worker threads returning one float per shard.
+        let ctx = try ZMQContext()
+        let evalSet = try EvalSet(samples: shards, classes: 1, seed: 0)
+        var cfg = CoordinatorConfig(controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0", outDir: dir + "/control",
+                                    evalSet: evalSet, plan: "tiny", batch: 1, shardSize: 1, models: TinyBackend().models, sampleShape: [1])
+        cfg.progress = false
+        let coordinator = try Coordinator(config: cfg, context: ctx)
+        for i in 0..<controlWorkers {
+            let w = Worker(config: WorkerConfig(connect: "tcp://127.0.0.1:\(coordinator.controlPort)", workerID: "bench-\(i)"),
+                           backend: TinyBackend(), context: ctx)
+            Thread { _ = try? w.run() }.start()
+        }
+        let s = try coordinator.run()
+        let rate = Double(s.committedThisSession) / s.elapsedSeconds
+        print(String(format: "control plane: %d shard completions in %.2f s = %.0f shards/s (%d worker threads; each commit = 3 durable files + journal fdatasync)",
+                     s.committedThisSession, s.elapsedSeconds, rate, controlWorkers))
+
+        // 2. Scaling: the same run with 1 and N local worker processes.
+        var times: [Int: Double] = [:]
+        for n in [1, workers] {
+            var spec = RunSpec(model: model, refiner: nil, plan: plan, outDir: dir + "/scale-\(n)")
+            spec.samples = samples; spec.batch = batch
+            var c = try spec.coordinatorConfig(controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0")
+            c.progress = false
+            let co = try Coordinator(config: c, context: ctx)
+            let procs = WorkerProcesses(count: n, arguments: ["--connect", "tcp://127.0.0.1:\(co.controlPort)", "--model", model])
+            let t0 = Date()
+            try procs.start()
+            let r = try co.run()
+            let t = Date().timeIntervalSince(t0)
+            procs.reap()
+            times[n] = t
+            print(String(format: "scaling: %d worker(s): %d samples of %@ (%@, batch %d) in %.2f s = %.1f samples/s (incl. process start + model load)",
+                         n, r.committedThisSession * c.shardSize, model, plan, batch, t, Double(samples) / t))
+        }
+        if let t1 = times[1], let tn = times[workers] {
+            print(String(format: "scaling efficiency 1 → %d workers: speedup %.2f×, efficiency %.0f%% (%d cores on this machine)",
+                         workers, t1 / tn, 100 * t1 / (Double(workers) * tn), ProcessInfo.processInfo.activeProcessorCount))
+        }
+    }
+}

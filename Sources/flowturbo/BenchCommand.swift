@@ -13,5 +13,6 @@ enum BenchRegistry {
     static let all: [ParsableCommand.Type] = [
         BenchModel.self,
         BenchSampler.self,
+        BenchCluster.self,
     ]
 }

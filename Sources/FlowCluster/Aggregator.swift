@@ -1,4 +1,5 @@
 import FlowProto
+import FlowStats
 import FlowTensor
 import Foundation
 import CZeroMQ
@@ -21,6 +22,8 @@ public final class Aggregator {
         /// Per-batch wall-clock seconds reported by workers.
         public var batchSeconds: [Double] = []
         public var predictorSeconds = 0.0, refinerSeconds = 0.0, solverSeconds = 0.0
+        /// Latency histograms (per batch, per stage, per worker) and the completion timeline.
+        public var latency = LatencyRecorder()
     }
 
     private let context: ZMQContext
@@ -37,6 +40,7 @@ public final class Aggregator {
     private var stopFlag = false
     private let finished = DispatchSemaphore(value: 0)
     private var running = false
+    private let started = Date()
     /// Port the PULL socket is bound to.
     public private(set) var port = 0
 
@@ -155,6 +159,12 @@ public final class Aggregator {
             _stats.predictorSeconds += r.timings.predictorSeconds
             _stats.refinerSeconds += r.timings.refinerSeconds
             _stats.solverSeconds += r.timings.solverSeconds
+            let batches = max(1, r.batchSeconds.count)
+            for b in r.batchSeconds { _stats.latency.record(.total, seconds: b, worker: r.workerID) }
+            if r.timings.predictorSeconds > 0 { _stats.latency.record(.predictor, seconds: r.timings.predictorSeconds / Double(batches), count: batches) }
+            if r.timings.refinerSeconds > 0 { _stats.latency.record(.refiner, seconds: r.timings.refinerSeconds / Double(batches), count: batches) }
+            if r.timings.solverSeconds > 0 { _stats.latency.record(.solverUpdate, seconds: r.timings.solverSeconds / Double(batches), count: batches) }
+            _stats.latency.complete(samples: n, at: Date().timeIntervalSince(started), nfe: r.nfe.reduce(0) { $0 + Int($1) })
             lock.unlock()
         } catch {
             // Not committed: the coordinator's lease expires or the worker is requeued; report once.

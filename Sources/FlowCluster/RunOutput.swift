@@ -1,3 +1,4 @@
+import FlowStats
 import FlowTensor
 import Foundation
 
@@ -60,66 +61,63 @@ public enum RunOutput {
         return out
     }
 
-    /// Builds and writes `report.json` and `report.md`: throughput, latency percentiles, NFE,
-    /// stage timings, per-class latent moments, control-plane counters. Returns the Markdown.
+    /// Builds and writes the report through FlowStats' `Report` (report.json, report.md, latency,
+    /// throughput and sample-grid PNGs), adding a `cluster` section (shards, requeues, dropped frames…)
+    /// and, with `reference` (a FlowStats stats file), the metrics against it. Returns the Markdown.
     @discardableResult
-    public static func writeReport(outDir: String, summary: CoordinatorSummary, workers: Int) throws -> String {
+    public static func writeReport(outDir: String, summary: CoordinatorSummary, workers: Int, reference: String? = nil) throws -> String {
         let all = try loadAll(outDir: outDir)
         let n = all.labels.count
         let d = all.sampleShape.reduce(1, *)
-        // Moments of the latents in float64 (overall mean/std per sample and of all values).
-        var sum = 0.0, sumSq = 0.0
-        all.latents.withUnsafeBytes { raw in
-            for i in 0..<(n * d) {
-                let v = Double(Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian))
-                sum += v; sumSq += v * v
-            }
+        let floats: [Float] = all.latents.withUnsafeBytes { raw in
+            (0..<(n * d)).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self).littleEndian) }
         }
+        var sum = 0.0, sumSq = 0.0
+        for v in floats { sum += Double(v); sumSq += Double(v) * Double(v) }
         let count = Double(max(1, n * d))
         let mean = sum / count
         let std = (max(0, sumSq / count - mean * mean)).squareRoot()
         let agg = summary.aggregator
-        let lat = agg.batchSeconds.sorted()
-        func pct(_ p: Double) -> Double { lat.isEmpty ? 0 : lat[min(lat.count - 1, Int((p / 100) * Double(lat.count - 1) + 0.5))] }
-        let nfeMean = agg.nfe.isEmpty ? 0 : Double(agg.nfe.reduce(0, +)) / Double(agg.nfe.count)
-        let computed = agg.nfe.count
-        let rate = summary.elapsedSeconds > 0 ? Double(computed) / summary.elapsedSeconds : 0
-        let report: [String: Any] = [
-            "samples": n, "sample_shape": all.sampleShape, "plan": all.header.plan, "batch": all.header.batch,
-            "seed": all.header.seed, "models": all.header.models, "workers": workers,
-            "complete": n == all.header.samples,
-            "throughput": ["samples_computed_this_session": computed, "elapsed_seconds": summary.elapsedSeconds,
-                           "samples_per_second": rate],
-            "latency_per_batch_seconds": ["p50": pct(50), "p90": pct(90), "p99": pct(99), "max": lat.last ?? 0, "batches": lat.count],
-            "nfe_per_sample_mean": nfeMean,
-            "stage_seconds": ["predictor": agg.predictorSeconds, "refiner": agg.refinerSeconds, "solver": agg.solverSeconds],
-            "latents": ["mean": mean, "std": std],
-            "cluster": ["shards": summary.shards, "resumed_shards": summary.resumedShards,
-                        "committed_this_session": summary.committedThisSession, "assignments": summary.assignments,
-                        "requeues": summary.requeues, "duplicate_results": agg.duplicates + summary.duplicateCommits,
-                        "dropped_frames": summary.droppedFrames + agg.dropped,
-                        "rejected_connections": summary.rejectedConnections, "oversized_frames": summary.oversizedFrames,
-                        "disconnects": summary.disconnects, "workers_seen": summary.workersSeen,
-                        "worker_errors": summary.workerErrors],
+        var input = ReportInput(samples: agg.nfe.count, workers: workers, plan: all.header.plan,
+                                wallSeconds: summary.elapsedSeconds, latency: agg.latency)
+        if all.sampleShape.count == 3, [1, 3].contains(all.sampleShape[0]), n > 0 {
+            let k = min(n, 64)
+            input.grid = Tensor(shape: [k] + all.sampleShape, data: Array(floats[0..<(k * d)]))
+        }
+        if let ref = reference {
+            let generated = try StatsSet(samples: floats, dimension: d, labels: all.labels, source: outDir)
+            input.metrics = try Evaluation.compare(generated: generated, reference: try StatsSet.load(ref))
+        }
+        input.extra = ["models": all.header.models.joined(separator: ", "), "seed": String(all.header.seed),
+                       "batch": String(all.header.batch), "samples_total": String(n)]
+        try Report.write(input, to: outDir)
+        var json = Report.json(input)
+        let cluster: [String: Any] = [
+            "shards": summary.shards, "resumed_shards": summary.resumedShards,
+            "committed_this_session": summary.committedThisSession, "assignments": summary.assignments,
+            "requeues": summary.requeues, "duplicate_results": agg.duplicates + summary.duplicateCommits,
+            "dropped_frames": summary.droppedFrames + agg.dropped, "rejected_connections": summary.rejectedConnections,
+            "oversized_frames": summary.oversizedFrames, "disconnects": summary.disconnects,
+            "workers_seen": summary.workersSeen, "worker_errors": summary.workerErrors,
         ]
-        let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted])
-        try FileIO.writeAtomically(outDir + "/report.json", Array(data), durable: true)
-        let md = """
-        # flowturbo run report
+        json["cluster"] = cluster
+        json["complete"] = n == all.header.samples
+        json["samples_total"] = n
+        json["sample_shape"] = all.sampleShape
+        json["latents"] = ["mean": mean, "std": std]
+        try FileIO.writeAtomically(outDir + "/report.json", Array((try Report.serialize(json) + "\n").utf8), durable: true)
+        let md = Report.markdown(input) + """
 
-        | | |
+        ## Cluster
+
+        | field | value |
         |---|---|
-        | samples | \(n) (\(all.sampleShape.map(String.init).joined(separator: "×")) each), complete: \(n == all.header.samples) |
-        | plan / batch / seed | \(all.header.plan) / \(all.header.batch) / \(all.header.seed) |
-        | models | \(all.header.models.joined(separator: ", ")) |
-        | workers | \(workers) |
-        | throughput | \(String(format: "%.1f", rate)) samples/s (\(computed) computed in \(String(format: "%.2f", summary.elapsedSeconds)) s) |
-        | batch latency p50 / p90 / p99 | \(String(format: "%.4f / %.4f / %.4f", pct(50), pct(90), pct(99))) s |
-        | NFE per sample (mean) | \(String(format: "%.2f", nfeMean)) |
-        | latents mean / std | \(String(format: "%.4f / %.4f", mean, std)) |
+        | samples in run directory | \(n) of \(all.header.samples) (\(all.sampleShape.map(String.init).joined(separator: "×")) each) |
         | shards (resumed / committed now) | \(summary.shards) (\(summary.resumedShards) / \(summary.committedThisSession)) |
-        | requeues / duplicates | \(summary.requeues) / \(agg.duplicates + summary.duplicateCommits) |
-        | dropped / oversized frames, rejected connections | \(summary.droppedFrames + agg.dropped) / \(summary.oversizedFrames), \(summary.rejectedConnections) |
+        | assignments / requeues / duplicates | \(summary.assignments) / \(summary.requeues) / \(agg.duplicates + summary.duplicateCommits) |
+        | dropped / oversized frames | \(summary.droppedFrames + agg.dropped) / \(summary.oversizedFrames) |
+        | rejected connections / disconnects | \(summary.rejectedConnections) / \(summary.disconnects) |
+        | latents mean / std | \(String(format: "%.4f / %.4f", mean, std)) |
 
         """
         try FileIO.writeAtomically(outDir + "/report.md", Array(md.utf8), durable: true)

@@ -34,6 +34,8 @@ struct ClusterRunOptions: ParsableArguments {
     var resume = false
     @Flag(help: "Also write samples.npz (arr_0 = samples, labels) at the end.")
     var exportNpz = false
+    @Option(help: "Reference statistics file (FlowStats stats .npz) to compute FD/PRDC/KID/SWD against in report.json.")
+    var reference: String?
     @Flag(help: "No progress bar.")
     var quiet = false
 
@@ -56,9 +58,9 @@ struct ClusterRunOptions: ParsableArguments {
 }
 
 /// Writes manifest, report and (optionally) samples.npz after a completed run and prints the report.
-func finishRun(outDir: String, summary: CoordinatorSummary, workers: Int, exportNPZ: Bool) throws {
+func finishRun(outDir: String, summary: CoordinatorSummary, workers: Int, exportNPZ: Bool, reference: String?) throws {
     try RunOutput.writeManifest(outDir: outDir)
-    let md = try RunOutput.writeReport(outDir: outDir, summary: summary, workers: workers)
+    let md = try RunOutput.writeReport(outDir: outDir, summary: summary, workers: workers, reference: reference)
     if exportNPZ { print("wrote \(try RunOutput.exportNPZ(outDir: outDir))") }
     print(md)
 }
@@ -89,7 +91,7 @@ struct CoordinatorCommand: ParsableCommand {
             FileHandle.standardError.write(Data("interrupted: journal is consistent; rerun with --resume to continue\n".utf8))
             throw ExitCode(130)
         }
-        try finishRun(outDir: spec.outDir, summary: summary, workers: summary.workersSeen, exportNPZ: opts.exportNpz)
+        try finishRun(outDir: spec.outDir, summary: summary, workers: summary.workersSeen, exportNPZ: opts.exportNpz, reference: opts.reference)
     }
 }
 

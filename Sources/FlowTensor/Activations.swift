@@ -30,4 +30,39 @@ public enum Activations {
         if UnsafePointer(out) != x { out.update(from: x, count: n) }
         silu(out, count: n)
     }
+
+    /// GELU(tanh) backward: dx = dout · GELU'(x), from the pre-activation `x`. dx may alias dout.
+    @inline(__always)
+    public static func geluBackward(x: UnsafePointer<Float>, dout: UnsafePointer<Float>, count n: Int,
+                                    dx: UnsafeMutablePointer<Float>) {
+        typealias V = FastMath.V
+        @inline(__always) func grad(_ v: V) -> V {
+            let inner = geluC * (v + 0.044715 * v * v * v)
+            let th = FastMath.tanh(inner)
+            let dInner = geluC * (1 + 3 * 0.044715 * v * v)
+            return 0.5 * (1 + th) + 0.5 * v * (1 - th * th) * dInner
+        }
+        var i = 0
+        while i + 8 <= n {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
+            let g = UnsafeRawPointer(dout + i).loadUnaligned(as: V.self)
+            UnsafeMutableRawPointer(dx + i).storeBytes(of: g * grad(v), as: V.self)
+            i += 8
+        }
+        while i < n {
+            dx[i] = dout[i] * grad(V(repeating: x[i]))[0]
+            i += 1
+        }
+    }
+
+    /// SiLU backward: dx = dout · σ(x)(1 + x(1 − σ(x))), from the pre-activation `x`. dx may alias dout.
+    @inline(__always)
+    public static func siluBackward(x: UnsafePointer<Float>, dout: UnsafePointer<Float>, count n: Int,
+                                    dx: UnsafeMutablePointer<Float>) {
+        for i in 0..<n {
+            let v = x[i]
+            let s = 1 / (1 + FastMath.exp(-v))
+            dx[i] = dout[i] * s * (1 + v * (1 - s))
+        }
+    }
 }

@@ -44,4 +44,36 @@ public enum Attention {
             for j in 0..<cols { row[j] *= inv }
         }
     }
+
+    /// Attention backward from the saved `probs` ([B, H, T, T] from `forward`) and `qkv`: writes dqkv
+    /// (same fused layout) given dout ([B·T, D]). Per (b, h): dV = Pᵀ·dO, dP = dO·Vᵀ,
+    /// dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = scale·dS·K, dK = scale·dSᵀ·Q. `scratch` holds T×T floats.
+    public static func backward(dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+                                batch: Int, tokens: Int, heads: Int, headDim: Int,
+                                dqkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let d = heads * headDim, stride = 3 * d
+        let scale = 1 / Float(headDim).squareRoot()
+        for b in 0..<batch {
+            let base = qkv + b * tokens * stride, dbase = dqkv + b * tokens * stride
+            let dO = dout + b * tokens * d
+            for h in 0..<heads {
+                let q = base + h * headDim, k = base + d + h * headDim, v = base + 2 * d + h * headDim
+                let dq = dbase + h * headDim, dk = dbase + d + h * headDim, dv = dbase + 2 * d + h * headDim
+                let p = probs + (b * heads + h) * tokens * tokens
+                let dO_h = dO + h * headDim
+                // dV = Pᵀ dO
+                Gemm.sgemm(transA: true, m: tokens, n: headDim, k: tokens, a: p, b: dO_h, ldb: d, c: dv, ldc: stride)
+                // dP = dO Vᵀ
+                Gemm.sgemm(transB: true, m: tokens, n: tokens, k: headDim, a: dO_h, lda: d, b: v, ldb: stride, c: scratch)
+                for r in 0..<tokens {
+                    let pr = p + r * tokens, gr = scratch + r * tokens
+                    var s: Float = 0
+                    for j in 0..<tokens { s += pr[j] * gr[j] }
+                    for j in 0..<tokens { gr[j] = pr[j] * (gr[j] - s) }
+                }
+                Gemm.sgemm(m: tokens, n: headDim, k: tokens, alpha: scale, a: scratch, b: k, ldb: stride, c: dq, ldc: stride)
+                Gemm.sgemm(transA: true, m: tokens, n: headDim, k: tokens, alpha: scale, a: scratch, b: q, ldb: stride, c: dk, ldc: stride)
+            }
+        }
+    }
 }

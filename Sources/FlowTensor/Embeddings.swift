@@ -45,4 +45,13 @@ public enum Embeddings {
             if dim % 2 == 1 { o[dim - 1] = 0 }
         }
     }
+
+    /// Label-embedder backward: dTable[labels[r]] += dout[r] for each row (the embedding lookup's scatter-add).
+    public static func tableBackward(dout: UnsafePointer<Float>, labels: UnsafePointer<Int32>, rows: Int, dim: Int,
+                                     dTable: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let o = dTable + Int(labels[r]) * dim, g = dout + r * dim
+            for i in 0..<dim { o[i] += g[i] }
+        }
+    }
 }

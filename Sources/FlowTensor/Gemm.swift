@@ -31,4 +31,25 @@ public enum Gemm {
 
     /// Limits OpenBLAS to `n` threads (workers and benchmarks use 1).
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+
+    /// `nn.Linear` backward (llm.c style): dW += doutᵀ·x, db += Σ_rows dout, and dx = dout·W
+    /// (`dx += …` when `accumulateDx`). Any of `dx`, `dW`, `db` may be nil to skip it.
+    @inline(__always)
+    public static func linearBackward(dout: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int, inF: Int,
+                                      weight: UnsafePointer<Float>, outF: Int,
+                                      dx: UnsafeMutablePointer<Float>?, accumulateDx: Bool = false,
+                                      dW: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?) {
+        if let dx {
+            sgemm(m: rows, n: inF, k: outF, a: dout, b: weight, beta: accumulateDx ? 1 : 0, c: dx)
+        }
+        if let dW {
+            sgemm(transA: true, m: outF, n: inF, k: rows, a: dout, b: x, beta: 1, c: dW)
+        }
+        if let db {
+            for r in 0..<rows {
+                let g = dout + r * outF
+                for j in 0..<outF { db[j] += g[j] }
+            }
+        }
+    }
 }

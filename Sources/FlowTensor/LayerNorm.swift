@@ -47,4 +47,25 @@ public enum LayerNorm {
             }
         }
     }
+
+    /// LayerNorm backward from the saved normalised rows `xhat` and `rstd` (from `forward`):
+    /// dx (+)= rstd·(dxhat − mean(dxhat) − xhat·mean(dxhat·xhat)) per row. `accumulate` adds into dx
+    /// (the residual stream's gradient); otherwise dx is overwritten. dx may not alias dxhat unless
+    /// `accumulate` is false.
+    @inline(__always)
+    public static func backward(dxhat: UnsafePointer<Float>, xhat: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                                rows: Int, dim: Int, dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let invD = 1 / Float(dim)
+        for r in 0..<rows {
+            let g = dxhat + r * dim, xh = xhat + r * dim, o = dx + r * dim
+            var sg: Float = 0, sgx: Float = 0
+            for i in 0..<dim { sg += g[i]; sgx += g[i] * xh[i] }
+            let mg = sg * invD, mgx = sgx * invD, rs = rstd[r]
+            if accumulate {
+                for i in 0..<dim { o[i] += rs * (g[i] - mg - xh[i] * mgx) }
+            } else {
+                for i in 0..<dim { o[i] = rs * (g[i] - mg - xh[i] * mgx) }
+            }
+        }
+    }
 }

@@ -26,4 +26,42 @@ public enum Modulation {
             }
         }
     }
+
+    /// Backward of `modulate` (out = x·(1 + scale[b]) + shift[b]): dx = dout·(1 + scale[b]) (dx may alias dout),
+    /// dshift[b] += Σ_t dout, dscale[b] += Σ_t dout·x. `dshift`/`dscale` rows are `modStride` apart.
+    @inline(__always)
+    public static func modulateBackward(dout: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, tokens: Int, dim: Int,
+                                        scale: UnsafePointer<Float>, modStride: Int, dx: UnsafeMutablePointer<Float>,
+                                        dshift: UnsafeMutablePointer<Float>, dscale: UnsafeMutablePointer<Float>) {
+        for b in 0..<batch {
+            let sc = scale + b * modStride, dsh = dshift + b * modStride, dsc = dscale + b * modStride
+            for tk in 0..<tokens {
+                let r = (b * tokens + tk) * dim
+                for i in 0..<dim {
+                    let g = dout[r + i]
+                    dsh[i] += g
+                    dsc[i] += g * x[r + i]
+                    dx[r + i] = g * (1 + sc[i])
+                }
+            }
+        }
+    }
+
+    /// Backward of `gatedResidual` (x += gate[b]·y): the residual passes dx through unchanged;
+    /// dy = gate[b]·dx and dgate[b] += Σ_t dx·y (rows of `dgate` are `modStride` apart).
+    @inline(__always)
+    public static func gatedResidualBackward(dx: UnsafePointer<Float>, y: UnsafePointer<Float>, batch: Int, tokens: Int, dim: Int,
+                                             gate: UnsafePointer<Float>, modStride: Int, dy: UnsafeMutablePointer<Float>,
+                                             dgate: UnsafeMutablePointer<Float>) {
+        for b in 0..<batch {
+            let g = gate + b * modStride, dg = dgate + b * modStride
+            for tk in 0..<tokens {
+                let r = (b * tokens + tk) * dim
+                for i in 0..<dim {
+                    dg[i] += dx[r + i] * y[r + i]
+                    dy[r + i] = g[i] * dx[r + i]
+                }
+            }
+        }
+    }
 }

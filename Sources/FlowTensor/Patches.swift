@@ -48,4 +48,26 @@ public enum Patches {
             }
         }
     }
+
+    /// Backward of `unpatchify` (without addend): dY[b·T + i·G + j, (pa·p + q)·cOut + c] = dout[b, c, i·p + pa, j·p + q]
+    /// for c < `keep`, and 0 for the dropped channels (learn_sigma's second half).
+    public static func unpatchifyBackward(dout: UnsafePointer<Float>, outChannels cOut: Int, keep: Int, batch: Int, size: Int,
+                                          patch p: Int, dy: UnsafeMutablePointer<Float>) {
+        let g = size / p, tokens = g * g, width = p * p * cOut
+        dy.update(repeating: 0, count: batch * tokens * width)
+        for n in 0..<batch {
+            for i in 0..<g {
+                for j in 0..<g {
+                    let dst = dy + (n * tokens + i * g + j) * width
+                    for pa in 0..<p {
+                        for q in 0..<p {
+                            for c in 0..<keep {
+                                dst[(pa * p + q) * cOut + c] = dout[((n * keep + c) * size + i * p + pa) * size + j * p + q]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,1 +1,0 @@
-// FlowTraining: see README code map.

@@ -1,2 +1,0 @@
-import XCTest
-final class FlowTrainingTestsPlaceholder: XCTestCase { func testLinked() {} }

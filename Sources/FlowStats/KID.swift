@@ -27,22 +27,26 @@ public enum KID {
         var values: [Double] = []
         for _ in 0..<subsets {
             let fi = rng.subset(m, of: nf), ri = rng.subset(m, of: n)
-            for (r, i) in fi.enumerated() { for k in 0..<d { x[r * d + k] = fake[i * d + k] } }
-            for (r, i) in ri.enumerated() { for k in 0..<d { y[r * d + k] = real[i * d + k] } }
+            x.withUnsafeMutableBufferPointer { xp in fake.withUnsafeBufferPointer { fp in
+                for (r, i) in fi.enumerated() { (xp.baseAddress! + r * d).update(from: fp.baseAddress! + i * d, count: d) } } }
+            y.withUnsafeMutableBufferPointer { yp in real.withUnsafeBufferPointer { rp in
+                for (r, i) in ri.enumerated() { (yp.baseAddress! + r * d).update(from: rp.baseAddress! + i * d, count: d) } } }
             let s = 1 / Double(d)
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(m), Int32(d), s, x, Int32(d), x, Int32(d), 0, &kxx, Int32(m))
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(m), Int32(d), s, y, Int32(d), y, Int32(d), 0, &kyy, Int32(m))
+            // Kxx, Kyy upper triangles by dsyrk (half the flops of dgemm); Kxy in full.
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(m), Int32(d), s, x, Int32(d), 0, &kxx, Int32(m))
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(m), Int32(d), s, y, Int32(d), 0, &kyy, Int32(m))
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(m), Int32(d), s, x, Int32(d), y, Int32(d), 0, &kxy, Int32(m))
             var sxx = 0.0, syy = 0.0, sxy = 0.0
             kxx.withUnsafeBufferPointer { pxx in kyy.withUnsafeBufferPointer { pyy in kxy.withUnsafeBufferPointer { pxy in
                 for i in 0..<m {
-                    for j in 0..<m {
-                        let c = pxy[i * m + j] + 1
-                        sxy += c * c * c
-                        if i != j { let a = pxx[i * m + j] + 1, b = pyy[i * m + j] + 1; sxx += a * a * a; syy += b * b * b }
+                    for j in 0..<m { let c = pxy[i * m + j] + 1; sxy += c * c * c }
+                    for j in (i + 1)..<Swift.max(i + 1, m) {
+                        let a = pxx[i * m + j] + 1, b = pyy[i * m + j] + 1
+                        sxx += a * a * a; syy += b * b * b
                     }
                 }
             } } }
+            sxx *= 2; syy *= 2
             let mm = Double(m)
             values.append((sxx + syy) / (mm * (mm - 1)) - 2 * sxy / (mm * mm))
         }

@@ -67,18 +67,21 @@ func nearestNeighbourRadii(_ x: [Double], n: Int, d: Int, ks: [Int]) -> [[Double
     return radii
 }
 
-/// The k-th smallest (0-based) element, by quickselect (reorders `v`).
+/// The k-th smallest (0-based) of the first `count` elements (all when nil), by quickselect (reorders `v`).
 func kthSmallest(_ v: inout [Double], _ k: Int, count: Int? = nil) -> Double {
-    var lo = 0, hi = (count ?? v.count) - 1
-    while lo < hi {
-        let pivot = v[(lo + hi) / 2]
-        var i = lo, j = hi
-        while i <= j {
-            while v[i] < pivot { i += 1 }
-            while v[j] > pivot { j -= 1 }
-            if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
+    let n = count ?? v.count
+    return v.withUnsafeMutableBufferPointer { p -> Double in
+        var lo = 0, hi = n - 1
+        while lo < hi {
+            let pivot = p[(lo + hi) / 2]
+            var i = lo, j = hi
+            while i <= j {
+                while p[i] < pivot { i += 1 }
+                while p[j] > pivot { j -= 1 }
+                if i <= j { let t = p[i]; p[i] = p[j]; p[j] = t; i += 1; j -= 1 }
+            }
+            if k <= j { hi = j } else if k >= i { lo = i } else { return p[k] }
         }
-        if k <= j { hi = j } else if k >= i { lo = i } else { return v[k] }
+        return p[k]
     }
-    return v[k]
 }

@@ -22,9 +22,13 @@ public struct MetricOptions: Sendable {
 
 /// Every metric of a comparison; nil when the inputs do not allow it (e.g. no samples).
 public struct EvaluationMetrics: Sendable {
+    /// Fréchet distance with diagnostics.
     public var fd: FrechetResult
+    /// Precision/recall/density/coverage (both sides need samples).
     public var prdc: PRDCResult?
+    /// Kernel Inception Distance on the given features.
     public var kid: KIDResult?
+    /// Sliced Wasserstein distance (SW₁).
     public var swd: Double?
     /// Per-class FD for classes present on both sides with ≥ 2 samples each (class id → FD).
     public var perClassFD: [Int: Double] = [:]
@@ -32,6 +36,7 @@ public struct EvaluationMetrics: Sendable {
     public var samplesUsed: (generated: Int, reference: Int) = (0, 0)
 }
 
+/// Computes every metric of a generated set against a reference set.
 public enum Evaluation {
     /// Compares `generated` against `reference`: FD always; PRDC, KID, SWD when both hold samples.
     public static func compare(generated a: StatsSet, reference b: StatsSet, options o: MetricOptions = MetricOptions()) throws -> EvaluationMetrics {

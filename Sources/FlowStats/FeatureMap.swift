@@ -19,11 +19,15 @@ public protocol FeatureMap {
 
 /// Identity features.
 public struct RawFeatures: FeatureMap {
+    /// Input dimension D_in.
     public let inputDimension: Int
+    /// Equal to the input dimension.
     public var outputDimension: Int { inputDimension }
+    /// "raw".
     public var name: String { "raw" }
     /// Identity on `dimension`-vectors.
     public init(dimension: Int) { inputDimension = dimension }
+    /// Applies the map (see `FeatureMap.features`).
     public func features(_ x: UnsafePointer<Float>, rows: Int, out: UnsafeMutablePointer<Float>) {
         out.update(from: x, count: rows * inputDimension)
     }
@@ -35,10 +39,13 @@ public struct RawFeatures: FeatureMap {
 /// while covariances shrink to D_out × D_out.
 public struct RandomProjection: FeatureMap {
     public let inputDimension: Int
+    /// Output dimension D_out.
     public let outputDimension: Int
+    /// Seed of W.
     public let seed: UInt64
     /// W, row-major (D_out × D_in).
     public let weights: [Float]
+    /// e.g. "random-projection-64-seed0".
     public var name: String { "random-projection-\(outputDimension)-seed\(seed)" }
 
     /// Builds the projection deterministically from (input, output, seed).

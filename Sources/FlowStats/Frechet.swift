@@ -23,6 +23,7 @@ public struct FrechetResult: Sendable {
     public var mostNegativeEigenvalue: Double
 }
 
+/// Fréchet distance and the symmetric eigen-solvers it uses.
 public enum Frechet {
     /// Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2); sigmas are D×D row-major.
     ///

@@ -9,9 +9,11 @@ import FlowTensor
 /// (Σ_{i≠j} k(x_i,x_j) + Σ_{i≠j} k(y_i,y_j)) / (m(m−1)) − 2 Σ_{i,j} k(x_i,y_j) / m².
 /// `kid` is the mean over rounds and `std` the population standard deviation (as torch-fidelity).
 public struct KIDResult: Sendable, Equatable {
+    /// Mean MMD² over subsets, its population std, the subset size used and the number of subsets.
     public var kid: Double, std: Double, subsetSize: Int, subsets: Int
 }
 
+/// KID computation.
 public enum KID {
     /// KID of generated `fake` against `real` (row-major float64, dimension d).
     public static func compute(real: [Double], fake: [Double], dimension d: Int,

@@ -70,6 +70,7 @@ public struct LatencyRecorder: Codable, Sendable {
 
 /// Percentiles of one histogram, in milliseconds.
 public struct LatencySummary: Codable, Sendable, Equatable {
+    /// Percentiles, maximum and mean in ms; number of recorded values.
     public var p50: Double, p90: Double, p99: Double, max: Double, mean: Double, count: Int
     /// Summarises an HdrHistogram recorded in microseconds.
     public init(_ h: Histogram<UInt64>) {

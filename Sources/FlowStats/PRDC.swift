@@ -10,9 +10,11 @@ import FlowTensor
 /// coverage = fraction of reference samples whose nearest generated sample lies within their r_k.
 /// Defaults: k = 3 for precision/recall, k = 5 for density/coverage.
 public struct PRDCResult: Sendable, Equatable {
+    /// The four metrics, each in [0, 1] except density (≥ 0, mean 1 for matching distributions).
     public var precision: Double, recall: Double, density: Double, coverage: Double
 }
 
+/// PRDC computation.
 public enum PRDC {
     /// Computes the four metrics for generated `fake` (m × d) against `real` (n × d), row-major float64.
     public static func compute(real: [Double], fake: [Double], dimension d: Int, kPR: Int = 3, kDC: Int = 5) throws -> PRDCResult {

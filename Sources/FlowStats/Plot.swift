@@ -3,6 +3,7 @@ import FlowTensor
 
 /// Tiny raster plotting to PNG: an RGB canvas with axes, bars, polylines and 5×7 text.
 public struct Canvas {
+    /// Size in pixels.
     public let width: Int, height: Int
     /// RGB bytes, row-major.
     public var pixels: [UInt8]

@@ -2,12 +2,15 @@
 public enum Activations {
     static let geluC: Float = 0.797_884_560_802_865_4  // sqrt(2/π)
 
-    /// In-place GELU(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) over `n` floats.
+    /// In-place GELU(x) = 0.5·x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³), over `n` floats.
+    ///
+    /// Evaluated as x·σ(2u) = x / (1 + e^{−2u}) — the same function (1 + tanh u = 2σ(2u)) with one exp and
+    /// one division, and without the cancellation of 1 + tanh(u) for very negative u.
     @inline(__always)
     public static func gelu(_ x: UnsafeMutablePointer<Float>, count n: Int) {
         FastMath.map(x, n) { v in
-            let inner = geluC * (v + 0.044715 * v * v * v)
-            return 0.5 * v * (1 + FastMath.tanh(inner))
+            let u2 = (2 * geluC) * (v + 0.044715 * v * v * v)
+            return v / (1 + FastMath.exp(-u2))
         }
     }
 

@@ -107,6 +107,10 @@ public final class Coordinator {
     public var onCommit: ((Int, Int) -> Void)?
     /// Called every control-loop iteration (~10 Hz), e.g. to respawn crashed local workers.
     public var onTick: (() -> Void)?
+    private var abortReason: String?
+
+    /// Stops the run from `onTick` with a fatal error (e.g. every local worker keeps crashing).
+    public func abort(_ reason: String) { abortReason = reason }
 
     /// Binds both sockets, opens or resumes the journal. Throws a clear error for a journal whose
     /// configuration differs or an existing run without `resume`.
@@ -196,6 +200,7 @@ public final class Coordinator {
             }
             bar.update(done: samplesDone, workers: workers.count)
             onTick?()
+            if let r = abortReason { fatal = r }
         }
         try drainCommits(bar: bar)
         bar.update(done: samplesDone, workers: workers.count, force: true)

@@ -34,6 +34,8 @@ struct ClusterRunOptions: ParsableArguments {
     var resume = false
     @Flag(help: "Also write samples.npz (arr_0 = samples, labels) at the end.")
     var exportNpz = false
+    @Option(help: "Seconds before an uncommitted lease is re-queued even if its worker still heartbeats.")
+    var leaseSeconds: Double = 600
     @Option(help: "Reference statistics file (FlowStats stats .npz) to compute FD/PRDC/KID/SWD against in report.json.")
     var reference: String?
     @Flag(help: "No progress bar.")
@@ -82,6 +84,7 @@ struct CoordinatorCommand: ParsableCommand {
         let spec = try opts.spec()
         var config = try spec.coordinatorConfig(controlBind: bind, dataBind: dataBind ?? RunSpec.dataBind(for: bind))
         config.progress = !opts.quiet
+        config.leaseSeconds = opts.leaseSeconds
         let context = try ZMQContext()
         let coordinator = try Coordinator(config: config, context: context)
         FileHandle.standardError.write(Data("coordinator: control port \(coordinator.controlPort), data port \(coordinator.dataPort), \(coordinator.shardRanges.count) shards\n".utf8))

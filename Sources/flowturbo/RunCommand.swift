@@ -23,6 +23,7 @@ struct RunCommand: ParsableCommand {
         let spec = try opts.spec()
         var config = try spec.coordinatorConfig(controlBind: bind, dataBind: "tcp://127.0.0.1:0")
         config.progress = !opts.quiet
+        config.leaseSeconds = opts.leaseSeconds
         let context = try ZMQContext()
         let coordinator = try Coordinator(config: config, context: context)
         try writeEndpoints(outDir: spec.outDir, control: coordinator.controlPort, data: coordinator.dataPort)
@@ -31,7 +32,12 @@ struct RunCommand: ParsableCommand {
         try procs.start()
         var lastCheck = Date()
         coordinator.onTick = {
-            if Date().timeIntervalSince(lastCheck) > 0.5 { lastCheck = Date(); procs.respawnCrashed() }
+            if Date().timeIntervalSince(lastCheck) > 0.5 {
+                lastCheck = Date(); procs.respawnCrashed()
+                if procs.pids.isEmpty && procs.respawns >= procs.maxRespawns {
+                    coordinator.abort("every worker process keeps exiting (\(procs.respawns) restarts); run `flowturbo worker --connect tcp://127.0.0.1:\(coordinator.controlPort) \(opts.workerModelArguments(spec).joined(separator: " "))` by hand to see why")
+                }
+            }
         }
         let summary: CoordinatorSummary
         do { summary = try coordinator.run() } catch { procs.reap(seconds: 2); throw error }

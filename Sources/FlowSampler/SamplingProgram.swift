@@ -250,12 +250,13 @@ public final class SamplingProgram {
 
     // MARK: fused passes (guidance combine + solver update + next input, one pass over the batch)
 
-    /// Guided velocity of flat element `j` (row-major over the cond half).
+    /// Guided velocity of flat element `j`: `guidedEnd` is the end of the guided prefix of j's row
+    /// (row start + guidedCount), so the channel test is one compare, no division.
     @inline(__always)
-    private func g(_ j: Int, _ half: Int) -> Float {
+    private func g(_ j: Int, _ half: Int, _ guidedEnd: Int) -> Float {
         if half == 0 { return vout[j] }
         let c = vout[j]
-        if j % sampleSize >= guidedCount { return c }
+        if j >= guidedEnd { return c }
         let u = vout[half + j]
         return u + scale * (c - u)
     }
@@ -271,16 +272,26 @@ public final class SamplingProgram {
     }
 
     private func guideInto(_ dst: UnsafeMutablePointer<Float>, n: Int, half: Int) {
-        for j in 0..<n { dst[j] = g(j, half) }
+        var row = 0
+        while row < n {
+            let end = row + guidedCount
+            for j in row..<(row + sampleSize) { dst[j] = g(j, half, end) }
+            row += sampleSize
+        }
     }
 
     private func fusedPredict(n: Int, half: Int, h: Float) {
-        for j in 0..<n {
-            let v = g(j, half)
-            d[j] = v
-            let y = x[j] + h * v
-            xin[j] = y
-            if half > 0 { xin[half + j] = y }
+        var row = 0
+        while row < n {
+            let end = row + guidedCount
+            for j in row..<(row + sampleSize) {
+                let v = g(j, half, end)
+                d[j] = v
+                let y = x[j] + h * v
+                xin[j] = y
+                if half > 0 { xin[half + j] = y }
+            }
+            row += sampleSize
         }
     }
 
@@ -293,44 +304,64 @@ public final class SamplingProgram {
     }
 
     private func fusedCorrect(n: Int, half: Int, h2: Float) {
-        for j in 0..<n {
-            let v = g(j, half)
-            let y = x[j] + h2 * (d[j] + v)
-            x[j] = y
-            cache[j] = v
-            xin[j] = y
-            if half > 0 { xin[half + j] = y }
+        var row = 0
+        while row < n {
+            let end = row + guidedCount
+            for j in row..<(row + sampleSize) {
+                let v = g(j, half, end)
+                let y = x[j] + h2 * (d[j] + v)
+                x[j] = y
+                cache[j] = v
+                xin[j] = y
+                if half > 0 { xin[half + j] = y }
+            }
+            row += sampleSize
         }
     }
 
     private func fusedEuler(n: Int, half: Int, h: Float) {
-        for j in 0..<n {
-            let v = g(j, half)
-            d[j] = v
-            let y = x[j] + h * v
-            x[j] = y
-            xin[j] = y
-            if half > 0 { xin[half + j] = y }
+        var row = 0
+        while row < n {
+            let end = row + guidedCount
+            for j in row..<(row + sampleSize) {
+                let v = g(j, half, end)
+                d[j] = v
+                let y = x[j] + h * v
+                x[j] = y
+                xin[j] = y
+                if half > 0 { xin[half + j] = y }
+            }
+            row += sampleSize
         }
     }
 
     private func fusedRefinePredict(n: Int, half: Int, h: Float) {
-        for j in 0..<n {
-            let v = g(j, half)
-            d[j] = v
-            let y = x[j] + h * v
-            xin[j] = y
-            vin[j] = v
-            if half > 0 { xin[half + j] = y; vin[half + j] = v }
+        var row = 0
+        while row < n {
+            let end = row + guidedCount
+            for j in row..<(row + sampleSize) {
+                let v = g(j, half, end)
+                d[j] = v
+                let y = x[j] + h * v
+                xin[j] = y
+                vin[j] = v
+                if half > 0 { xin[half + j] = y; vin[half + j] = v }
+            }
+            row += sampleSize
         }
     }
 
     private func fusedRefineCorrect(n: Int, half: Int, h2: Float) {
-        for j in 0..<n {
-            let y = x[j] + h2 * (d[j] + g(j, half))
-            x[j] = y
-            xin[j] = y
-            if half > 0 { xin[half + j] = y }
+        var row = 0
+        while row < n {
+            let end = row + guidedCount
+            for j in row..<(row + sampleSize) {
+                let y = x[j] + h2 * (d[j] + g(j, half, end))
+                x[j] = y
+                xin[j] = y
+                if half > 0 { xin[half + j] = y }
+            }
+            row += sampleSize
         }
     }
 }

@@ -50,12 +50,12 @@ struct BenchSampler: ParsableCommand {
         }
         let labels = (0..<n).map { Labels.balanced(index: $0, classes: 10) }
         print("n \(n), batch \(batch), cfg \(cfg), reference dopri5 rtol=atol=\(tol), OpenBLAS threads \(threads), median of \(repeats)")
-        print("model                      plan      NFE(p+r)   ms/sample   RMS err vs ref   outside model")
+        print(pad("model", 28) + pad("plan", 10) + "NFE(p+r)   ms/sample   RMS err vs ref   outside model")
         for (name, field) in models {
             let refOut = try sampleAll(field, nil, try Plan.parse("dopri5"), labels)
             let refNFE = refOut.nfe
-            print(String(format: "%-26@ %-9@ %8.1f   %9.3f   %14@   %12@", name as NSString, "dopri5" as NSString, refNFE,
-                         1000 * refOut.seconds / Double(n), "0 (reference)" as NSString, "-" as NSString))
+            print(pad(name, 28) + pad("dopri5", 10) + String(format: "%8.1f   %9.3f", refNFE, 1000 * refOut.seconds / Double(n))
+                  + "      (reference)               -")
             for p in plans {
                 let plan = try Plan.parse(p)
                 var best = Double.infinity
@@ -67,12 +67,15 @@ struct BenchSampler: ParsableCommand {
                 var e2 = 0.0
                 for j in 0..<result.out.count { let e = Double(result.out[j] - refOut.out[j]); e2 += e * e }
                 let rms = (e2 / Double(result.out.count)).squareRoot()
-                print(String(format: "%-26@ %-9@ %8.0f   %9.3f   %14.5f   %11.2f%%", name as NSString, p as NSString, result.nfe,
+                print(pad(name, 28) + pad(p, 10) + String(format: "%8.0f   %9.3f   %14.5f   %12.2f%%", result.nfe,
                              1000 * result.seconds / Double(n), rms, 100 * result.outside))
             }
         }
         print("RMS err: per coordinate, against the dopri5 solve of the same noise and labels. Outside model: (wall − model calls) / wall.")
     }
+
+    /// `s` left-aligned in a column of `width` characters.
+    func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count) }
 
     /// Runs `plan` over all labels; returns outputs, mean NFE per sample, wall seconds and the outside-model share.
     func sampleAll(_ field: VelocityField, _ refiner: VelocityField?, _ plan: Plan, _ labels: [Int32]) throws

@@ -139,9 +139,9 @@ public struct StatsSet {
     }
 
     static func fromSampleArray(_ a: NPYArray, labels: NPYArray?, source: String) throws -> StatsSet {
-        guard a.shape.count >= 2, a.shape[0] >= 2 else {
+        guard a.shape.count >= 1, a.shape[0] >= 2 else {
             throw FlowError("\(source): samples must have shape (N, …) with N ≥ 2, got \(a.shape)")
-        }
+        }  // (N,) is N scalars, i.e. (N, 1), as np.cov treats it
         let n = a.shape[0], d = a.count / Swift.max(n, 1)
         guard d > 0 else { throw FlowError("\(source): samples of shape \(a.shape) have no features") }
         var lab: [Int32]? = nil

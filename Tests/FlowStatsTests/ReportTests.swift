@@ -65,6 +65,12 @@ final class ReportTests: XCTestCase {
         XCTAssertThrowsError(try StatsSet.load(nanStats)) { XCTAssertTrue("\($0)".contains("NaN"), "\($0)") }
         let nanSamples = try npz("ns.npz", [("arr_0", TestSupport.f32([0, 1, 2, .nan, 4, 5], [3, 2]))])
         XCTAssertThrowsError(try StatsSet.load(nanSamples)) { XCTAssertTrue("\($0)".contains("NaN"), "\($0)") }
+        // (N,) samples are N scalars: FD is (μ₁ − μ₂)² + (σ₁ − σ₂)² with ddof-1 variances.
+        let s1 = try npz("s1.npz", [("arr_0", TestSupport.f32([1, 2, 3, 6], [4]))])
+        let s2 = try npz("s2.npz", [("arr_0", TestSupport.f32([0, 2, 4], [3]))])
+        let v1 = (4.0 + 1 + 0 + 9) / 3, v2 = 4.0
+        let fd1 = try Evaluation.compare(generated: try StatsSet.load(s1), reference: try StatsSet.load(s2)).fd.distance
+        XCTAssertEqual(fd1, 1 + (v1.squareRoot() - v2.squareRoot()) * (v1.squareRoot() - v2.squareRoot()), accuracy: 1e-12)
         let oneSample = dir + "/one.npy"
         try FileIO.writeAtomically(oneSample, NPY.encode(Tensor(shape: [1, 3], data: [1, 2, 3])))
         XCTAssertThrowsError(try StatsSet.load(oneSample))

@@ -77,7 +77,7 @@ public final class Journal {
     public static func create(_ path: String, header: RunHeader) throws -> Journal {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0o644)
         guard fd >= 0 else {
-            if errno == EEXIST { throw FlowError("\(path) exists: this directory holds a run; pass --resume to continue it or choose another --out") }
+            if errno == EEXIST { throw FlowError("\(path) exists: this directory holds a run; pass --resume to continue it, --overwrite to start over, or choose another --out") }
             throw FlowError("\(path): cannot create journal (\(String(cString: strerror(errno))))")
         }
         let j = Journal(path: path, fd: fd)

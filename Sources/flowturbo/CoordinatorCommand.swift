@@ -32,6 +32,8 @@ struct ClusterRunOptions: ParsableArguments {
     var out: String = "runs/latest"
     @Flag(help: "Continue the run in --out from its journal without recomputing committed shards.")
     var resume = false
+    @Flag(help: "Delete a previous run in --out (journal, latents, reports) and start over.")
+    var overwrite = false
     @Flag(help: "Also write samples.npz (arr_0 = samples, labels) at the end.")
     var exportNpz = false
     @Option(help: "Seconds before an uncommitted lease is re-queued even if its worker still heartbeats.")
@@ -50,6 +52,13 @@ struct ClusterRunOptions: ParsableArguments {
         }
         s.samples = samples; s.guidanceScale = cfg; s.guidanceChannels = cfgChannels; s.batch = batch; s.seed = seed
         s.labelMode = mode; s.promptFile = prompts; s.shardSize = shardSize; s.resume = resume
+        if overwrite {
+            guard !resume else { throw FlowError("--overwrite and --resume contradict each other; pick one") }
+            for name in ["journal.log", "latents", "manifest.json", "report.json", "report.md", "samples.npz",
+                         "latency.png", "throughput.png", "samples.png", "endpoints.json"] {
+                try? FileManager.default.removeItem(atPath: out + "/" + name)
+            }
+        }
         return s
     }
 

@@ -9,6 +9,11 @@ import FlowTensor
 public final class SiTEvaluator: VelocityEvaluator {
     /// Largest conditioning cache kept (larger configurations recompute per call).
     public static var cacheLimitBytes = 512 << 20
+    /// Tokens processed per pass of the token path: a batch is cut into chunks of whole samples so the
+    /// activations of a chunk stay in cache (the GEMMs are still ≥ 512 rows tall).
+    public static var chunkTokens = 512
+    /// Samples per chunk (the workspace is sized for one chunk, not the whole batch).
+    public let chunkRows: Int
 
     let model: SiTModel
     let c: SiTConfig
@@ -32,7 +37,8 @@ public final class SiTEvaluator: VelocityEvaluator {
         w = model.weights
         self.maxRows = maxRows
         self.times = times
-        let t = c.tokens, d = c.hiddenSize, r = maxRows * t
+        chunkRows = min(maxRows, max(1, SiTEvaluator.chunkTokens / c.tokens))
+        let t = c.tokens, d = c.hiddenSize, r = chunkRows * t
         labels = .allocate(capacity: max(maxRows, 1))
         labels.initialize(repeating: 0, count: max(maxRows, 1))
         tRow = Buffer(count: maxRows)
@@ -116,6 +122,18 @@ public final class SiTEvaluator: VelocityEvaluator {
     /// The token path given precomputed modulation rows.
     func tokenPath(x xin: UnsafePointer<Float>, v: UnsafePointer<Float>?, mods m: UnsafePointer<Float>, rows: Int,
                    out: UnsafeMutablePointer<Float>) {
+        let s = c.sampleSize, mw = c.modulationWidth
+        var start = 0
+        while start < rows {
+            let n = min(chunkRows, rows - start)
+            tokenChunk(x: xin + start * s, v: v.map { $0 + start * s }, mods: m + start * mw, rows: n, out: out + start * s)
+            start += n
+        }
+    }
+
+    /// The token path for one chunk of at most `chunkRows` samples.
+    func tokenChunk(x xin: UnsafePointer<Float>, v: UnsafePointer<Float>?, mods m: UnsafePointer<Float>, rows: Int,
+                    out: UnsafeMutablePointer<Float>) {
         let d = c.hiddenSize, t = c.tokens, p = c.patchSize, r = rows * t, mw = c.modulationWidth
         let cin = c.inChannels
         Patches.patchify(xin, channelsA: cin, c.isRefiner ? v : nil, channelsB: c.isRefiner ? cin : 0,

@@ -98,4 +98,13 @@ final class SiTForwardTests: XCTestCase {
         XCTAssertThrowsError(try m.forward(x: Tensor(zeros: [1, 1, 8, 8]), t: [0], y: [4]))
         XCTAssertThrowsError(try m.forward(x: Tensor(zeros: [1, 1, 8, 8]), t: [0], y: [0], v: Tensor(zeros: [1, 1, 8, 8])))
     }
+
+    func testChunkedTokenPathMatchesReference() throws {
+        let cfg = SiTConfig(inputSize: 8, patchSize: 2, inChannels: 2, hiddenSize: 24, depth: 2, numHeads: 3,
+                            numClasses: 5, learnSigma: true, isRefiner: false)
+        let saved = SiTEvaluator.chunkTokens
+        defer { SiTEvaluator.chunkTokens = saved }
+        SiTEvaluator.chunkTokens = 2 * cfg.tokens        // 2 samples per chunk; 5 rows → chunks of 2, 2, 1
+        XCTAssertLessThan(try relativeError(makeModel(cfg, seed: 12), rows: 5, seed: 13), 1e-5)
+    }
 }

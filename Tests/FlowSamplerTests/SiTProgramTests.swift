@@ -1,0 +1,112 @@
+import XCTest
+import CAllocCounter
+import FlowModels
+import FlowTensor
+@testable import FlowSampler
+
+/// The compiled program over real SiT predictor/refiner evaluators (small random networks): no allocations added by the program,
+/// batch-composition bit-identity, and agreement with a plain unfused loop over the model's own `forward`.
+final class SiTProgramTests: XCTestCase {
+    func models() -> (SiTModel, SiTModel) {
+        let pc = SiTConfig(inputSize: 8, patchSize: 2, inChannels: 4, hiddenSize: 32, depth: 2, numHeads: 2,
+                           numClasses: 3, learnSigma: true, isRefiner: false)
+        let rc = SiTConfig(inputSize: 8, patchSize: 2, inChannels: 4, hiddenSize: 32, depth: 1, numHeads: 2,
+                           numClasses: 3, learnSigma: false, isRefiner: true)
+        let pw = SiTWeights(config: pc); pw.randomize(seed: 1, std: 0.1)
+        let rw = SiTWeights(config: rc); rw.randomize(seed: 2, std: 0.1)
+        return (SiTModel(weights: pw), SiTModel(weights: rw))
+    }
+
+    /// The SiT evaluator and OpenBLAS may allocate inside model calls (the model's concern, measured separately);
+    /// the program itself — noise, guidance, solver updates, bookkeeping — must add zero allocations around them.
+    func testProgramAddsZeroAllocationsAroundSiT() throws {
+        let (p, r) = models()
+        for (plan, s) in [("H1P2R2", Float(2)), ("E3", Float(1))] {
+            let pm = AllocMeasuringField(p), rm = AllocMeasuringField(r)
+            let prog = try SamplingProgram(options: SamplerOptions(plan: try Plan.parse(plan), guidance: Guidance(scale: s, channels: 3), batch: 3),
+                                           predictor: pm, refiner: rm)
+            let labels = UnsafeMutablePointer<Int32>.allocate(capacity: 3)
+            labels.initialize(from: [0, 2, 3], count: 3)
+            let out = UnsafeMutablePointer<Float>.allocate(capacity: 3 * 256)
+            defer { labels.deallocate(); out.deallocate() }
+            _ = prog.run(seed: 1, firstIndex: 0, count: 3, labels: labels, out: out)
+            pm.inside = 0; rm.inside = 0
+            alloc_counter_thread_reset()
+            _ = prog.run(seed: 1, firstIndex: 3, count: 3, labels: labels, out: out)
+            let total = alloc_counter_thread_count()
+            XCTAssertEqual(total - pm.inside - rm.inside, 0, "\(plan): program allocations outside model calls")
+            if pm.inside + rm.inside > 0 {
+                print("note: \(plan): \(pm.inside + rm.inside) allocations inside SiT evaluator calls (setLabels/evaluate/BLAS)")
+            }
+        }
+    }
+
+    func testBatchCompositionBitIdentityWithSiT() throws {
+        let (p, r) = models()
+        let labels: [Int32] = [0, 1, 2, 3, 1, 0, 2]
+        var outs: [[Float]] = []
+        for batch in [7, 3, 1] {
+            let prog = try SamplingProgram(options: SamplerOptions(plan: try Plan.parse("H1P2R1"), guidance: Guidance(scale: 1.5), batch: batch),
+                                           predictor: p, refiner: r)
+            outs.append(runAll(prog, seed: 5, n: 7, labels: labels, batch: batch))
+        }
+        XCTAssertEqual(outs[0].map(\.bitPattern), outs[1].map(\.bitPattern), "batch 7 vs 3")
+        XCTAssertEqual(outs[0].map(\.bitPattern), outs[2].map(\.bitPattern), "batch 7 vs 1")
+    }
+
+    /// Heun with guidance through `SiTModel.forward` (Tensor API, unfused, no program) for 2 samples.
+    func testMatchesUnfusedLoopOverForward() throws {
+        let (p, _) = models()
+        let s: Float = 2, n = 3
+        let prog = try SamplingProgram(options: SamplerOptions(plan: try Plan.parse("H\(n)"), guidance: Guidance(scale: s), batch: 2),
+                                       predictor: p, refiner: nil)
+        let labels: [Int32] = [1, 2]
+        let out = runAll(prog, seed: 8, n: 2, labels: labels, batch: 2)
+        let size = 256
+        var x = [Float](repeating: 0, count: 2 * size)
+        Noise.fill(seed: 8, index: 0, into: &x, count: size)
+        x.withUnsafeMutableBufferPointer { Noise.fill(seed: 8, index: 1, into: $0.baseAddress! + size, count: size) }
+        func v(_ x: [Float], _ t: Float) throws -> [Float] {
+            let both = Tensor(shape: [4, 4, 8, 8], data: x + x)
+            let o = try p.forward(x: both, t: [t, t, t, t], y: labels + [3, 3]).data
+            return (0..<(2 * size)).map { o[2 * size + $0] + s * (o[$0] - o[2 * size + $0]) }
+        }
+        let dt: Float = 1 / Float(n)
+        for i in 0..<n {
+            let t0 = Float(i) / Float(n), t1 = Float(i + 1) / Float(n)
+            let d = try v(x, t0)
+            let xt = zip(x, d).map { $0 + dt * $1 }
+            let d2 = try v(xt, t1)
+            x = (0..<x.count).map { x[$0] + dt / 2 * (d[$0] + d2[$0]) }
+        }
+        for j in 0..<x.count { XCTAssertEqual(out[j], x[j], accuracy: 1e-4 * max(1, abs(x[j]))) }
+    }
+}
+
+/// Forwards to a field and counts the allocations made inside its evaluator's calls (thread counter deltas).
+final class AllocMeasuringField: VelocityField {
+    let inner: VelocityField
+    var inside: UInt64 = 0
+    init(_ inner: VelocityField) { self.inner = inner }
+    var sampleShape: [Int] { inner.sampleShape }
+    var numClasses: Int { inner.numClasses }
+    var isRefiner: Bool { inner.isRefiner }
+    var flopsPerRow: Double { inner.flopsPerRow }
+    func makeEvaluator(maxRows: Int, times: [Float]) -> VelocityEvaluator { Eval(self, inner.makeEvaluator(maxRows: maxRows, times: times)) }
+    final class Eval: VelocityEvaluator {
+        unowned let owner: AllocMeasuringField
+        let inner: VelocityEvaluator
+        init(_ o: AllocMeasuringField, _ i: VelocityEvaluator) { owner = o; inner = i }
+        func setLabels(_ l: UnsafePointer<Int32>, rows: Int) {
+            let a = alloc_counter_thread_count(); inner.setLabels(l, rows: rows); owner.inside += alloc_counter_thread_count() - a
+        }
+        func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, timeIndex: Int, out: UnsafeMutablePointer<Float>) {
+            let a = alloc_counter_thread_count(); inner.evaluate(x: x, v: v, timeIndex: timeIndex, out: out)
+            owner.inside += alloc_counter_thread_count() - a
+        }
+        func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, t: Float, out: UnsafeMutablePointer<Float>) {
+            let a = alloc_counter_thread_count(); inner.evaluate(x: x, v: v, t: t, out: out)
+            owner.inside += alloc_counter_thread_count() - a
+        }
+    }
+}

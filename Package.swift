@@ -54,7 +54,7 @@ let package = Package(
         ], swiftSettings: v5),
 
         .testTarget(name: "FlowTensorTests", dependencies: ["FlowTensor"], swiftSettings: v5),
-        .testTarget(name: "FlowModelsTests", dependencies: ["FlowModels", "FlowTensor"], swiftSettings: v5),
+        .testTarget(name: "FlowModelsTests", dependencies: ["FlowModels", "FlowTensor", "CAllocCounter"], swiftSettings: v5),
         .testTarget(name: "FlowSamplerTests", dependencies: ["FlowSampler", "FlowModels", "FlowTensor", "CAllocCounter"], swiftSettings: v5),
         .testTarget(name: "FlowTrainingTests", dependencies: ["FlowTraining", "FlowModels", "FlowTensor"], swiftSettings: v5),
         .testTarget(name: "FlowStatsTests", dependencies: ["FlowStats", "FlowTensor"],

@@ -62,7 +62,8 @@ public final class SiTEvaluator: VelocityEvaluator {
         self.rows = rows
         labels.update(from: l, count: rows)
         guard let cache else { return }
-        for (k, t) in times.enumerated() {
+        for k in 0..<times.count {
+            let t = times[k]
             tRow.ptr.update(repeating: t, count: rows)
             conditioning(t: tRow.ptr, labels: labels, rows: rows, into: cache.ptr + k * maxRows * c.modulationWidth)
         }
@@ -105,7 +106,8 @@ public final class SiTEvaluator: VelocityEvaluator {
             for i in 0..<d { o[i] += e[i] }
         }
         Activations.silu(cond.ptr, count: rows * d)
-        for (l, b) in w.blocks.enumerated() {
+        for l in 0..<c.depth {   // index loops: `for … in array` allocates in unoptimised builds
+            let b = w.blocks[l]
             linearStrided(cond.ptr, rows: rows, inF: d, weight: b.adaW.ptr, bias: b.adaB.ptr, outF: 6 * d, out: m + l * 6 * d, ldc: mw)
         }
         linearStrided(cond.ptr, rows: rows, inF: d, weight: w.finalAdaW.ptr, bias: w.finalAdaB.ptr, outF: 2 * d,
@@ -126,7 +128,9 @@ public final class SiTEvaluator: VelocityEvaluator {
         var start = 0
         while start < rows {
             let n = min(chunkRows, rows - start)
-            tokenChunk(x: xin + start * s, v: v.map { $0 + start * s }, mods: m + start * mw, rows: n, out: out + start * s)
+            var vc: UnsafePointer<Float>? = nil
+            if let v { vc = v + start * s }
+            tokenChunk(x: xin + start * s, v: vc, mods: m + start * mw, rows: n, out: out + start * s)
             start += n
         }
     }
@@ -143,7 +147,8 @@ public final class SiTEvaluator: VelocityEvaluator {
             let xb = x.ptr + b * t * d
             for i in 0..<(t * d) { xb[i] += w.pos.ptr[i] }
         }
-        for (l, bw) in w.blocks.enumerated() {
+        for l in 0..<c.depth {
+            let bw = w.blocks[l]
             let mb = m + l * 6 * d
             LayerNorm.forwardModulated(x.ptr, batch: rows, tokens: t, dim: d, shift: mb, scale: mb + d, modStride: mw, out: h.ptr)
             Gemm.linear(h.ptr, rows: r, inF: d, weight: bw.qkvW.ptr, bias: bw.qkvB.ptr, outF: 3 * d, out: qkv.ptr)

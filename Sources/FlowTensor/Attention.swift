@@ -20,7 +20,9 @@ public enum Attention {
             let base = qkv + b * tokens * stride
             for h in 0..<heads {
                 let q = base + h * headDim, k = base + d + h * headDim, v = base + 2 * d + h * headDim
-                let s = probs.map { $0 + ((b * heads + h) * tokens * tokens) } ?? scratch
+                // (if-let, not Optional.map: the latter allocates in unoptimised builds, and this is a hot path)
+                var s = scratch
+                if let probs { s = probs + (b * heads + h) * tokens * tokens }
                 Gemm.sgemm(transB: true, m: tokens, n: tokens, k: headDim, alpha: scale,
                            a: q, lda: stride, b: k, ldb: stride, c: s)
                 softmaxRows(s, rows: tokens, cols: tokens)

@@ -37,10 +37,15 @@ public enum Patches {
                     let src = y + (n * tokens + i * g + j) * width
                     for pa in 0..<p {
                         for q in 0..<p {
-                            for c in 0..<keep {
-                                let o = ((n * keep + c) * size + i * p + pa) * size + j * p + q
-                                let v = src[(pa * p + q) * cOut + c]
-                                out[o] = addend.map { v + $0[o] } ?? v
+                            if let addend {
+                                for c in 0..<keep {
+                                    let o = ((n * keep + c) * size + i * p + pa) * size + j * p + q
+                                    out[o] = src[(pa * p + q) * cOut + c] + addend[o]
+                                }
+                            } else {
+                                for c in 0..<keep {
+                                    out[((n * keep + c) * size + i * p + pa) * size + j * p + q] = src[(pa * p + q) * cOut + c]
+                                }
                             }
                         }
                     }

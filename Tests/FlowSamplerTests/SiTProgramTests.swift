@@ -41,6 +41,27 @@ final class SiTProgramTests: XCTestCase {
         }
     }
 
+    /// End to end: a compiled program over real SiT predictor and refiner evaluators performs zero heap
+    /// allocations per run (model calls, BLAS, guidance and solver updates included), after one warm-up run.
+    func testWholeProgramWithSiTAllocatesNothing() throws {
+        let (p, r) = models()
+        Gemm.setThreads(1)   // as workers run; OpenBLAS's multi-threaded dispatch allocates job queues per call
+        defer { Gemm.setThreads(0) }
+        for (plan, s) in [("H1P2R2", Float(2)), ("E3", Float(1)), ("E3", Float(2)), ("H2P1", Float(1)), ("R2", Float(1)), ("H2P1R1", Float(1.5))] {
+            let prog = try SamplingProgram(options: SamplerOptions(plan: try Plan.parse(plan), guidance: Guidance(scale: s), batch: 3),
+                                           predictor: p, refiner: r)
+            let labels = UnsafeMutablePointer<Int32>.allocate(capacity: 3)
+            labels.initialize(from: [0, 2, 3], count: 3)
+            let out = UnsafeMutablePointer<Float>.allocate(capacity: 3 * 256)
+            defer { labels.deallocate(); out.deallocate() }
+            _ = prog.run(seed: 1, firstIndex: 0, count: 3, labels: labels, out: out)
+            alloc_counter_thread_reset()
+            _ = prog.run(seed: 1, firstIndex: 3, count: 3, labels: labels, out: out)
+            _ = prog.run(seed: 1, firstIndex: 6, count: 2, labels: labels, out: out)
+            XCTAssertEqual(alloc_counter_thread_count(), 0, "\(plan): heap allocations during sampling")
+        }
+    }
+
     func testBatchCompositionBitIdentityWithSiT() throws {
         let (p, r) = models()
         let labels: [Int32] = [0, 1, 2, 3, 1, 0, 2]

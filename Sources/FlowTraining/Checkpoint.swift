@@ -10,10 +10,14 @@ public enum Checkpoint {
     public static let adamTKey = "flowturbo.adam_t"
 
     /// Writes a checkpoint atomically (`shapes` gives each parameter's PyTorch shape by name).
+    /// `fixed` are non-trained tensors (e.g. the sin-cos `pos_embed`) stored under their names so the
+    /// checkpoint is a complete model file.
     public static func save(_ path: String, params: [TrainableParameter], shapes: [String: [Int]], adam: AdamW, ema: EMA,
-                            step: Int, metadata: [String: String]) throws {
+                            step: Int, metadata: [String: String],
+                            fixed: [(name: String, shape: [Int], buffer: Buffer)] = []) throws {
         var tensors: [(name: String, tensor: Tensor)] = []
         func add(_ name: String, _ shape: [Int], _ b: Buffer) { tensors.append((name, Tensor(shape: shape, data: b.array))) }
+        for f in fixed { add(f.name, f.shape, f.buffer) }
         for (k, p) in params.enumerated() {
             let shape = shapes[p.name] ?? [p.param.count]
             add(p.name, shape, p.param)

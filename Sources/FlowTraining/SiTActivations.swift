@@ -41,6 +41,6 @@ final class SiTActivations {
         dAtt = Buffer(count: r * d); dHid = Buffer(count: r * c.mlpHidden); dY = Buffer(count: r * p2 * c.outChannels)
         dMods = Buffer(count: batch * c.modulationWidth)
         dCAct = Buffer(count: batch * d); dC = Buffer(count: batch * d); dTAct = Buffer(count: batch * d)
-        scratch = Buffer(count: c.tokens * c.tokens)
+        scratch = Buffer(count: 2 * c.tokens * c.tokens)   // one T×T score matrix per worker (Parallel.parts ≤ 2)
     }
 }

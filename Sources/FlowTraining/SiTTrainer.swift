@@ -95,15 +95,19 @@ public final class SiTTrainer {
             LayerNorm.forward(s.xIn.ptr, rows: r, dim: d, out: s.xhat1.ptr, rstd: s.rstd1.ptr)
             Modulation.modulate(s.xhat1.ptr, batch: rows, tokens: t, dim: d, shift: mb, scale: mb + d, modStride: mw, out: s.h1.ptr)
             Gemm.linear(s.h1.ptr, rows: r, inF: d, weight: bw.qkvW.ptr, bias: bw.qkvB.ptr, outF: 3 * d, out: s.qkv.ptr)
-            Attention.forward(qkv: s.qkv.ptr, batch: rows, tokens: t, heads: c.numHeads, headDim: c.headDim,
-                              out: s.att.ptr, scratch: a.scratch.ptr, probs: s.probs.ptr)
+            let hd = c.numHeads * t * t
+            Parallel.ranges(rows, align: 1) { lo, hi in
+                Attention.forward(qkv: s.qkv.ptr + lo * t * 3 * d, batch: hi - lo, tokens: t, heads: c.numHeads, headDim: c.headDim,
+                                  out: s.att.ptr + lo * t * d, scratch: a.scratch.ptr + (lo == 0 ? 0 : t * t),
+                                  probs: s.probs.ptr + lo * hd)
+            }
             Gemm.linear(s.att.ptr, rows: r, inF: d, weight: bw.projW.ptr, bias: bw.projB.ptr, outF: d, out: s.proj.ptr)
             s.xMid.ptr.update(from: s.xIn.ptr, count: r * d)
             Modulation.gatedResidual(s.xMid.ptr, s.proj.ptr, batch: rows, tokens: t, dim: d, gate: mb + 2 * d, modStride: mw)
             LayerNorm.forward(s.xMid.ptr, rows: r, dim: d, out: s.xhat2.ptr, rstd: s.rstd2.ptr)
             Modulation.modulate(s.xhat2.ptr, batch: rows, tokens: t, dim: d, shift: mb + 3 * d, scale: mb + 4 * d, modStride: mw, out: s.h2.ptr)
             Gemm.linear(s.h2.ptr, rows: r, inF: d, weight: bw.fc1W.ptr, bias: bw.fc1B.ptr, outF: c.mlpHidden, out: s.pre.ptr)
-            Activations.gelu(s.pre.ptr, count: r * c.mlpHidden, out: s.act.ptr)
+            Parallel.ranges(r * c.mlpHidden) { lo, hi in Activations.gelu(s.pre.ptr + lo, count: hi - lo, out: s.act.ptr + lo) }
             Gemm.linear(s.act.ptr, rows: r, inF: c.mlpHidden, weight: bw.fc2W.ptr, bias: bw.fc2B.ptr, outF: d, out: s.fc2.ptr)
             let next = l + 1 < c.depth ? a.blocks[l + 1].xIn.ptr : a.xOut.ptr
             next.update(from: s.xMid.ptr, count: r * d)
@@ -144,7 +148,9 @@ public final class SiTTrainer {
                                              modStride: mw, dy: a.dH.ptr, dgate: dmb + 5 * d)
             Gemm.linearBackward(dout: a.dH.ptr, x: s.act.ptr, rows: r, inF: hid, weight: bw.fc2W.ptr, outF: d,
                                 dx: a.dHid.ptr, dW: bg.fc2W.ptr, db: bg.fc2B.ptr)
-            Activations.geluBackward(x: s.pre.ptr, dout: a.dHid.ptr, count: r * hid, dx: a.dHid.ptr)
+            Parallel.ranges(r * hid) { lo, hi in
+                Activations.geluBackward(x: s.pre.ptr + lo, dout: a.dHid.ptr + lo, count: hi - lo, dx: a.dHid.ptr + lo)
+            }
             Gemm.linearBackward(dout: a.dHid.ptr, x: s.h2.ptr, rows: r, inF: d, weight: bw.fc1W.ptr, outF: hid,
                                 dx: a.dH.ptr, dW: bg.fc1W.ptr, db: bg.fc1B.ptr)
             Modulation.modulateBackward(dout: a.dH.ptr, x: s.xhat2.ptr, batch: rows, tokens: t, dim: d, scale: mb + 4 * d,
@@ -155,8 +161,12 @@ public final class SiTTrainer {
                                              modStride: mw, dy: a.dH.ptr, dgate: dmb + 2 * d)
             Gemm.linearBackward(dout: a.dH.ptr, x: s.att.ptr, rows: r, inF: d, weight: bw.projW.ptr, outF: d,
                                 dx: a.dAtt.ptr, dW: bg.projW.ptr, db: bg.projB.ptr)
-            Attention.backward(dout: a.dAtt.ptr, qkv: s.qkv.ptr, probs: s.probs.ptr, batch: rows, tokens: t,
-                               heads: c.numHeads, headDim: c.headDim, dqkv: a.dQKV.ptr, scratch: a.scratch.ptr)
+            let hd = c.numHeads * t * t
+            Parallel.ranges(rows, align: 1) { lo, hi in
+                Attention.backward(dout: a.dAtt.ptr + lo * t * d, qkv: s.qkv.ptr + lo * t * 3 * d, probs: s.probs.ptr + lo * hd,
+                                   batch: hi - lo, tokens: t, heads: c.numHeads, headDim: c.headDim, dqkv: a.dQKV.ptr + lo * t * 3 * d,
+                                   scratch: a.scratch.ptr + (lo == 0 ? 0 : t * t))
+            }
             Gemm.linearBackward(dout: a.dQKV.ptr, x: s.h1.ptr, rows: r, inF: d, weight: bw.qkvW.ptr, outF: 3 * d,
                                 dx: a.dH.ptr, dW: bg.qkvW.ptr, db: bg.qkvB.ptr)
             Modulation.modulateBackward(dout: a.dH.ptr, x: s.xhat1.ptr, batch: rows, tokens: t, dim: d, scale: mb + d,

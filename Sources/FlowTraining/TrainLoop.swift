@@ -131,11 +131,17 @@ public final class FlowMatchingTrainer {
 
     /// Writes a resumable checkpoint of the current state.
     public func saveCheckpoint(_ path: String) throws {
-        try Checkpoint.save(path, params: params, shapes: shapes, adam: adam, ema: ema, step: step, metadata: runMetadata())
+        let fixed = trainer.weights.named.filter { n in !params.contains { $0.name == n.name } }
+        try Checkpoint.save(path, params: params, shapes: shapes, adam: adam, ema: ema, step: step, metadata: runMetadata(),
+                            fixed: fixed.map { ($0.name, $0.shape, $0.buffer) })
     }
 
     /// Restores a checkpoint written by `saveCheckpoint`.
     public func resume(from path: String) throws {
+        let meta = try SafeTensors.load(path).metadata
+        if let c = try SiTConfig.fromMetadata(meta, source: path), c != trainer.config {
+            throw FlowError("\(path): checkpoint is for a different model (depth \(c.depth), D \(c.hiddenSize), refiner \(c.isRefiner)); resume with the same model flags or a new --checkpoint")
+        }
         step = try Checkpoint.load(path, params: params, adam: adam, ema: ema).step
     }
 

@@ -14,5 +14,6 @@ enum BenchRegistry {
         BenchModel.self,
         BenchSampler.self,
         BenchCluster.self,
+        BenchTrain.self,
     ]
 }

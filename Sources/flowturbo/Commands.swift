@@ -12,6 +12,7 @@ enum CommandRegistry {
         TrainCommand.self,
         TrainRefinerCommand.self,
         TrainClassifierCommand.self,
+        ClassifyCommand.self,
         RunCommand.self,
         CoordinatorCommand.self,
         WorkerCommand.self,

@@ -135,10 +135,8 @@ public final class Aggregator {
             let file = Aggregator.latentsFile(shard: shard)
             let base = outDir + "/" + String(file.dropLast(4))
             let npy = r.latents.withUnsafeBytes { NPY.encode(dtype: .float32, shape: [n] + sampleShape, body: $0) }
-            try FileIO.writeAtomically(outDir + "/" + file, npy, durable: true)
             let labels = r.labels.map { Int32(littleEndian: $0) }
             let labelBytes = labels.withUnsafeBytes { NPY.encode(dtype: .int32, shape: [n], body: $0) }
-            try FileIO.writeAtomically(base + ".labels.npy", labelBytes, durable: true)
             let meta: [String: Any] = [
                 "shard": shard, "first": range.lowerBound, "count": n, "worker": r.workerID,
                 "nfe": r.nfe.map { Int($0) }, "batch_seconds": r.batchSeconds,
@@ -146,7 +144,12 @@ public final class Aggregator {
                 "solver_seconds": r.timings.solverSeconds, "total_seconds": r.timings.totalSeconds,
             ]
             let json = try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys])
-            try FileIO.writeAtomically(base + ".json", Array(json), durable: true)
+            // Latents and labels are fsynced, the advisory timings file is not; one directory fsync
+            // then makes all three renames durable (3 fsyncs per shard instead of 6).
+            try Aggregator.writeReplacing(base + ".labels.npy", labelBytes, sync: true)
+            try Aggregator.writeReplacing(base + ".json", Array(json), sync: false)
+            try Aggregator.writeReplacing(outDir + "/" + file, npy, sync: true)
+            FileIO.syncDirectory(of: outDir + "/" + file)
             var c = Flowturbo_V1_ShardCommitted()
             c.shardID = UInt64(shard); c.leaseID = r.leaseID; c.file = file; c.checksum = CRC32.hex(npy); c.workerID = r.workerID
             var out = Flowturbo_V1_Envelope(); out.committed = c
@@ -171,5 +174,21 @@ public final class Aggregator {
             FileHandle.standardError.write(Data("aggregator: shard \(shard) not written: \(error)\n".utf8))
             count { $0.dropped += 1 }
         }
+    }
+
+    /// Temp file + optional fsync + rename, without the directory fsync (the caller does one for several files).
+    static func writeReplacing(_ path: String, _ bytes: [UInt8], sync: Bool) throws {
+        let tmp = path + ".tmp-\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw FlowError("\(path): cannot create (\(String(cString: strerror(errno))))") }
+        var done = 0
+        while done < bytes.count {
+            let k = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if k < 0 { if errno == EINTR { continue }; let m = String(cString: strerror(errno)); close(fd); unlink(tmp); throw FlowError("\(path): write failed (\(m))") }
+            done += k
+        }
+        if sync && fsync(fd) != 0 { let m = String(cString: strerror(errno)); close(fd); unlink(tmp); throw FlowError("\(path): fsync failed (\(m))") }
+        close(fd)
+        guard rename(tmp, path) == 0 else { let m = String(cString: strerror(errno)); unlink(tmp); throw FlowError("\(path): rename failed (\(m))") }
     }
 }

@@ -223,20 +223,28 @@ public final class Coordinator {
         }
     }
 
+    /// Journals every commit waiting on the inproc socket with one fsync (group commit).
     private func drainCommits(bar: ProgressBar) throws {
+        var fresh: [ShardCommit] = []
+        var seen = Set<Int>()
         while let frames = try commits.receive(dontWait: true) {
             guard frames.count == 1, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[0]),
                   case .committed(let c)? = env.body else { continue }
             let s = Int(c.shardID)
             guard s < shards.count else { continue }
             if case .done = state[s] { summary.duplicateCommits += 1; continue }
-            try journal.append(ShardCommit(shard: s, first: shards[s].lowerBound, count: shards[s].count,
-                                           file: c.file, checksum: c.checksum, worker: c.workerID))
-            state[s] = .done
-            queue.removeAll { $0 == s }
-            summary.committedThisSession += 1
-            onCommit?(samplesDone, config.evalSet.samples)
+            if !seen.insert(s).inserted { summary.duplicateCommits += 1; continue }
+            fresh.append(ShardCommit(shard: s, first: shards[s].lowerBound, count: shards[s].count,
+                                     file: c.file, checksum: c.checksum, worker: c.workerID))
         }
+        guard !fresh.isEmpty else { return }
+        try journal.append(contentsOf: fresh)
+        for c in fresh {
+            state[c.shard] = .done
+            queue.removeAll { $0 == c.shard }
+            summary.committedThisSession += 1
+        }
+        onCommit?(samplesDone, config.evalSet.samples)
     }
 
     private func drainMonitor() {

@@ -143,7 +143,18 @@ public final class Journal {
     }
 
     /// Appends a commit record and fsyncs it.
-    public func append(_ commit: ShardCommit) throws { try appendRecord(try Journal.encode(commit)) }
+    public func append(_ commit: ShardCommit) throws { try append(contentsOf: [commit]) }
+
+    /// Appends several commit records with one write and one fsync (group commit).
+    public func append(contentsOf commits: [ShardCommit]) throws {
+        guard !commits.isEmpty else { return }
+        var lines: [UInt8] = []
+        for c in commits {
+            let payload = try Journal.encode(c)
+            lines += payload + [0x09] + Array(CRC32.hex(payload).utf8) + [0x0A]
+        }
+        try writeSynced(lines)
+    }
 
     /// Closes the file (appends after this fail).
     public func close() { if fd >= 0 { Glibc.close(fd); fd = -1 } }
@@ -162,8 +173,11 @@ public final class Journal {
     }
 
     private func appendRecord(_ payload: [UInt8]) throws {
+        try writeSynced(payload + [0x09] + Array(CRC32.hex(payload).utf8) + [0x0A])
+    }
+
+    private func writeSynced(_ line: [UInt8]) throws {
         guard fd >= 0 else { throw FlowError("\(path): journal is closed") }
-        let line = payload + [0x09] + Array(CRC32.hex(payload).utf8) + [0x0A]
         var done = 0
         while done < line.count {
             let n = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, line.count - done) }

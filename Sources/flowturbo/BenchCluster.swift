@@ -65,7 +65,7 @@ struct BenchCluster: ParsableCommand {
         }
         let s = try coordinator.run()
         let rate = Double(s.committedThisSession) / s.elapsedSeconds
-        print(String(format: "control plane: %d shard completions in %.2f s = %.0f shards/s (%d worker threads; each commit = 3 durable files + journal fdatasync)",
+        print(String(format: "control plane: %d shard completions in %.2f s = %.0f shards/s (%d worker threads; per shard: 2 file fsyncs + 1 directory fsync, journal group-committed)",
                      s.committedThisSession, s.elapsedSeconds, rate, controlWorkers))
 
         // 2. Scaling: the same run with 1 and N local worker processes.

@@ -2,21 +2,27 @@
 public enum LayerNorm {
     public static let eps: Float = 1e-6
 
+    /// Mean and 1/sqrt(biased variance + eps) of one row (two passes, for accuracy with large means).
+    @inline(__always)
+    static func rowStats(_ xr: UnsafePointer<Float>, dim: Int) -> (mean: Float, rstd: Float) {
+        let invD = 1 / Float(dim)
+        var s: Float = 0
+        for i in 0..<dim { s += xr[i] }
+        let m = s * invD
+        var v: Float = 0
+        for i in 0..<dim { let d = xr[i] - m; v += d * d }
+        return (m, 1 / (v * invD + eps).squareRoot())
+    }
+
     /// out[r] = (x[r] − mean) / sqrt(var + eps) over `dim`, for each of `rows` rows (biased variance, as PyTorch).
     /// When `mean`/`rstd` are given, the per-row statistics are stored for the backward pass.
     /// `out` may alias `x`.
     @inline(__always)
     public static func forward(_ x: UnsafePointer<Float>, rows: Int, dim: Int, out: UnsafeMutablePointer<Float>,
                                mean: UnsafeMutablePointer<Float>? = nil, rstd: UnsafeMutablePointer<Float>? = nil) {
-        let invD = 1 / Float(dim)
         for r in 0..<rows {
             let xr = x + r * dim
-            var s: Float = 0
-            for i in 0..<dim { s += xr[i] }
-            let m = s * invD
-            var v: Float = 0
-            for i in 0..<dim { let d = xr[i] - m; v += d * d }
-            let rs = 1 / (v * invD + eps).squareRoot()
+            let (m, rs) = rowStats(xr, dim: dim)
             let o = out + r * dim
             for i in 0..<dim { o[i] = (xr[i] - m) * rs }
             mean?[r] = m
@@ -30,18 +36,12 @@ public enum LayerNorm {
     public static func forwardModulated(_ x: UnsafePointer<Float>, batch: Int, tokens: Int, dim: Int,
                                         shift: UnsafePointer<Float>, scale: UnsafePointer<Float>, modStride: Int,
                                         out: UnsafeMutablePointer<Float>) {
-        let invD = 1 / Float(dim)
         for b in 0..<batch {
             let sh = shift + b * modStride, sc = scale + b * modStride
             for tk in 0..<tokens {
                 let r = b * tokens + tk
                 let xr = x + r * dim
-                var s: Float = 0
-                for i in 0..<dim { s += xr[i] }
-                let m = s * invD
-                var v: Float = 0
-                for i in 0..<dim { let d = xr[i] - m; v += d * d }
-                let rs = 1 / (v * invD + eps).squareRoot()
+                let (m, rs) = rowStats(xr, dim: dim)
                 let o = out + r * dim
                 for i in 0..<dim { o[i] = (xr[i] - m) * rs * (1 + sc[i]) + sh[i] }
             }

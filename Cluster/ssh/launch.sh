@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Start a flowturbo run across hosts over ssh: the coordinator (with its aggregator) runs here,
+# `flowturbo worker` processes run on every host listed in the hosts file (one per core by default).
+#
+#   Cluster/ssh/launch.sh --hosts Cluster/ssh/hosts.example --coordinator-host node0.example.org \
+#       -- --samples 50000 --plan H8 --model gmm:mnist --out runs/big
+#
+# Everything after `--` is passed to `flowturbo coordinator`; --model/--refiner are also given to
+# the workers. Hosts file: one host per line, `HOST [WORKERS]` (WORKERS default: the host's core
+# count), `#` comments. The run resumes automatically if --out already holds a journal.
+#
+# Options:
+#   --hosts FILE             hosts file (required)
+#   --coordinator-host ADDR  address the workers use to reach this machine (default: hostname -f)
+#   --port N                 control port (data port = N + 1; default 5555)
+#   --bind-address ADDR      address the coordinator binds (default: * = all interfaces)
+# Environment:
+#   FLOWTURBO         flowturbo binary on the remote hosts (default: flowturbo on PATH)
+#   FLOWTURBO_LOCAL   flowturbo binary here (default: $FLOWTURBO)
+#   SSH               ssh command (default: "ssh -o BatchMode=yes"); its first argument is the host
+#   WORKER_EXTRA_ARGS more `flowturbo worker` flags (e.g. --give-up-seconds 600)
+#   GRACE_SECONDS     after the coordinator exits, wait this long for ssh sessions to end (default 10)
+set -euo pipefail
+
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+
+HOSTS="" COORD_HOST="" PORT=5555 BIND_ADDR="*"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --hosts) HOSTS=$2; shift 2 ;;
+        --coordinator-host) COORD_HOST=$2; shift 2 ;;
+        --port) PORT=$2; shift 2 ;;
+        --bind-address) BIND_ADDR=$2; shift 2 ;;
+        -h|--help) usage 0 ;;
+        --) shift; break ;;
+        *) echo "launch.sh: unknown option $1 (coordinator flags go after --)" >&2; usage ;;
+    esac
+done
+[ -n "$HOSTS" ] || { echo "launch.sh: --hosts FILE is required" >&2; usage; }
+[ -r "$HOSTS" ] || { echo "launch.sh: cannot read hosts file $HOSTS" >&2; exit 2; }
+COORD_HOST=${COORD_HOST:-$(hostname -f 2>/dev/null || hostname)}
+FLOWTURBO=${FLOWTURBO:-flowturbo}
+FLOWTURBO_LOCAL=${FLOWTURBO_LOCAL:-$FLOWTURBO}
+read -r -a SSH_CMD <<< "${SSH:-ssh -o BatchMode=yes}"
+COORD_ARGS=("$@")
+
+# Worker model flags and the run directory, taken from the coordinator flags.
+WORKER_ARGS=() OUT=runs/latest
+for ((i = 0; i < ${#COORD_ARGS[@]}; i++)); do
+    case "${COORD_ARGS[$i]}" in
+        --model|--refiner) WORKER_ARGS+=("${COORD_ARGS[$i]}" "${COORD_ARGS[$((i + 1))]}") ;;
+        --out) OUT=${COORD_ARGS[$((i + 1))]} ;;
+    esac
+done
+WORKER_Q=""
+read -r -a EXTRA <<< "${WORKER_EXTRA_ARGS:-}"
+WORKER_ARGS+=("${EXTRA[@]}")
+[ ${#WORKER_ARGS[@]} -gt 0 ] && WORKER_Q=$(printf '%q ' "${WORKER_ARGS[@]}")
+RESUME=()
+if [ -f "$OUT/journal.log" ]; then
+    case " ${COORD_ARGS[*]} " in *" --resume "*|*" --overwrite "*) ;; *) RESUME=(--resume) ;; esac
+fi
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$FLOWTURBO_LOCAL" coordinator --bind "tcp://$BIND_ADDR:$PORT" "${COORD_ARGS[@]}" "${RESUME[@]}" &
+COORD=$!
+
+while read -r host count _; do
+    case "$host" in ''|'#'*) continue ;; esac
+    # Workers retry until the coordinator listens and exit when it sends Shutdown (or after
+    # --give-up-seconds without it), so a dropped ssh session leaves nothing running for long.
+    FLOWTURBO_Q=$(printf '%q' "$FLOWTURBO") CONNECT_Q=$(printf '%q' "tcp://$COORD_HOST:$PORT") HOST_Q=$(printf '%q' "$host")
+    remote="n=${count:-\$(nproc)}; i=0; while [ \$i -lt \$n ]; do i=\$((i + 1)); $FLOWTURBO_Q worker --connect $CONNECT_Q --id $HOST_Q-\$i --give-up-seconds 120 $WORKER_Q & done; wait"
+    "${SSH_CMD[@]}" "$host" "$remote" </dev/null &
+    PIDS+=("$!")
+done < "$HOSTS"
+[ ${#PIDS[@]} -gt 0 ] || { echo "launch.sh: no hosts in $HOSTS" >&2; kill "$COORD"; exit 2; }
+
+rc=0
+wait "$COORD" || rc=$?
+# Workers exit on the coordinator's Shutdown; give late joiners a grace period, then end the sessions.
+for ((t = 0; t < ${GRACE_SECONDS:-10} * 10; t++)); do
+    alive=0
+    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+done
+cleanup
+for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+PIDS=()
+exit $rc

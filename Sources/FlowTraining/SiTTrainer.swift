@@ -92,8 +92,11 @@ public final class SiTTrainer {
         }
         for (l, bw) in w.blocks.enumerated() {
             let s = a.blocks[l], mb = m + l * 6 * d
-            LayerNorm.forward(s.xIn.ptr, rows: r, dim: d, out: s.xhat1.ptr, rstd: s.rstd1.ptr)
-            Modulation.modulate(s.xhat1.ptr, batch: rows, tokens: t, dim: d, shift: mb, scale: mb + d, modStride: mw, out: s.h1.ptr)
+            split(rows) { e, ro, nb, mo in
+                LayerNorm.forward(s.xIn.ptr + e, rows: nb * t, dim: d, out: s.xhat1.ptr + e, rstd: s.rstd1.ptr + ro)
+                Modulation.modulate(s.xhat1.ptr + e, batch: nb, tokens: t, dim: d, shift: mb + mo, scale: mb + d + mo, modStride: mw,
+                                    out: s.h1.ptr + e)
+            }
             Gemm.linear(s.h1.ptr, rows: r, inF: d, weight: bw.qkvW.ptr, bias: bw.qkvB.ptr, outF: 3 * d, out: s.qkv.ptr)
             let hd = c.numHeads * t * t
             Parallel.ranges(rows, align: 1) { lo, hi in
@@ -102,20 +105,28 @@ public final class SiTTrainer {
                                   probs: s.probs.ptr + lo * hd)
             }
             Gemm.linear(s.att.ptr, rows: r, inF: d, weight: bw.projW.ptr, bias: bw.projB.ptr, outF: d, out: s.proj.ptr)
-            s.xMid.ptr.update(from: s.xIn.ptr, count: r * d)
-            Modulation.gatedResidual(s.xMid.ptr, s.proj.ptr, batch: rows, tokens: t, dim: d, gate: mb + 2 * d, modStride: mw)
-            LayerNorm.forward(s.xMid.ptr, rows: r, dim: d, out: s.xhat2.ptr, rstd: s.rstd2.ptr)
-            Modulation.modulate(s.xhat2.ptr, batch: rows, tokens: t, dim: d, shift: mb + 3 * d, scale: mb + 4 * d, modStride: mw, out: s.h2.ptr)
+            split(rows) { e, ro, nb, mo in
+                (s.xMid.ptr + e).update(from: s.xIn.ptr + e, count: nb * t * d)
+                Modulation.gatedResidual(s.xMid.ptr + e, s.proj.ptr + e, batch: nb, tokens: t, dim: d, gate: mb + 2 * d + mo, modStride: mw)
+                LayerNorm.forward(s.xMid.ptr + e, rows: nb * t, dim: d, out: s.xhat2.ptr + e, rstd: s.rstd2.ptr + ro)
+                Modulation.modulate(s.xhat2.ptr + e, batch: nb, tokens: t, dim: d, shift: mb + 3 * d + mo, scale: mb + 4 * d + mo,
+                                    modStride: mw, out: s.h2.ptr + e)
+            }
             Gemm.linear(s.h2.ptr, rows: r, inF: d, weight: bw.fc1W.ptr, bias: bw.fc1B.ptr, outF: c.mlpHidden, out: s.pre.ptr)
             Parallel.ranges(r * c.mlpHidden) { lo, hi in Activations.gelu(s.pre.ptr + lo, count: hi - lo, out: s.act.ptr + lo) }
             Gemm.linear(s.act.ptr, rows: r, inF: c.mlpHidden, weight: bw.fc2W.ptr, bias: bw.fc2B.ptr, outF: d, out: s.fc2.ptr)
             let next = l + 1 < c.depth ? a.blocks[l + 1].xIn.ptr : a.xOut.ptr
-            next.update(from: s.xMid.ptr, count: r * d)
-            Modulation.gatedResidual(next, s.fc2.ptr, batch: rows, tokens: t, dim: d, gate: mb + 5 * d, modStride: mw)
+            split(rows) { e, _, nb, mo in
+                (next + e).update(from: s.xMid.ptr + e, count: nb * t * d)
+                Modulation.gatedResidual(next + e, s.fc2.ptr + e, batch: nb, tokens: t, dim: d, gate: mb + 5 * d + mo, modStride: mw)
+            }
         }
         let mf = m + c.depth * 6 * d
-        LayerNorm.forward(a.xOut.ptr, rows: r, dim: d, out: a.xhatF.ptr, rstd: a.rstdF.ptr)
-        Modulation.modulate(a.xhatF.ptr, batch: rows, tokens: t, dim: d, shift: mf, scale: mf + d, modStride: mw, out: a.hF.ptr)
+        split(rows) { e, ro, nb, mo in
+            LayerNorm.forward(a.xOut.ptr + e, rows: nb * t, dim: d, out: a.xhatF.ptr + e, rstd: a.rstdF.ptr + ro)
+            Modulation.modulate(a.xhatF.ptr + e, batch: nb, tokens: t, dim: d, shift: mf + mo, scale: mf + d + mo, modStride: mw,
+                                out: a.hF.ptr + e)
+        }
         let po = p * p * c.outChannels
         Gemm.linear(a.hF.ptr, rows: r, inF: d, weight: w.finalW.ptr, bias: w.finalB.ptr, outF: po, out: a.y.ptr)
         Patches.unpatchify(a.y.ptr, outChannels: c.outChannels, keep: cin, batch: rows, size: c.inputSize, patch: p,
@@ -136,16 +147,21 @@ public final class SiTTrainer {
         Gemm.linearBackward(dout: a.dY.ptr, x: a.hF.ptr, rows: r, inF: d, weight: w.finalW.ptr, outF: po,
                             dx: a.dH.ptr, dW: g.finalW.ptr, db: g.finalB.ptr)
         let mf = m + c.depth * 6 * d, dmf = dm + c.depth * 6 * d
-        Modulation.modulateBackward(dout: a.dH.ptr, x: a.xhatF.ptr, batch: rows, tokens: t, dim: d, scale: mf + d,
-                                    modStride: mw, dx: a.dH.ptr, dshift: dmf, dscale: dmf + d)
-        LayerNorm.backward(dxhat: a.dH.ptr, xhat: a.xhatF.ptr, rstd: a.rstdF.ptr, rows: r, dim: d, dx: a.dX.ptr, accumulate: false)
+        split(rows) { e, ro, nb, mo in
+            Modulation.modulateBackward(dout: a.dH.ptr + e, x: a.xhatF.ptr + e, batch: nb, tokens: t, dim: d, scale: mf + d + mo,
+                                        modStride: mw, dx: a.dH.ptr + e, dshift: dmf + mo, dscale: dmf + d + mo)
+            LayerNorm.backward(dxhat: a.dH.ptr + e, xhat: a.xhatF.ptr + e, rstd: a.rstdF.ptr + ro, rows: nb * t, dim: d, dx: a.dX.ptr + e,
+                               accumulate: false)
+        }
         // blocks, last to first; dX holds dL/d(block output)
         for l in stride(from: c.depth - 1, through: 0, by: -1) {
             let s = a.blocks[l], bw = w.blocks[l], bg = g.blocks[l]
             let mb = m + l * 6 * d, dmb = dm + l * 6 * d
             // x_out = x_mid + g2 · fc2(gelu(fc1(modulate(LN(x_mid)))))
-            Modulation.gatedResidualBackward(dx: a.dX.ptr, y: s.fc2.ptr, batch: rows, tokens: t, dim: d, gate: mb + 5 * d,
-                                             modStride: mw, dy: a.dH.ptr, dgate: dmb + 5 * d)
+            split(rows) { e, _, nb, mo in
+                Modulation.gatedResidualBackward(dx: a.dX.ptr + e, y: s.fc2.ptr + e, batch: nb, tokens: t, dim: d, gate: mb + 5 * d + mo,
+                                                 modStride: mw, dy: a.dH.ptr + e, dgate: dmb + 5 * d + mo)
+            }
             Gemm.linearBackward(dout: a.dH.ptr, x: s.act.ptr, rows: r, inF: hid, weight: bw.fc2W.ptr, outF: d,
                                 dx: a.dHid.ptr, dW: bg.fc2W.ptr, db: bg.fc2B.ptr)
             Parallel.ranges(r * hid) { lo, hi in
@@ -153,12 +169,17 @@ public final class SiTTrainer {
             }
             Gemm.linearBackward(dout: a.dHid.ptr, x: s.h2.ptr, rows: r, inF: d, weight: bw.fc1W.ptr, outF: hid,
                                 dx: a.dH.ptr, dW: bg.fc1W.ptr, db: bg.fc1B.ptr)
-            Modulation.modulateBackward(dout: a.dH.ptr, x: s.xhat2.ptr, batch: rows, tokens: t, dim: d, scale: mb + 4 * d,
-                                        modStride: mw, dx: a.dH.ptr, dshift: dmb + 3 * d, dscale: dmb + 4 * d)
-            LayerNorm.backward(dxhat: a.dH.ptr, xhat: s.xhat2.ptr, rstd: s.rstd2.ptr, rows: r, dim: d, dx: a.dX.ptr, accumulate: true)
+            split(rows) { e, ro, nb, mo in
+                Modulation.modulateBackward(dout: a.dH.ptr + e, x: s.xhat2.ptr + e, batch: nb, tokens: t, dim: d, scale: mb + 4 * d + mo,
+                                            modStride: mw, dx: a.dH.ptr + e, dshift: dmb + 3 * d + mo, dscale: dmb + 4 * d + mo)
+                LayerNorm.backward(dxhat: a.dH.ptr + e, xhat: s.xhat2.ptr + e, rstd: s.rstd2.ptr + ro, rows: nb * t, dim: d,
+                                   dx: a.dX.ptr + e, accumulate: true)
+            }
             // x_mid = x_in + g1 · proj(attn(qkv(modulate(LN(x_in)))))
-            Modulation.gatedResidualBackward(dx: a.dX.ptr, y: s.proj.ptr, batch: rows, tokens: t, dim: d, gate: mb + 2 * d,
-                                             modStride: mw, dy: a.dH.ptr, dgate: dmb + 2 * d)
+            split(rows) { e, _, nb, mo in
+                Modulation.gatedResidualBackward(dx: a.dX.ptr + e, y: s.proj.ptr + e, batch: nb, tokens: t, dim: d, gate: mb + 2 * d + mo,
+                                                 modStride: mw, dy: a.dH.ptr + e, dgate: dmb + 2 * d + mo)
+            }
             Gemm.linearBackward(dout: a.dH.ptr, x: s.att.ptr, rows: r, inF: d, weight: bw.projW.ptr, outF: d,
                                 dx: a.dAtt.ptr, dW: bg.projW.ptr, db: bg.projB.ptr)
             let hd = c.numHeads * t * t
@@ -169,9 +190,12 @@ public final class SiTTrainer {
             }
             Gemm.linearBackward(dout: a.dQKV.ptr, x: s.h1.ptr, rows: r, inF: d, weight: bw.qkvW.ptr, outF: 3 * d,
                                 dx: a.dH.ptr, dW: bg.qkvW.ptr, db: bg.qkvB.ptr)
-            Modulation.modulateBackward(dout: a.dH.ptr, x: s.xhat1.ptr, batch: rows, tokens: t, dim: d, scale: mb + d,
-                                        modStride: mw, dx: a.dH.ptr, dshift: dmb, dscale: dmb + d)
-            LayerNorm.backward(dxhat: a.dH.ptr, xhat: s.xhat1.ptr, rstd: s.rstd1.ptr, rows: r, dim: d, dx: a.dX.ptr, accumulate: true)
+            split(rows) { e, ro, nb, mo in
+                Modulation.modulateBackward(dout: a.dH.ptr + e, x: s.xhat1.ptr + e, batch: nb, tokens: t, dim: d, scale: mb + d + mo,
+                                            modStride: mw, dx: a.dH.ptr + e, dshift: dmb + mo, dscale: dmb + d + mo)
+                LayerNorm.backward(dxhat: a.dH.ptr + e, xhat: s.xhat1.ptr + e, rstd: s.rstd1.ptr + ro, rows: nb * t, dim: d,
+                                   dx: a.dX.ptr + e, accumulate: true)
+            }
         }
         // patch embedding (x and v get no gradient)
         Gemm.linearBackward(dout: a.dX.ptr, x: a.patches.ptr, rows: r, inF: c.embedChannels * p * p, weight: w.xW.ptr, outF: d,
@@ -203,6 +227,14 @@ public final class SiTTrainer {
         Activations.siluBackward(x: a.tPre.ptr, dout: a.dTAct.ptr, count: rows * d, dx: a.dTAct.ptr)
         Gemm.linearBackward(dout: a.dTAct.ptr, x: a.freq.ptr, rows: rows, inF: fdim, weight: w.t0W.ptr, outF: d,
                             dx: nil, dW: g.t0W.ptr, db: g.t0B.ptr)
+    }
+
+    /// Runs `body(elementOffset, rowOffset, batchItems, modOffset)` on batch-item ranges in parallel: every
+    /// per-token kernel touches only its own items' rows and modulation rows, so the split is bit-identical.
+    @inline(__always)
+    func split(_ rows: Int, _ body: (Int, Int, Int, Int) -> Void) {
+        let t = config.tokens, d = config.hiddenSize, mw = config.modulationWidth
+        Parallel.ranges(rows, align: 1) { b0, b1 in body(b0 * t * d, b0 * t, b1 - b0, b0 * mw) }
     }
 
     /// Mean-squared-error loss mean((out − target)²) over `count` floats; writes dL/d(out) into `dout`.

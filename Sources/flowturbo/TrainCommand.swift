@@ -36,8 +36,8 @@ struct TrainLoopOptions: ParsableArguments {
     var threads: Int = 2
 
     func options(out: String) throws -> TrainOptions {
-        guard steps > 0, batch > 0, lr > 0, (0...1).contains(labelDrop) else {
-            throw FlowError("--steps, --batch and --lr must be positive and --label-drop in [0, 1]")
+        guard steps >= 0, batch > 0, lr > 0, (0...1).contains(labelDrop) else {
+            throw FlowError("--steps must be ≥ 0 (0 writes the initialised model), --batch and --lr positive, --label-drop in [0, 1]")
         }
         var o = TrainOptions()
         o.steps = steps; o.batch = batch; o.lr = lr; o.weightDecay = weightDecay; o.warmup = warmup; o.clip = clip
@@ -65,13 +65,15 @@ func runFlowTraining(_ ft: FlowMatchingTrainer, loop: TrainLoopOptions, out: Str
     let wall = Date().timeIntervalSince(start)
     if let cp = o.checkpointPath, o.checkpointEvery > 0 { try ft.saveCheckpoint(cp) }
     try FileIO.makeDirectories((out as NSString).deletingLastPathComponent)
-    try ft.emaWeights().save(out, extra: ft.runMetadata(extra: [
+    var extra = ["flowturbo.train_steps": String(ft.step)]
+    if loss.isFinite { extra["flowturbo.train_final_loss"] = String(format: "%.5f", loss) }
+    try ft.emaWeights().save(out, extra: ft.runMetadata(extra: extra.merging([
         "flowturbo.train_steps": String(ft.step),
-        "flowturbo.train_final_loss": String(format: "%.5f", loss),
         "flowturbo.train_wall_seconds_last_session": String(format: "%.0f", wall),
-        "flowturbo.weights": "ema",
-    ]))
-    progressLine("wrote \(out) (EMA weights) after \(ft.step) steps; final loss \(String(format: "%.5f", loss)); session wall time \(formatDuration(wall))")
+        "flowturbo.weights": ft.step == 0 ? "initial" : "ema",
+    ]) { a, _ in a }))
+    let lossText = loss.isFinite ? String(format: "%.5f", loss) : "n/a (no steps this session)"
+    progressLine("wrote \(out) (EMA weights) after \(ft.step) steps; final loss \(lossText); session wall time \(formatDuration(wall))")
 }
 
 /// `flowturbo train`: flow-matching training of a SiT predictor on MNIST.

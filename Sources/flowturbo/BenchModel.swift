@@ -19,7 +19,7 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Channels of the random model.") var channels = 1
     @Option(parsing: .upToNextOption, help: "Batch sizes.") var batches: [Int] = [1, 16, 64]
     @Option(help: "OpenBLAS threads.") var threads = 1
-    @Option(help: "Timed repetitions per batch size (median reported).") var repeats = 9
+    @Option(help: "Timed (peak, forward) pairs per batch size (medians reported).") var repeats = 21
 
     func run() throws {
         Gemm.setThreads(threads)
@@ -32,23 +32,43 @@ struct BenchModel: ParsableCommand {
             m = SiTModel(weights: w)
         }
         let c = m.config
-        let peak = Clock.sgemmPeak()
-        print(String(format: "cblas_sgemm peak (512³, %d thread%@): %.1f GFLOP/s (median of 15)", threads, threads == 1 ? "" : "s", peak))
-        print("model: D \(c.hiddenSize), depth \(c.depth), heads \(c.numHeads), patch \(c.patchSize), \(c.inChannels)×\(c.inputSize)×\(c.inputSize), "
-              + String(format: "%.1f MFLOP/sample (token path)", c.flopsPerSample / 1e6))
-        print("batch   ms/forward   ms/sample   GFLOP/s   % of sgemm peak")
+        // The peak and the model are timed in alternation (one peak GEMM, one forward, …) so both see the same
+        // machine load; each row reports medians and the median of the per-pair ratios.
+        let pa = Buffer(count: 512 * 512), pb = Buffer(count: 512 * 512), pc = Buffer(count: 512 * 512)
         var rng = SeededRandom(seed: 2)
+        pa.copy(from: rng.normals(pa.count)); pb.copy(from: rng.normals(pb.count))
+        let peakFlops = 2.0 * 512 * 512 * 512
+        print("model: D \(c.hiddenSize), depth \(c.depth), heads \(c.numHeads), patch \(c.patchSize), \(c.inChannels)×\(c.inputSize)×\(c.inputSize), "
+              + String(format: "%.1f MFLOP/sample (token path), %d OpenBLAS thread%@", c.flopsPerSample / 1e6, threads, threads == 1 ? "" : "s"))
+        print("batch   ms/forward   ms/sample   GFLOP/s   sgemm peak GFLOP/s   % of peak (median of paired ratios)")
         for b in batches {
             let ev = m.makeEvaluator(maxRows: b, times: [0.5])
             let x = Buffer(rng.normals(b * c.sampleSize)), out = Buffer(count: b * c.sampleSize)
             let v = c.isRefiner ? Buffer(rng.normals(b * c.sampleSize)) : nil
             var labels = (0..<b).map { Int32($0 % max(c.numClasses, 1)) }
             ev.setLabels(&labels, rows: b)
-            let t = Clock.median(repeats: repeats, warmup: 2) {
-                ev.evaluate(x: x.ptr, v: v.map { UnsafePointer($0.ptr) }, timeIndex: 0, out: out.ptr)
+            let vp: UnsafePointer<Float>? = v.map { UnsafePointer($0.ptr) }
+            var modelT: [Double] = [], peakT: [Double] = [], ratios: [Double] = []
+            for i in 0..<(repeats + 2) {
+                var t0 = Clock.now()
+                Gemm.sgemm(m: 512, n: 512, k: 512, a: pa.ptr, b: pb.ptr, c: pc.ptr)
+                let tp = Clock.now() - t0
+                t0 = Clock.now()
+                ev.evaluate(x: x.ptr, v: vp, timeIndex: 0, out: out.ptr)
+                let tm = Clock.now() - t0
+                if i < 2 { continue }   // warm-up
+                modelT.append(tm); peakT.append(tp)
+                ratios.append((c.flopsPerSample * Double(b) / tm) / (peakFlops / tp))
             }
-            let gflops = c.flopsPerSample * Double(b) / t / 1e9
-            print(String(format: "%5d   %10.3f   %9.3f   %7.1f   %5.1f%%", b, t * 1e3, t * 1e3 / Double(b), gflops, 100 * gflops / peak))
+            let tm = median(modelT), tp = median(peakT)
+            let gflops = c.flopsPerSample * Double(b) / tm / 1e9
+            print(String(format: "%5d   %10.3f   %9.3f   %7.1f   %18.1f   %5.1f%%", b, tm * 1e3, tm * 1e3 / Double(b), gflops,
+                         peakFlops / tp / 1e9, 100 * median(ratios)))
         }
+    }
+
+    private func median(_ a: [Double]) -> Double {
+        let s = a.sorted(), n = s.count
+        return n % 2 == 1 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2])
     }
 }

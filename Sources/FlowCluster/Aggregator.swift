@@ -120,11 +120,10 @@ public final class Aggregator {
               case .result(let r)? = env.body else {
             count { $0.dropped += 1 }; return
         }
-        let shard = Int(r.shardID)
-        guard shard >= 0, shard < shards.count else { count { $0.dropped += 1 }; return }
+        guard let shard = Int(exactly: r.shardID), shard < shards.count else { count { $0.dropped += 1 }; return }
         let range = shards[shard]
         let n = range.count
-        guard Int(r.firstIndex) == range.lowerBound, Int(r.count) == n, r.latents.count == n * sampleSize * 4,
+        guard r.firstIndex == UInt64(range.lowerBound), r.count == UInt64(n), r.latents.count == n * sampleSize * 4,
               r.labels == expectedLabels(range), r.nfe.count == n,
               r.shape.map({ Int($0) }) == [n] + sampleShape else {
             count { $0.dropped += 1 }; return

@@ -230,8 +230,7 @@ public final class Coordinator {
         while let frames = try commits.receive(dontWait: true) {
             guard frames.count == 1, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[0]),
                   case .committed(let c)? = env.body else { continue }
-            let s = Int(c.shardID)
-            guard s < shards.count else { continue }
+            guard let s = Int(exactly: c.shardID), s < shards.count else { continue }
             if case .done = state[s] { summary.duplicateCommits += 1; continue }
             if !seen.insert(s).inserted { summary.duplicateCommits += 1; continue }
             fresh.append(ShardCommit(shard: s, first: shards[s].lowerBound, count: shards[s].count,
@@ -296,7 +295,7 @@ public final class Coordinator {
         case .error(let e):
             workers[id]?.lastSeen = now
             summary.workerErrors.append("\(e.workerID): shard \(e.shardID): \(e.message)")
-            requeue(shard: Int(e.shardID), ifLeasedTo: id)
+            requeue(shard: Int(exactly: e.shardID) ?? -1, ifLeasedTo: id)
             if e.fatal { return "worker \(e.workerID) cannot run the assignment: \(e.message)" }
             if summary.workerErrors.count >= 3 * max(1, shards.count) { return "too many worker errors; last: \(e.message)" }
         default:

@@ -229,9 +229,11 @@ public final class Worker {
         if !a.evalSet.prompts.isEmpty && !backend.hasTextConditioning {
             return reject(a, "the model has no text conditioning; prompt files need a text model", fatal: true)
         }
-        let n = Int(a.count), batch = Int(a.batch)
-        guard n > 0, batch > 0, a.labels.count == n || !a.evalSet.prompts.isEmpty else {
-            return reject(a, "malformed assignment (count \(n), batch \(batch), \(a.labels.count) labels)", fatal: false)
+        // Bounds keep a malformed assignment from overflowing index arithmetic or allocating without limit.
+        let n = Int(exactly: a.count) ?? -1, batch = Int(a.batch), first = Int(exactly: a.firstIndex) ?? -1
+        guard n > 0, n <= 1 << 22, batch > 0, batch <= 1 << 16, first >= 0, first <= Int(Int32.max),
+              a.labels.count == n || !a.evalSet.prompts.isEmpty else {
+            return reject(a, "malformed assignment (first \(a.firstIndex), count \(a.count), batch \(batch), \(a.labels.count) labels)", fatal: false)
         }
         let key = "\(a.plan)|\(batch)|\(a.guidanceScale)|\(a.guidanceChannels)"
         let program: ShardProgram

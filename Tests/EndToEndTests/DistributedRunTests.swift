@@ -10,6 +10,12 @@ final class DistributedRunTests: XCTestCase {
                          "--seed", "3", "--plan", "H8", "--quiet"]
     static var referenceDir: String?
 
+    override class func tearDown() {
+        Harness.removeTempDirs()
+        referenceDir = nil
+        super.tearDown()
+    }
+
     override func setUpWithError() throws {
         guard FileManager.default.isExecutableFile(atPath: Harness.binary) else {
             throw XCTSkip("flowturbo binary not built next to the tests (\(Harness.binary)); run `swift build` first")

@@ -19,11 +19,21 @@ enum Harness {
 
     final class BundleMarker {}
 
+    /// Directories made by `tempDir`, removed by `removeTempDirs()`.
+    static var created: [String] = []
+
     /// A fresh temporary directory.
     static func tempDir(_ tag: String) -> String {
         let d = NSTemporaryDirectory() + "flowturbo-e2e-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        created.append(d)
         return d
+    }
+
+    /// Deletes every directory made by `tempDir`.
+    static func removeTempDirs() {
+        for d in created { try? FileManager.default.removeItem(atPath: d) }
+        created = []
     }
 
     /// Starts `flowturbo args…` with stdout/stderr captured to files in `logDir`.

@@ -17,5 +17,6 @@ enum CommandRegistry {
         CoordinatorCommand.self,
         WorkerCommand.self,
         StatsCommand.self,
+        FuzzCommand.self,
     ]
 }

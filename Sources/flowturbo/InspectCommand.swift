@@ -8,7 +8,7 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Print a SiT/refiner checkpoint's configuration, parameter count and forward FLOPs per sample.")
 
-    @Argument(help: "A safetensors checkpoint (the project's own, or converted from the official PyTorch state dict).")
+    @Argument(help: "A safetensors checkpoint (the project's own, or converted from the official PyTorch state dict), a fitted mixture file, or a preset (gmm:synthetic, gmm:mnist).")
     var model: String
     @Option(help: "Attention heads, for converted checkpoints whose metadata does not say (shapes cannot determine it).")
     var heads: Int?
@@ -16,6 +16,15 @@ struct InspectCommand: ParsableCommand {
     var refiner = false
 
     func run() throws {
+        if let g = try ModelLoader.load(model, heads: heads, refiner: refiner ? true : nil) as? GaussianMixtureField {
+            print("model        \(model)")
+            print("kind         exact analytic Gaussian-mixture velocity field (diagonal components)")
+            print("sample shape \(g.sampleShape) (dimension \(g.dimension))")
+            print("classes      \(g.numClasses) (+ null class \(g.numClasses) = mixture of all classes)")
+            print("components   \(g.componentsPerClass) per class (\(g.totalComponents) in all)")
+            print(String(format: "FLOPs/sample ~%.3f MFLOP per evaluation", g.flopsPerRow / 1e6))
+            return
+        }
         let m = try SiTModel.load(model, heads: heads, refiner: refiner ? true : nil)
         let c = m.config
         let file = try SafeTensors.load(model)

@@ -169,6 +169,12 @@ public final class DigitClassifier {
         }
     }
 
+    /// Penultimate-layer features (GELU activations of the last hidden layer, `featureDim` per image) of the
+    /// last `forward` in `ws`, copied to `out` (rows × featureDim): the MNIST feature space of the statistics.
+    public func penultimate(of ws: Workspace, rows: Int, out: UnsafeMutablePointer<Float>) {
+        out.update(from: ws.act[widths.count - 3].ptr, count: rows * featureDim)
+    }
+
     /// Predicted class of each image.
     public func predict(_ images: [Float], count: Int) throws -> [Int] {
         var out = [Int](repeating: 0, count: count)

@@ -1,0 +1,66 @@
+import XCTest
+import Foundation
+import FlowTensor
+
+/// `flowturbo stats compare --features classifier:PATH` maps samples through the shipped MNIST classifier's
+/// penultimate layer: its metrics equal those of comparing features computed here independently (naive
+/// float64 MLP forward from the safetensors tensors).
+final class StatsFeaturesTests: XCTestCase {
+    private var repo: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+    private var binary: String {
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for d in [dir, dir.deletingLastPathComponent()] where FileManager.default.isExecutableFile(atPath: d.appendingPathComponent("flowturbo").path) {
+            return d.appendingPathComponent("flowturbo").path
+        }
+        return Bundle.main.bundleURL.appendingPathComponent("flowturbo").path
+    }
+
+    private func run(_ args: [String]) throws -> [String: Any] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, String(decoding: e, as: UTF8.self))
+        return (try JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+    }
+
+    func testClassifierFeatureSpaceMatchesIndependentForward() throws {
+        let model = repo.appendingPathComponent("Models/classifier-mnist.safetensors").path
+        guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("no shipped classifier at \(model)") }
+        let f = try SafeTensors.load(model)
+        let w1 = try f.tensor("fc1.weight"), b1 = try f.tensor("fc1.bias"), w2 = try f.tensor("fc2.weight"), b2 = try f.tensor("fc2.bias")
+        func gelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x))) }
+        func layer(_ x: [Double], _ w: Tensor, _ b: Tensor) -> [Double] {
+            let o = w.shape[0], i = w.shape[1]
+            return (0..<o).map { r in var s = Double(b.data[r]); for k in 0..<i { s += Double(w.data[r * i + k]) * x[k] }; return gelu(s) }
+        }
+        var rng = SeededRandom(seed: 99)
+        let dir = NSTemporaryDirectory() + "featx-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (name, n, bias) in [("a", 40, 0.0), ("b", 50, 0.3)] {
+            let x = (0..<(n * 784)).map { _ in Float(max(-1, min(1, rng.normal() * 0.6 - 0.4 + bias))) }
+            try NPY.write(Tensor(shape: [n, 1, 28, 28], data: x), to: "\(dir)/\(name).npy")
+            var feats: [Float] = []
+            for r in 0..<n {
+                let h1 = layer(x[(r * 784)..<((r + 1) * 784)].map(Double.init), w1, b1)
+                feats += layer(h1, w2, b2).map(Float.init)
+            }
+            try NPY.write(Tensor(shape: [n, 256], data: feats), to: "\(dir)/f\(name).npy")
+        }
+        let viaCLI = try run(["stats", "compare", "\(dir)/a.npy", "\(dir)/b.npy", "--features", "classifier:\(model)", "--json"])
+        let direct = try run(["stats", "compare", "\(dir)/fa.npy", "\(dir)/fb.npy", "--json"])
+        let fd1 = try XCTUnwrap(viaCLI["fd"] as? Double), fd2 = try XCTUnwrap(direct["fd"] as? Double)
+        XCTAssertGreaterThan(fd2, 0.1, "the two sets should differ in feature space")
+        XCTAssertEqual(fd1, fd2, accuracy: 1e-4 * fd2)
+        XCTAssertEqual(viaCLI["dimension"] as? Int, 256)
+        for k in ["precision", "recall", "coverage"] {
+            XCTAssertEqual(try XCTUnwrap(viaCLI[k] as? Double), try XCTUnwrap(direct[k] as? Double), accuracy: 1e-9, k)
+        }
+    }
+}

@@ -17,7 +17,7 @@ struct SampleCommand: ParsableCommand {
 
     @Option(help: "Predictor: gmm:synthetic, gmm:mnist or a safetensors path (default: shipped SiT if present, else gmm:mnist).")
     var model: String?
-    @Option(help: "Refiner checkpoint (needed by plans with R steps).") var refiner: String?
+    @Option(help: "Refiner checkpoint (needed by plans with R steps; default with the default model: the shipped refiner).") var refiner: String?
     @Option(help: "Attention heads of a converted checkpoint whose metadata lacks them.") var heads: Int?
     @Option(help: "Plan: H{a}P{b}R{c} (parts optional, in this order), E{n} or dopri5.") var plan: String
     @Option(help: "Classifier-free guidance scale (1 = off; the null half is skipped).") var cfg: Float = 1
@@ -38,7 +38,8 @@ struct SampleCommand: ParsableCommand {
         }
         let spec = model ?? ModelLoader.defaultPredictorSpec
         let predictor = try ModelLoader.load(spec, heads: heads, refiner: false)
-        let ref = try refiner.map { try ModelLoader.load($0, heads: heads, refiner: true) }
+        let refinerSpec = refiner ?? (model == nil && planValue.needsRefiner ? ModelLoader.defaultRefinerSpec : nil)
+        let ref = try refinerSpec.map { try ModelLoader.load($0, heads: heads, refiner: true) }
         let labels = try SampleCommand.labels(classes: classes, n: n, numClasses: predictor.numClasses)
         let count = labels.count
         let options = SamplerOptions(plan: planValue, guidance: Guidance(scale: cfg, channels: cfgChannels), refinerStep: step,

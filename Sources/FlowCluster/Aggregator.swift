@@ -16,6 +16,8 @@ public final class Aggregator {
     /// Counters and per-shard statistics, readable after `stop()`.
     public struct Stats {
         public var received = 0, committed = 0, duplicates = 0, dropped = 0
+        /// Results with NaN/Inf latents (not written) and shards that could not be written (disk full…).
+        public var nonFinite = 0, writeErrors = 0
         public var bytes = 0
         /// NFE of every sample computed this session (index order not guaranteed).
         public var nfe: [Int] = []
@@ -47,7 +49,7 @@ public final class Aggregator {
     /// Binds the data socket on `dataBind` (`tcp://*:0` picks a free port). `alreadyCommitted`
     /// are shards from the journal (their results are duplicates).
     public init(context: ZMQContext, dataBind: String, outDir: String, sampleShape: [Int], shards: [Range<Int>],
-                alreadyCommitted: Set<Int>, commitEndpoint: String, maxMessageBytes: Int64,
+                alreadyCommitted: Set<Int>, commitEndpoint: String, security: CurveServerSecurity? = nil, maxMessageBytes: Int64,
                 expectedLabels: @escaping (Range<Int>) -> [Int32]) throws {
         self.context = context; self.outDir = outDir; self.sampleShape = sampleShape
         self.sampleSize = sampleShape.reduce(1, *); self.shards = shards
@@ -56,6 +58,7 @@ public final class Aggregator {
         pull = try context.socket(.pull)
         try pull.setLinger(0)
         try pull.setMaxMessageSize(maxMessageBytes)
+        try security?.apply(to: pull)
         try pull.bind(dataBind)
         port = Int(try pull.lastEndpoint().split(separator: ":").last ?? "0") ?? 0
     }
@@ -130,6 +133,12 @@ public final class Aggregator {
         }
         lock.lock(); let dup = committedSet.contains(shard); lock.unlock()
         if dup { count { $0.duplicates += 1 }; return }
+        if !Aggregator.allFinite(r.latents) {
+            // Not written: the coordinator marks the shard and re-runs it on another worker.
+            count { $0.nonFinite += 1 }
+            report(push, shard: shard, worker: r.workerID, message: "latents contain NaN/Inf", fatal: false)
+            return
+        }
         do {
             let file = Aggregator.latentsFile(shard: shard)
             let base = outDir + "/" + String(file.dropLast(4))
@@ -169,10 +178,34 @@ public final class Aggregator {
             _stats.latency.complete(samples: n, at: Date().timeIntervalSince(started), nfe: r.nfe.reduce(0) { $0 + Int($1) })
             lock.unlock()
         } catch {
-            // Not committed: the coordinator's lease expires or the worker is requeued; report once.
-            FileHandle.standardError.write(Data("aggregator: shard \(shard) not written: \(error)\n".utf8))
-            count { $0.dropped += 1 }
+            // Nothing was journaled for this shard; stop the run with a clear error (a full disk does
+            // not get better by retrying on another worker). `--resume` continues once it is fixed.
+            count { $0.writeErrors += 1 }
+            report(push, shard: shard, worker: r.workerID,
+                   message: "cannot write shard \(shard) into \(outDir): \(error); the journal is intact — free space (or fix the directory) and rerun with --resume", fatal: true)
         }
+    }
+
+    /// True when every little-endian float32 in `bytes` is finite.
+    static func allFinite(_ bytes: Data) -> Bool {
+        bytes.withUnsafeBytes { raw -> Bool in
+            var i = 0
+            while i + 4 <= raw.count {
+                let bits = UInt32(raw[i]) | UInt32(raw[i + 1]) << 8 | UInt32(raw[i + 2]) << 16 | UInt32(raw[i + 3]) << 24
+                if bits & 0x7F80_0000 == 0x7F80_0000 { return false }   // exponent all ones: Inf or NaN
+                i += 4
+            }
+            return true
+        }
+    }
+
+    /// Tells the coordinator about a refused result over the commit channel.
+    private func report(_ push: ZMQSocket, shard: Int, worker: String, message: String, fatal: Bool) {
+        var e = Flowturbo_V1_Error()
+        e.shardID = UInt64(shard); e.workerID = worker; e.message = message; e.fatal = fatal
+        var env = Flowturbo_V1_Envelope(); env.error = e
+        if let b = try? env.serializedBytes() as [UInt8] { try? push.send(b) }
+        if fatal { FileHandle.standardError.write(Data("aggregator: \(message)\n".utf8)) }
     }
 
     /// Temp file + optional fsync + rename, without the directory fsync (the caller does one for several files).

@@ -32,6 +32,14 @@ public struct CoordinatorConfig {
     public var maxControlMessageBytes: Int64 = 16 << 20
     /// Application bound: control frames larger than this are dropped and counted as oversized.
     public var maxControlFrameBytes = 1 << 20
+    /// CurveZMQ (encryption + allow-listed worker keys) on the control and data sockets; nil = plaintext.
+    public var curve: CurveServerSecurity?
+    /// Most shards leased to one worker at once (one computing + one whose result is in flight).
+    public var maxInFlightPerWorker = 2
+    /// Largest shard (bytes of float32 latents); a bigger shard size is refused before the run starts.
+    public var maxShardBytes = 256 << 20
+    /// A worker whose results hold NaN/Inf this many times is told to shut down and ignored.
+    public var maxNonFiniteResultsPerWorker = 3
 
     /// Creates a config; see the properties for defaults.
     public init(controlBind: String, dataBind: String, outDir: String, evalSet: EvalSet, plan: String, batch: Int,
@@ -69,6 +77,13 @@ public struct CoordinatorSummary {
     public var disconnects = 0
     public var workersSeen = 0
     public var workerErrors: [String] = []
+    /// CURVE handshakes refused by the ZAP handler (unknown worker keys).
+    public var authRejected = 0
+    /// Results with NaN/Inf latents: the shard was re-run on another worker (ids in `nonFiniteShardIDs`).
+    public var nonFiniteShards = 0
+    public var nonFiniteShardIDs: [Int] = []
+    /// Workers told to shut down and ignored (e.g. repeated NaN/Inf results).
+    public var bannedWorkers = 0
     public var elapsedSeconds = 0.0
     public var aggregator = Aggregator.Stats()
 }
@@ -108,6 +123,11 @@ public final class Coordinator {
     /// Called every control-loop iteration (~10 Hz), e.g. to respawn crashed local workers.
     public var onTick: (() -> Void)?
     private var abortReason: String?
+    private var authenticator: CurveAuthenticator?
+    /// Workers that returned NaN/Inf for a shard (it goes to someone else if possible).
+    private var excluded: [Int: Set<[UInt8]>] = [:]
+    private var nonFiniteByWorker: [[UInt8]: Int] = [:]
+    private var banned = Set<[UInt8]>()
 
     /// Stops the run from `onTick` with a fatal error (e.g. every local worker keeps crashing).
     public func abort(_ reason: String) { abortReason = reason }
@@ -121,12 +141,21 @@ public final class Coordinator {
         try FileIO.makeDirectories(config.outDir)
         shards = config.evalSet.shards(shardSize: config.shardSize)
         state = Array(repeating: .pending, count: shards.count)
+        let shardBytes = config.shardSize * config.sampleShape.reduce(1, *) * 4
+        guard shardBytes <= config.maxShardBytes else {
+            throw FlowError("shard size \(config.shardSize) makes \(shardBytes >> 20) MiB shards, over the \(config.maxShardBytes >> 20) MiB limit; lower --shard-size or raise --max-shard-mb")
+        }
         let journalPath = config.outDir + "/journal.log"
         var committed = Set<Int>()
         if config.resume {
             let (j, recs) = try Journal.resume(journalPath, expected: config.header)
             journal = j
-            for r in recs where r.shard < shards.count { committed.insert(r.shard) }
+            for r in recs {
+                guard r.shard >= 0, r.shard < shards.count, r.first == shards[r.shard].lowerBound, r.count == shards[r.shard].count else {
+                    throw FlowError("\(journalPath): commit record for shard \(r.shard) (first \(r.first), count \(r.count)) does not match this run's shard layout; the journal was modified — start a new run in another --out")
+                }
+                committed.insert(r.shard)
+            }
         } else {
             journal = try Journal.create(journalPath, header: config.header)
         }
@@ -146,17 +175,23 @@ public final class Coordinator {
         try router.setRouterMandatory(true)
         let monitorEndpoint = "inproc://monitor-\(runID)"
         try router.monitor(monitorEndpoint, events: ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                                                    | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
                                                     | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_ACCEPTED)
         monitor = try context.socket(.pair)
         try monitor.setLinger(0)
         try monitor.connect(monitorEndpoint)
+        if let curve = config.curve {
+            // The ZAP handler must be bound before any CURVE server socket sees a connection.
+            authenticator = try CurveAuthenticator(context: context, allowed: curve.allowed)
+            try curve.apply(to: router)
+        }
         try router.bind(config.controlBind)
         controlPort = Int(try router.lastEndpoint().split(separator: ":").last ?? "0") ?? 0
         let sampleSize = config.sampleShape.reduce(1, *)
         let evalSet = config.evalSet
         aggregator = try Aggregator(context: context, dataBind: config.dataBind, outDir: config.outDir,
                                     sampleShape: config.sampleShape, shards: shards, alreadyCommitted: committed,
-                                    commitEndpoint: commitEndpoint,
+                                    commitEndpoint: commitEndpoint, security: config.curve,
                                     maxMessageBytes: Int64(config.shardSize * sampleSize * 4 * 2 + (1 << 20)),
                                     expectedLabels: { evalSet.labels(first: $0.lowerBound, count: $0.count) })
     }
@@ -176,7 +211,7 @@ public final class Coordinator {
     public func run() throws -> CoordinatorSummary {
         let started = Date()
         try aggregator.start()
-        defer { aggregator.stop(); journal.close() }
+        defer { aggregator.stop(); journal.close(); authenticator?.stop() }
         let bar = ProgressBar(total: config.evalSet.samples, baseline: samplesDone, enabled: config.progress && isatty(2) != 0)
         var lastHeartbeat = Date.distantPast
         let hbInterval = Double(config.heartbeatIntervalMs) / 1000
@@ -212,6 +247,7 @@ public final class Coordinator {
         summary.elapsedSeconds = Date().timeIntervalSince(started)
         aggregator.stop()
         summary.aggregator = aggregator.stats
+        summary.authRejected = authenticator?.stats.rejected ?? 0
         if let f = fatal { throw FlowError(f) }
         return summary
     }
@@ -228,8 +264,9 @@ public final class Coordinator {
         var fresh: [ShardCommit] = []
         var seen = Set<Int>()
         while let frames = try commits.receive(dontWait: true) {
-            guard frames.count == 1, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[0]),
-                  case .committed(let c)? = env.body else { continue }
+            guard frames.count == 1, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[0]) else { continue }
+            if case .error(let e)? = env.body { aggregatorError(e); continue }
+            guard case .committed(let c)? = env.body else { continue }
             guard let s = Int(exactly: c.shardID), s < shards.count else { continue }
             if case .done = state[s] { summary.duplicateCommits += 1; continue }
             if !seen.insert(s).inserted { summary.duplicateCommits += 1; continue }
@@ -244,6 +281,29 @@ public final class Coordinator {
             summary.committedThisSession += 1
         }
         onCommit?(samplesDone, config.evalSet.samples)
+        // Workers parked at their in-flight limit can take more now.
+        for (id, w) in workers where w.idle && !queue.isEmpty { assign(to: id, now: Date()) }
+    }
+
+    /// The aggregator refused a result: NaN/Inf latents (mark the shard, re-run it on another worker,
+    /// shut down a repeat offender) or a fatal write error such as a full disk (stop the run).
+    private func aggregatorError(_ e: Flowturbo_V1_Error) {
+        if e.fatal { abortReason = e.message; return }
+        guard let s = Int(exactly: e.shardID), s < shards.count, case .leased(let w, _, _) = state[s] else { return }
+        summary.nonFiniteShards += 1
+        summary.nonFiniteShardIDs.append(s)
+        summary.workerErrors.append("\(e.workerID): shard \(s): \(e.message)")
+        excluded[s, default: []].insert(w)
+        nonFiniteByWorker[w, default: 0] += 1
+        if nonFiniteByWorker[w]! >= config.maxNonFiniteResultsPerWorker {
+            var bye = Flowturbo_V1_Envelope()
+            bye.shutdown.reason = "\(nonFiniteByWorker[w]!) results with NaN/Inf latents; check this worker's hardware and model files"
+            send(bye, to: w)
+            workers.removeValue(forKey: w)
+            banned.insert(w)
+            summary.bannedWorkers += 1
+        }
+        requeue(shard: s, ifLeasedTo: nil)
     }
 
     private func drainMonitor() {
@@ -269,6 +329,7 @@ public final class Coordinator {
             summary.droppedFrames += 1; return nil
         }
         let id = frames[0]
+        if banned.contains(id) { summary.droppedFrames += 1; return nil }
         let now = Date()
         switch env.body! {
         case .hello(let h):
@@ -293,6 +354,8 @@ public final class Coordinator {
             guard workers[id] != nil else { return askHello(id) }
             workers[id]!.lastSeen = now
         case .error(let e):
+            // Only registered workers may report errors (and stop the run with a fatal one).
+            guard workers[id] != nil else { summary.droppedFrames += 1; return askHello(id) }
             workers[id]?.lastSeen = now
             summary.workerErrors.append("\(e.workerID): shard \(e.shardID): \(e.message)")
             requeue(shard: Int(exactly: e.shardID) ?? -1, ifLeasedTo: id)
@@ -313,8 +376,16 @@ public final class Coordinator {
     }
 
     private func assign(to id: [UInt8], now: Date) {
-        guard let s = queue.first else { workers[id]!.idle = true; return }
-        queue.removeFirst()
+        guard workers[id] != nil else { return }
+        var inFlight = 0
+        for st in state { if case .leased(let w, _, _) = st, w == id { inFlight += 1 } }
+        // Prefer a shard this worker has not failed with NaN/Inf; take an excluded one only when
+        // every live worker is excluded from it (no one else could run it).
+        let live = Set(workers.keys)
+        let pick = queue.firstIndex { !(excluded[$0]?.contains(id) ?? false) }
+            ?? queue.firstIndex { live.isSubset(of: excluded[$0] ?? []) }
+        guard inFlight < config.maxInFlightPerWorker, let qi = pick else { workers[id]!.idle = true; return }
+        let s = queue.remove(at: qi)
         let lease = nextLease; nextLease += 1
         state[s] = .leased(worker: id, lease: lease, deadline: now.addingTimeInterval(config.leaseSeconds))
         workers[id]!.idle = false

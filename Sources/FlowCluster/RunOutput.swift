@@ -99,6 +99,8 @@ public enum RunOutput {
             "dropped_frames": summary.droppedFrames + agg.dropped, "rejected_connections": summary.rejectedConnections,
             "oversized_frames": summary.oversizedFrames, "disconnects": summary.disconnects,
             "workers_seen": summary.workersSeen, "worker_errors": summary.workerErrors,
+            "auth_rejected": summary.authRejected, "nonfinite_shards": summary.nonFiniteShards,
+            "nonfinite_shard_ids": summary.nonFiniteShardIDs, "banned_workers": summary.bannedWorkers,
         ]
         json["cluster"] = cluster
         json["complete"] = n == all.header.samples
@@ -117,6 +119,7 @@ public enum RunOutput {
         | assignments / requeues / duplicates | \(summary.assignments) / \(summary.requeues) / \(agg.duplicates + summary.duplicateCommits) |
         | dropped / oversized frames | \(summary.droppedFrames + agg.dropped) / \(summary.oversizedFrames) |
         | rejected connections / disconnects | \(summary.rejectedConnections) / \(summary.disconnects) |
+        | auth rejected / NaN-Inf shards re-run / banned workers | \(summary.authRejected) / \(summary.nonFiniteShards) / \(summary.bannedWorkers) |
         | latents mean / std | \(String(format: "%.4f / %.4f", mean, std)) |
 
         """

@@ -22,6 +22,10 @@ public struct WorkerConfig {
     public var parentPID: Int32?
     /// Test hook: sleep this long after each batch (makes kill tests deterministic on fast models).
     public var batchDelayMs = 0
+    /// CurveZMQ client settings (coordinator public key + own key pair); nil = plaintext.
+    public var curve: CurveClientSecurity?
+    /// Test hook: put a NaN into every result (exercises the coordinator's re-run-elsewhere path).
+    public var injectNonFinite = false
 
     /// Creates a config with the defaults above.
     public init(connect: String, workerID: String) { self.connect = connect; self.workerID = workerID }
@@ -84,6 +88,7 @@ public final class Worker {
         try d.setLinger(0)
         try d.setReconnect(intervalMs: Int32(config.reconnectInitialMs), maxMs: Int32(config.reconnectMaxMs))
         try d.setMaxMessageSize(64 << 20)
+        try config.curve?.apply(to: d)
         try d.connect(config.connect)
         dealer = d
         var hello = Flowturbo_V1_WorkerHello()
@@ -175,7 +180,7 @@ public final class Worker {
             let silent = now.timeIntervalSince(lastHeard)
             if silent > config.giveUpSeconds {
                 waitForCompute()
-                throw FlowError("worker \(config.workerID): no coordinator at \(config.connect) for \(Int(silent)) s; check the address and that `flowturbo coordinator` runs")
+                throw FlowError("worker \(config.workerID): no coordinator at \(config.connect) for \(Int(silent)) s; check the address and that `flowturbo coordinator` runs\(config.curve == nil ? "" : ", that this worker's .pub is on its --allow list and that --curve-server-key is its coordinator.pub")")
             }
             if silent > hb * Double(config.liveness) && now >= nextReconnect {
                 // Paranoid Pirate: the coordinator went silent; reconnect with exponential backoff.
@@ -202,6 +207,7 @@ public final class Worker {
         let p = try context.socket(.push)
         try p.setLinger(2000)
         try p.setReconnect(intervalMs: Int32(config.reconnectInitialMs), maxMs: Int32(config.reconnectMaxMs))
+        try config.curve?.apply(to: p)
         try p.connect(endpoint)
         push = p; pushEndpoint = endpoint
     }
@@ -243,9 +249,9 @@ public final class Worker {
             programs[key] = program
         }
         lock.lock(); busy = true; currentShard = a.shardID; lock.unlock()
-        let workerID = config.workerID, delay = config.batchDelayMs
+        let workerID = config.workerID, delay = config.batchDelayMs, poison = config.injectNonFinite
         let t = Thread { [self] in
-            let bytes = Worker.compute(a, program: program, workerID: workerID, batchDelayMs: delay)
+            let bytes = Worker.compute(a, program: program, workerID: workerID, batchDelayMs: delay, poison: poison)
             self.lock.lock(); self.finishedResult = bytes; self.lock.unlock()
             try? self.wakeSender?.send([[UInt8]()], dontWait: true)
         }
@@ -256,7 +262,8 @@ public final class Worker {
     }
 
     /// Runs one shard batch by batch and returns the serialized result envelope.
-    static func compute(_ a: Flowturbo_V1_ShardAssignment, program: ShardProgram, workerID: String, batchDelayMs: Int = 0) -> [UInt8] {
+    static func compute(_ a: Flowturbo_V1_ShardAssignment, program: ShardProgram, workerID: String, batchDelayMs: Int = 0,
+                        poison: Bool = false) -> [UInt8] {
         let n = Int(a.count), batch = Int(a.batch), first = Int(a.firstIndex)
         let shape = program.sampleShape
         let s = shape.reduce(1, *)
@@ -287,6 +294,7 @@ public final class Worker {
         r.shardID = a.shardID; r.leaseID = a.leaseID; r.workerID = workerID
         r.firstIndex = a.firstIndex; r.count = a.count
         r.shape = ([n] + shape).map { UInt32($0) }
+        if poison && !latents.isEmpty { latents[latents.count / 2] = .nan }
         r.latents = latents.withUnsafeBytes { Data($0) }   // little-endian float32 on every supported host
         r.labels = a.labels
         r.nfe = nfe

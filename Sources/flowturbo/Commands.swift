@@ -18,5 +18,6 @@ enum CommandRegistry {
         WorkerCommand.self,
         StatsCommand.self,
         FuzzCommand.self,
+        KeysCommand.self,
     ]
 }

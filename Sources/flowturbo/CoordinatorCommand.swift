@@ -42,6 +42,23 @@ struct ClusterRunOptions: ParsableArguments {
     var reference: String?
     @Flag(help: "No progress bar.")
     var quiet = false
+    @Option(help: "Largest control message in MiB (libzmq drops a peer sending more).")
+    var maxMessageMb: Int = 16
+    @Option(help: "Largest shard in MiB of float32 latents (a bigger --shard-size is refused).")
+    var maxShardMb: Int = 256
+    @Option(help: "Most shards leased to one worker at a time.")
+    var maxInFlight: Int = 2
+
+    /// Applies the limit flags to a coordinator configuration.
+    func applyLimits(_ c: inout CoordinatorConfig) throws {
+        guard maxMessageMb >= 1, maxShardMb >= 1, maxInFlight >= 1 else {
+            throw FlowError("--max-message-mb, --max-shard-mb and --max-in-flight must be ≥ 1")
+        }
+        c.maxControlMessageBytes = Int64(maxMessageMb) << 20
+        c.maxControlFrameBytes = min(c.maxControlFrameBytes, maxMessageMb << 20)
+        c.maxShardBytes = maxShardMb << 20
+        c.maxInFlightPerWorker = maxInFlight
+    }
 
     /// The resolved run spec (defaults filled in).
     func spec() throws -> RunSpec {
@@ -82,16 +99,38 @@ struct CoordinatorCommand: ParsableCommand {
         commandName: "coordinator",
         abstract: "Shard an evaluation set over ZeroMQ to `flowturbo worker` processes; write latents, journal, report.")
 
-    @Option(help: "Control endpoint (ROUTER) workers connect to.")
-    var bind: String = "tcp://*:5555"
+    @Option(help: "Control endpoint (ROUTER) workers connect to (default: tcp://*:5555 with keys or --insecure, else tcp://127.0.0.1:5555).")
+    var bind: String?
     @Option(help: "Data endpoint (aggregator PULL); default: control port + 1.")
     var dataBind: String?
+    @Option(help: "Coordinator secret key (NAME.key from `flowturbo keys generate`): CurveZMQ encryption and worker authentication.")
+    var curveSecret: String?
+    @Option(help: "Worker public keys allowed in (with --curve-secret): a directory of .pub files or a file of Z85 keys.")
+    var allow: String?
+    @Flag(help: "Accept plaintext, unauthenticated workers on non-loopback addresses (trusted networks only).")
+    var insecure = false
     @OptionGroup var opts: ClusterRunOptions
 
     func run() throws {
         StopSignals.install()
+        guard (curveSecret == nil) == (allow == nil) else {
+            throw FlowError("--curve-secret and --allow go together (the coordinator's secret key and the worker keys it accepts)")
+        }
+        let curve = try curveSecret.map { CurveServerSecurity(keys: try CurveKeys.readSecret($0), allowed: try CurveKeys.readAllowList(allow!)) }
+        let bind = self.bind ?? (curve != nil || insecure ? "tcp://*:5555" : "tcp://127.0.0.1:5555")
+        let dataBind = self.dataBind ?? RunSpec.dataBind(for: bind)
+        if curve == nil && !insecure {
+            for e in [bind, dataBind] where !isLoopback(e) {
+                throw FlowError("\(e) is reachable from other hosts but no keys were given: anyone could join, read latents or stop the run; pass --curve-secret KEY --allow WORKER_KEYS (`flowturbo keys generate --out keys`), or --insecure on a trusted network")
+            }
+        }
         let spec = try opts.spec()
-        var config = try spec.coordinatorConfig(controlBind: bind, dataBind: dataBind ?? RunSpec.dataBind(for: bind))
+        var config = try spec.coordinatorConfig(controlBind: bind, dataBind: dataBind)
+        config.curve = curve
+        try opts.applyLimits(&config)
+        if curve == nil && self.bind == nil && !insecure {
+            FileHandle.standardError.write(Data("coordinator: no keys, listening on loopback only (\(bind)); see --curve-secret/--allow or --insecure\n".utf8))
+        }
         config.progress = !opts.quiet
         config.leaseSeconds = opts.leaseSeconds
         let context = try ZMQContext()
@@ -105,6 +144,14 @@ struct CoordinatorCommand: ParsableCommand {
         }
         try finishRun(outDir: spec.outDir, summary: summary, workers: summary.workersSeen, exportNPZ: opts.exportNpz, reference: opts.reference)
     }
+}
+
+/// True for endpoints other hosts cannot reach: loopback TCP addresses, ipc:// and inproc://.
+func isLoopback(_ endpoint: String) -> Bool {
+    if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return true }
+    guard endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":") else { return false }
+    let host = endpoint[endpoint.index(endpoint.startIndex, offsetBy: 6)..<colon]
+    return host.hasPrefix("127.") || host == "localhost" || host == "[::1]" || host == "::1"
 }
 
 /// Records the bound ports in `<out>/endpoints.json` (tests and scripts read it).

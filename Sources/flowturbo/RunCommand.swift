@@ -24,6 +24,7 @@ struct RunCommand: ParsableCommand {
         var config = try spec.coordinatorConfig(controlBind: bind, dataBind: "tcp://127.0.0.1:0")
         config.progress = !opts.quiet
         config.leaseSeconds = opts.leaseSeconds
+        try opts.applyLimits(&config)
         let context = try ZMQContext()
         let coordinator = try Coordinator(config: config, context: context)
         try writeEndpoints(outDir: spec.outDir, control: coordinator.controlPort, data: coordinator.dataPort)

@@ -24,6 +24,12 @@ struct WorkerCommand: ParsableCommand {
     var giveUpSeconds: Double = 60
     @Option(help: .hidden)
     var batchDelayMs: Int = 0
+    @Flag(help: .hidden)
+    var injectNan = false
+    @Option(help: "Coordinator public key (coordinator.pub): CurveZMQ encryption; needs --curve-secret.")
+    var curveServerKey: String?
+    @Option(help: "This worker's secret key (NAME.key; its .pub must be on the coordinator's --allow list).")
+    var curveSecret: String?
 
     func run() throws {
         StopSignals.install()
@@ -35,6 +41,13 @@ struct WorkerCommand: ParsableCommand {
         config.parentPID = parentPid
         config.giveUpSeconds = giveUpSeconds
         config.batchDelayMs = batchDelayMs
+        config.injectNonFinite = injectNan
+        guard (curveServerKey == nil) == (curveSecret == nil) else {
+            throw FlowError("--curve-server-key and --curve-secret go together (the coordinator's public key and this worker's secret key)")
+        }
+        if let server = curveServerKey, let secret = curveSecret {
+            config.curve = CurveClientSecurity(serverKey: try CurveKeys.readPublic(server), keys: try CurveKeys.readSecret(secret))
+        }
         let worker = Worker(config: config, backend: backend, context: try ZMQContext())
         _ = try worker.run()
     }

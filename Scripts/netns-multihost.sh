@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Multi-host test on one machine: a coordinator and two workers in separate network namespaces,
-# each with its own IP address, joined by veth pairs to a bridge that lives in a fourth namespace.
+# each with its own IP address, talking CurveZMQ (keys from `flowturbo keys generate`), joined by veth pairs to a bridge that lives in a fourth namespace.
 # Completes a small gmm:synthetic run and compares its latents bit for bit with a single-host run.
 #
 #   sudo Scripts/netns-multihost.sh [path/to/flowturbo]      # default: .build/debug/flowturbo
@@ -50,8 +50,10 @@ done
 COORD_IP=$NET.1
 
 COMMON=(--model gmm:synthetic --samples 96 --batch 8 --shard-size 16 --seed 11 --plan H8 --quiet)
-INSECURE=()
-"$BIN" coordinator --help 2>/dev/null | grep -q -- '--insecure' && INSECURE=(--insecure)
+# CurveZMQ across the namespaces: the coordinator admits only the worker key.
+"$BIN" keys generate --out "$WORK/keys" >/dev/null
+COORD_SEC=(--curve-secret "$WORK/keys/coordinator.key" --allow "$WORK/keys/worker.pub")
+WORKER_SEC=(--curve-server-key "$WORK/keys/coordinator.pub" --curve-secret "$WORK/keys/worker.key")
 
 # 1. Single-host reference: one local worker, on the coordinator namespace's loopback.
 ip netns exec "$NS_C" "$BIN" run --workers 1 --out "$WORK/single" "${COMMON[@]}" >"$WORK/single.log" 2>&1 \
@@ -59,12 +61,12 @@ ip netns exec "$NS_C" "$BIN" run --workers 1 --out "$WORK/single" "${COMMON[@]}"
 
 # 2. Coordinator in its namespace bound to its own address; workers in two others.
 ip netns exec "$NS_C" "$BIN" coordinator --bind "tcp://$COORD_IP:5555" --out "$WORK/multi" "${COMMON[@]}" \
-    "${INSECURE[@]}" >"$WORK/coord.log" 2>&1 &
+    "${COORD_SEC[@]}" >"$WORK/coord.log" 2>&1 &
 COORD=$!; PIDS+=("$COORD")
 for i in 1 2; do
     ns_var="NS_W$i"
     ip netns exec "${!ns_var}" "$BIN" worker --connect "tcp://$COORD_IP:5555" --model gmm:synthetic --id "w$i" \
-        --give-up-seconds 30 --batch-delay-ms 40 >"$WORK/w$i.log" 2>&1 &
+        --give-up-seconds 30 --batch-delay-ms 40 "${WORKER_SEC[@]}" >"$WORK/w$i.log" 2>&1 &
     PIDS+=("$!")
 done
 deadline=$((SECONDS + 60))

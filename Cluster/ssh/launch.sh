@@ -2,8 +2,9 @@
 # Start a flowturbo run across hosts over ssh: the coordinator (with its aggregator) runs here,
 # `flowturbo worker` processes run on every host listed in the hosts file (one per core by default).
 #
+#   flowturbo keys generate --out ~/flowturbo-keys        # on a path every host sees (or copy it)
 #   Cluster/ssh/launch.sh --hosts Cluster/ssh/hosts.example --coordinator-host node0.example.org \
-#       -- --samples 50000 --plan H8 --model gmm:mnist --out runs/big
+#       --keys ~/flowturbo-keys -- --samples 50000 --plan H8 --model gmm:mnist --out runs/big
 #
 # Everything after `--` is passed to `flowturbo coordinator`; --model/--refiner are also given to
 # the workers. Hosts file: one host per line, `HOST [WORKERS]` (WORKERS default: the host's core
@@ -14,6 +15,10 @@
 #   --coordinator-host ADDR  address the workers use to reach this machine (default: hostname -f)
 #   --port N                 control port (data port = N + 1; default 5555)
 #   --bind-address ADDR      address the coordinator binds (default: * = all interfaces)
+#   --keys DIR               CurveZMQ keys from `flowturbo keys generate --out DIR` (coordinator.key/.pub,
+#                            worker.key/.pub; DIR must exist at the same path on every host)
+#   --insecure               plaintext without keys (trusted networks only); --keys or --insecure is
+#                            required unless --bind-address is a loopback address
 # Environment:
 #   FLOWTURBO         flowturbo binary on the remote hosts (default: flowturbo on PATH)
 #   FLOWTURBO_LOCAL   flowturbo binary here (default: $FLOWTURBO)
@@ -22,15 +27,17 @@
 #   GRACE_SECONDS     after the coordinator exits, wait this long for ssh sessions to end (default 10)
 set -euo pipefail
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
-HOSTS="" COORD_HOST="" PORT=5555 BIND_ADDR="*"
+HOSTS="" COORD_HOST="" PORT=5555 BIND_ADDR="*" KEYS="" INSECURE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --hosts) HOSTS=$2; shift 2 ;;
         --coordinator-host) COORD_HOST=$2; shift 2 ;;
         --port) PORT=$2; shift 2 ;;
         --bind-address) BIND_ADDR=$2; shift 2 ;;
+        --keys) KEYS=$2; shift 2 ;;
+        --insecure) INSECURE=1; shift ;;
         -h|--help) usage 0 ;;
         --) shift; break ;;
         *) echo "launch.sh: unknown option $1 (coordinator flags go after --)" >&2; usage ;;
@@ -52,21 +59,30 @@ for ((i = 0; i < ${#COORD_ARGS[@]}; i++)); do
         --out) OUT=${COORD_ARGS[$((i + 1))]} ;;
     esac
 done
-WORKER_Q=""
 read -r -a EXTRA <<< "${WORKER_EXTRA_ARGS:-}"
 WORKER_ARGS+=("${EXTRA[@]}")
-[ ${#WORKER_ARGS[@]} -gt 0 ] && WORKER_Q=$(printf '%q ' "${WORKER_ARGS[@]}")
 RESUME=()
 if [ -f "$OUT/journal.log" ]; then
     case " ${COORD_ARGS[*]} " in *" --resume "*|*" --overwrite "*) ;; *) RESUME=(--resume) ;; esac
 fi
+
+COORD_SEC=()
+if [ -n "$KEYS" ]; then
+    KEYS=$(cd "$KEYS" && pwd)
+    COORD_SEC=(--curve-secret "$KEYS/coordinator.key" --allow "$KEYS/worker.pub")
+    WORKER_ARGS+=(--curve-server-key "$KEYS/coordinator.pub" --curve-secret "$KEYS/worker.key")
+elif [ "$INSECURE" = 1 ]; then
+    COORD_SEC=(--insecure)
+fi
+WORKER_Q=""
+[ ${#WORKER_ARGS[@]} -gt 0 ] && WORKER_Q=$(printf '%q ' "${WORKER_ARGS[@]}")
 
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$FLOWTURBO_LOCAL" coordinator --bind "tcp://$BIND_ADDR:$PORT" "${COORD_ARGS[@]}" "${RESUME[@]}" &
+"$FLOWTURBO_LOCAL" coordinator --bind "tcp://$BIND_ADDR:$PORT" "${COORD_SEC[@]}" "${COORD_ARGS[@]}" "${RESUME[@]}" &
 COORD=$!
 
 while read -r host count _; do

@@ -65,4 +65,30 @@ final class FuzzTests: XCTestCase {
     func testBoundedFuzzProtoDecoders() throws { _ = try fuzz("proto", seconds: 3) }
 
     func testBoundedFuzzLiveCoordinatorCompletesRun() throws { _ = try fuzz("frames", seconds: 6) }
+
+    func testBoundedFuzzJournalResume() throws { _ = try fuzz("journal", seconds: 3) }
+
+    /// Regression (found by the journal target): a CRC-valid commit record naming a shard outside the
+    /// layout (here Int.min) used to trap in `Coordinator.init`; now --resume refuses it clearly.
+    func testResumeRefusesCommitOutsideShardLayout() throws {
+        let dir = NSTemporaryDirectory() + "fuzz-regress-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var config = FuzzCorpus.coordinatorConfig(outDir: dir, samples: 64, controlBind: "inproc://regress-c", dataBind: "inproc://regress-d")
+        let j = try Journal.create(dir + "/journal.log", header: config.header)
+        try j.append(ShardCommit(shard: 0, first: 0, count: 8, file: "latents/shard-000000.npy", checksum: "0badf00d", worker: "w"))
+        try j.append(ShardCommit(shard: Int.min, first: 16, count: 8, file: "latents/shard-000002.npy", checksum: "0badf00d", worker: "w"))
+        j.close()
+        config.resume = true
+        let context = try ZMQContext()
+        XCTAssertThrowsError(try Coordinator(config: config, context: context)) { e in
+            XCTAssertTrue("\(e)".contains("does not match this run's shard layout"), "\(e)")
+        }
+        // A commit whose index range disagrees with its shard id is refused too.
+        try? FileManager.default.removeItem(atPath: dir + "/journal.log")
+        let k = try Journal.create(dir + "/journal.log", header: config.header)
+        try k.append(ShardCommit(shard: 1, first: 0, count: 8, file: "latents/shard-000001.npy", checksum: "0badf00d", worker: "w"))
+        k.close()
+        XCTAssertThrowsError(try Coordinator(config: config, context: context))
+    }
 }

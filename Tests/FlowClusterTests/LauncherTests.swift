@@ -219,8 +219,8 @@ final class LauncherTests: XCTestCase {
             bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 } }
     }
 
-    /// launch.sh with a stand-in ssh (runs the remote command locally): the run completes with the
-    /// workers of every host in the hosts file, and its samples tile the index range.
+    /// launch.sh with a stand-in ssh (runs the remote command locally) and CurveZMQ keys: the run
+    /// completes with the workers of every host in the hosts file, and its samples tile the index range.
     func testSSHLauncherCompletesRunWithStandInSSH() throws {
         guard let bin = Self.binary else { throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first") }
         let d = NSTemporaryDirectory() + "launcher-ssh-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -231,9 +231,10 @@ final class LauncherTests: XCTestCase {
         chmod(d + "/fakessh", 0o755)
         try "# test hosts\nhostA 1\n\nhostB 2\n".write(toFile: d + "/hosts", atomically: true, encoding: .utf8)
         let port = Self.freePortPair()
+        XCTAssertEqual(try Self.run(bin, ["keys", "generate", "--out", d + "/keys"]).0, 0)
         let (status, out) = try Self.run("/bin/bash", [
             Self.root + "/Cluster/ssh/launch.sh", "--hosts", d + "/hosts", "--coordinator-host", "127.0.0.1",
-            "--bind-address", "127.0.0.1", "--port", String(port), "--",
+            "--bind-address", "127.0.0.1", "--port", String(port), "--keys", d + "/keys", "--",
             "--model", "gmm:synthetic", "--samples", "96", "--batch", "8", "--shard-size", "8", "--plan", "H8",
             "--quiet", "--out", d + "/run",
         ], env: ["SSH": d + "/fakessh", "FLOWTURBO": bin, "WORKER_EXTRA_ARGS": "--batch-delay-ms 100 --give-up-seconds 20"])
@@ -242,6 +243,7 @@ final class LauncherTests: XCTestCase {
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/run/report.json"))) as? [String: Any]
         let cluster = report?["cluster"] as? [String: Any]
         XCTAssertEqual(cluster?["workers_seen"] as? Int, 3, "1 worker on hostA + 2 on hostB: \(String(describing: cluster))")
+        XCTAssertEqual(cluster?["auth_rejected"] as? Int, 0, "every launched worker holds an allowed key")
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/run/manifest.json"))) as? [String: Any]
         let shards = (manifest?["shards"] as? [[String: Any]] ?? []).sorted { ($0["first"] as? Int ?? 0) < ($1["first"] as? Int ?? 0) }
         var next = 0

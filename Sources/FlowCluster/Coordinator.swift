@@ -40,6 +40,8 @@ public struct CoordinatorConfig {
     public var maxShardBytes = 256 << 20
     /// A worker whose results hold NaN/Inf this many times is told to shut down and ignored.
     public var maxNonFiniteResultsPerWorker = 3
+    /// A peer sending this many undecodable or oversized control messages is told to shut down and ignored.
+    public var maxMalformedPerPeer = 16
 
     /// Creates a config; see the properties for defaults.
     public init(controlBind: String, dataBind: String, outDir: String, evalSet: EvalSet, plan: String, batch: Int,
@@ -128,6 +130,7 @@ public final class Coordinator {
     private var excluded: [Int: Set<[UInt8]>] = [:]
     private var nonFiniteByWorker: [[UInt8]: Int] = [:]
     private var banned = Set<[UInt8]>()
+    private var malformedByPeer: [[UInt8]: Int] = [:]
 
     /// Stops the run from `onTick` with a fatal error (e.g. every local worker keeps crashing).
     public func abort(_ reason: String) { abortReason = reason }
@@ -285,6 +288,25 @@ public final class Coordinator {
         for (id, w) in workers where w.idle && !queue.isEmpty { assign(to: id, now: Date()) }
     }
 
+    /// Counts a malformed control message from a peer; past `maxMalformedPerPeer` the peer is told to
+    /// shut down and ignored from then on (its leases go back to the queue).
+    private func malformed(from id: [UInt8]) {
+        malformedByPeer[id, default: 0] += 1
+        guard malformedByPeer[id]! >= config.maxMalformedPerPeer else { return }
+        malformedByPeer.removeValue(forKey: id)
+        ban(id, reason: "\(config.maxMalformedPerPeer) malformed control messages; disconnecting")
+    }
+
+    private func ban(_ id: [UInt8], reason: String) {
+        var bye = Flowturbo_V1_Envelope()
+        bye.shutdown.reason = reason
+        send(bye, to: id)
+        workers.removeValue(forKey: id)
+        banned.insert(id)
+        summary.bannedWorkers += 1
+        for s in state.indices { if case .leased(let w, _, _) = state[s], w == id { requeue(shard: s, ifLeasedTo: id) } }
+    }
+
     /// The aggregator refused a result: NaN/Inf latents (mark the shard, re-run it on another worker,
     /// shut down a repeat offender) or a fatal write error such as a full disk (stop the run).
     private func aggregatorError(_ e: Flowturbo_V1_Error) {
@@ -295,15 +317,10 @@ public final class Coordinator {
         summary.workerErrors.append("\(e.workerID): shard \(s): \(e.message)")
         excluded[s, default: []].insert(w)
         nonFiniteByWorker[w, default: 0] += 1
-        if nonFiniteByWorker[w]! >= config.maxNonFiniteResultsPerWorker {
-            var bye = Flowturbo_V1_Envelope()
-            bye.shutdown.reason = "\(nonFiniteByWorker[w]!) results with NaN/Inf latents; check this worker's hardware and model files"
-            send(bye, to: w)
-            workers.removeValue(forKey: w)
-            banned.insert(w)
-            summary.bannedWorkers += 1
-        }
         requeue(shard: s, ifLeasedTo: nil)
+        if nonFiniteByWorker[w]! >= config.maxNonFiniteResultsPerWorker {
+            ban(w, reason: "\(nonFiniteByWorker[w]!) results with NaN/Inf latents; check this worker's hardware and model files")
+        }
     }
 
     private func drainMonitor() {
@@ -324,12 +341,14 @@ public final class Coordinator {
 
     /// Handles one control message; returns a fatal error text to stop the run.
     private func handleControl(_ frames: [[UInt8]]) throws -> String? {
-        if frames.count == 2 && frames[1].count > config.maxControlFrameBytes { summary.oversizedFrames += 1; return nil }
+        if let id = frames.first, banned.contains(id) { summary.droppedFrames += 1; return nil }
+        if frames.count == 2 && frames[1].count > config.maxControlFrameBytes { summary.oversizedFrames += 1; malformed(from: frames[0]); return nil }
         guard frames.count == 2, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[1]), env.body != nil else {
-            summary.droppedFrames += 1; return nil
+            summary.droppedFrames += 1
+            if let id = frames.first { malformed(from: id) }
+            return nil
         }
         let id = frames[0]
-        if banned.contains(id) { summary.droppedFrames += 1; return nil }
         let now = Date()
         switch env.body! {
         case .hello(let h):

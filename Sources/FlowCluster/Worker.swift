@@ -196,9 +196,20 @@ public final class Worker {
 
     private var isBusy: Bool { lock.lock(); defer { lock.unlock() }; return busy }
 
+    /// Waits for a running shard to finish (the compute thread sets a result or an error; `busy`
+    /// itself is only cleared by the control loop, so waiting on it alone would never end), then
+    /// hands a finished result to the aggregator.
     private func waitForCompute() {
-        while isBusy { Thread.sleep(forTimeInterval: 0.005) }
-        if let r = pendingSend, let p = push { try? p.send(r, dontWait: true) }
+        while true {
+            lock.lock(); let running = busy && finishedResult == nil && finishedError == nil; lock.unlock()
+            if !running { break }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        lock.lock()
+        if let r = finishedResult { pendingSend = r; finishedResult = nil }
+        finishedError = nil; busy = false
+        lock.unlock()
+        if let r = pendingSend, let p = push { try? p.send(r, dontWait: true); pendingSend = nil }
     }
 
     private func connectData(_ endpoint: String) throws {

@@ -20,6 +20,9 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         StopSignals.install()
         guard workers >= 1 else { throw FlowError("--workers must be ≥ 1 (got \(workers))") }
+        guard isLoopback(bind) else {
+            throw FlowError("--bind \(bind): `flowturbo run` serves only its local workers on loopback; for other hosts use `flowturbo coordinator` with --curve-secret/--allow")
+        }
         let spec = try opts.spec()
         var config = try spec.coordinatorConfig(controlBind: bind, dataBind: "tcp://127.0.0.1:0")
         config.progress = !opts.quiet

@@ -1,5 +1,6 @@
 import FlowCluster
 import FlowProto
+import FlowSampler
 import Foundation
 import XCTest
 
@@ -51,6 +52,9 @@ final class LimitsTests: XCTestCase {
         let (status, out) = try LauncherTests.run(bin, ["worker", "--id", "good", "--batch-delay-ms", "10"] + connect)
         XCTAssertEqual(status, 0, out)
         coord.waitUntilExit()
+        let deadline = Date().addingTimeInterval(25)
+        while bad.isRunning && Date() < deadline { usleep(20_000) }
+        if bad.isRunning { kill(bad.processIdentifier, SIGKILL); XCTFail("the NaN worker did not exit after its Shutdown") }
         bad.waitUntilExit()
         XCTAssertEqual(coord.terminationStatus, 0)
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/run/report.json"))) as? [String: Any]
@@ -145,5 +149,99 @@ final class LimitsTests: XCTestCase {
         done.wait()
         XCTAssertEqual(asked, 6)
         XCTAssertEqual(assignments.count, 2, "in-flight limit 2")
+    }
+
+    /// A worker that keeps sending garbage is told to shut down and ignored; the run still completes
+    /// (valid results for every shard arrive on the data port) and the drops are counted.
+    func testGarbageSendingWorkerIsDisconnectedAndRunCompletes() throws {
+        let d = tempDir("garbage")
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        let context = try ZMQContext()
+        let config = FuzzCorpus.coordinatorConfig(outDir: d, samples: 64, controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0")
+        let coordinator = try Coordinator(config: config, context: context)
+        var summary: CoordinatorSummary?
+        let done = DispatchSemaphore(value: 0)
+        Thread { summary = try? coordinator.run(); done.signal() }.start()
+        let dealer = try context.socket(.dealer)
+        try dealer.setLinger(0)
+        try dealer.connect("tcp://127.0.0.1:\(coordinator.controlPort)")
+        let corpus = FuzzCorpus.envelopes(evalSet: config.evalSet)
+        try dealer.send(corpus[0])   // hello
+        for i in 0..<config.maxMalformedPerPeer { try dealer.send([0xFF, 0x00, UInt8(i), 0x07]) }
+        try dealer.send(corpus[1])   // work request after the ban: ignored
+        var shutdown = "", assigned = 0
+        let deadline = Date().addingTimeInterval(3)
+        while Date() < deadline && shutdown.isEmpty {
+            if try ZMQPoll.readable([dealer], timeoutMs: 50)[0] {
+                while let f = try dealer.receive(dontWait: true) {
+                    guard let e = try? Flowturbo_V1_Envelope(serializedBytes: f.last!) else { continue }
+                    if case .shutdown(let s)? = e.body { shutdown = s.reason }
+                    if case .assignment? = e.body { assigned += 1 }
+                }
+            }
+        }
+        XCTAssertTrue(shutdown.contains("malformed"), "expected a Shutdown naming the reason, got \"\(shutdown)\"")
+        XCTAssertEqual(assigned, 0)
+        let push = try context.socket(.push)
+        try push.setLinger(1000)
+        try push.connect("tcp://127.0.0.1:\(coordinator.dataPort)")
+        for s in 0..<(64 / FuzzCorpus.shardSize) {
+            var e = Flowturbo_V1_Envelope(); e.result = FuzzCorpus.result(shard: s, evalSet: config.evalSet)
+            try push.send(try e.serializedBytes() as [UInt8])
+        }
+        XCTAssertEqual(done.wait(timeout: .now() + 20), .success, "run did not complete")
+        XCTAssertEqual(summary?.completed, true)
+        XCTAssertEqual(summary?.bannedWorkers, 1)
+        XCTAssertGreaterThanOrEqual(summary?.droppedFrames ?? 0, config.maxMalformedPerPeer)
+        dealer.close(); push.close()
+    }
+
+    /// Regression: a Shutdown that arrives while a shard is computing used to hang the worker forever
+    /// (it waited for a flag only its control loop clears). It must finish the shard and exit.
+    func testWorkerExitsOnShutdownWhileComputing() throws {
+        let context = try ZMQContext()
+        let router = try context.socket(.router)
+        try router.setLinger(0)
+        try router.bind("tcp://127.0.0.1:0")
+        let port = Int(try router.lastEndpoint().split(separator: ":").last!)!
+        let backend = try ModelBackend(model: "gmm:synthetic", refiner: nil)
+        var wc = WorkerConfig(connect: "tcp://127.0.0.1:\(port)", workerID: "slow")
+        wc.batchDelayMs = 300
+        wc.giveUpSeconds = 10
+        let worker = Worker(config: wc, backend: backend, context: context)
+        let done = DispatchSemaphore(value: 0)
+        var reason = ""
+        Thread { reason = (try? worker.run())?.shutdownReason ?? "error"; done.signal() }.start()
+        // Hello → Welcome → WorkRequest → Assignment (2 batches × 300 ms) → Shutdown at once.
+        let evalSet = try EvalSet(samples: 16, classes: 4, seed: 1)
+        var id: [UInt8] = []
+        let deadline = Date().addingTimeInterval(5)
+        var sentShutdown = false
+        while Date() < deadline && !sentShutdown {
+            guard try ZMQPoll.readable([router], timeoutMs: 50)[0], let f = try router.receive(dontWait: true),
+                  let e = try? Flowturbo_V1_Envelope(serializedBytes: f[1]) else { continue }
+            id = f[0]
+            var out = Flowturbo_V1_Envelope()
+            switch e.body {
+            case .hello?:
+                out.welcome.dataPort = 1; out.welcome.heartbeatIntervalMs = 1000; out.welcome.liveness = 3
+                try router.send([id, try out.serializedBytes()])
+            case .workRequest?:
+                var a = Flowturbo_V1_ShardAssignment()
+                a.protocolVersion = UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue)
+                a.shardID = 0; a.firstIndex = 0; a.count = 16; a.plan = "H8"; a.batch = 8; a.seed = 1
+                a.models = backend.models; a.leaseID = 1; a.labels = evalSet.labels(first: 0, count: 16)
+                out.assignment = a
+                try router.send([id, try out.serializedBytes()])
+                usleep(100_000)
+                var bye = Flowturbo_V1_Envelope(); bye.shutdown.reason = "stop now"
+                try router.send([id, try bye.serializedBytes()])
+                sentShutdown = true
+            default: break
+            }
+        }
+        XCTAssertTrue(sentShutdown)
+        XCTAssertEqual(done.wait(timeout: .now() + 10), .success, "worker hung after a Shutdown during a shard")
+        XCTAssertEqual(reason, "stop now")
     }
 }

@@ -26,6 +26,8 @@ public struct WorkerConfig {
     public var curve: CurveClientSecurity?
     /// Test hook: put a NaN into every result (exercises the coordinator's re-run-elsewhere path).
     public var injectNonFinite = false
+    /// Assignments whose plan has more solver steps than this are refused (a shard must stay bounded).
+    public var maxPlanSteps = 4096
 
     /// Creates a config with the defaults above.
     public init(connect: String, workerID: String) { self.connect = connect; self.workerID = workerID }
@@ -251,6 +253,9 @@ public final class Worker {
         guard n > 0, n <= 1 << 22, batch > 0, batch <= 1 << 16, first >= 0, first <= Int(Int32.max),
               a.labels.count == n || !a.evalSet.prompts.isEmpty else {
             return reject(a, "malformed assignment (first \(a.firstIndex), count \(a.count), batch \(batch), \(a.labels.count) labels)", fatal: false)
+        }
+        if let p = try? Plan.parse(a.plan), p.steps > config.maxPlanSteps {
+            return reject(a, "plan \(a.plan) has \(p.steps) steps, over this worker's limit of \(config.maxPlanSteps)", fatal: true)
         }
         let key = "\(a.plan)|\(batch)|\(a.guidanceScale)|\(a.guidanceChannels)"
         let program: ShardProgram

@@ -24,12 +24,13 @@ struct FuzzCommand: ParsableCommand {
         discussion: """
         Targets: proto (every protobuf message decoder), frames (a live coordinator + aggregator over real \
         sockets: mutated multipart messages, results and raw ZMTP streams; the run must still complete), \
-        journal (Journal.read and the coordinator's resume path), all (each for --seconds). A crash is a \
+        journal (Journal.read and the coordinator's resume path), worker (a real worker fed mutated \
+        coordinator messages by a fake coordinator), all (each for --seconds). A crash is a \
         trap: the process dies and the last input is written to --crash-dir. Exit status 1 if a target \
         hung or did not complete.
         """)
 
-    @Option(help: "proto, frames, journal or all.")
+    @Option(help: "proto, frames, journal, worker or all.")
     var target: String = "all"
     @Option(help: "Seconds per target.")
     var seconds: Double = 10
@@ -39,9 +40,9 @@ struct FuzzCommand: ParsableCommand {
     var crashDir: String = "."
 
     func run() throws {
-        let targets = target == "all" ? ["proto", "journal", "frames"] : [target]
-        for t in targets where !["proto", "frames", "journal"].contains(t) {
-            throw FlowError("--target \(t): expected proto, frames, journal or all")
+        let targets = target == "all" ? ["proto", "journal", "frames", "worker"] : [target]
+        for t in targets where !["proto", "frames", "journal", "worker"].contains(t) {
+            throw FlowError("--target \(t): expected proto, frames, journal, worker or all")
         }
         signal(SIGPIPE, SIG_IGN)
         let work = NSTemporaryDirectory() + "flowturbo-fuzz-\(getpid())"
@@ -52,6 +53,7 @@ struct FuzzCommand: ParsableCommand {
             let stats: FuzzStats
             switch t {
             case "proto": stats = FuzzTargets.proto(seconds: seconds, seed: seed, record: recordInput)
+            case "worker": stats = try FuzzWorker.run(seconds: seconds, seed: seed, record: recordInput)
             case "journal": stats = try FuzzTargets.journal(seconds: seconds, seed: seed, workDir: work + "/journal", record: recordInput)
             default: stats = try FuzzFrames.run(seconds: seconds, seed: seed, workDir: work + "/frames", record: recordInput)
             }

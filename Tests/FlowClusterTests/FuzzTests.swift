@@ -68,6 +68,8 @@ final class FuzzTests: XCTestCase {
 
     func testBoundedFuzzJournalResume() throws { _ = try fuzz("journal", seconds: 3) }
 
+    func testBoundedFuzzWorkerSide() throws { _ = try fuzz("worker", seconds: 3) }
+
     /// Regression (found by the journal target): a CRC-valid commit record naming a shard outside the
     /// layout (here Int.min) used to trap in `Coordinator.init`; now --resume refuses it clearly.
     func testResumeRefusesCommitOutsideShardLayout() throws {

@@ -26,6 +26,8 @@ struct WorkerCommand: ParsableCommand {
     var batchDelayMs: Int = 0
     @Flag(help: .hidden)
     var injectNan = false
+    @Option(help: "Refuse assignments whose plan has more solver steps than this.")
+    var maxPlanSteps: Int = 4096
     @Option(help: "Coordinator public key (coordinator.pub): CurveZMQ encryption; needs --curve-secret.")
     var curveServerKey: String?
     @Option(help: "This worker's secret key (NAME.key; its .pub must be on the coordinator's --allow list).")
@@ -42,6 +44,7 @@ struct WorkerCommand: ParsableCommand {
         config.giveUpSeconds = giveUpSeconds
         config.batchDelayMs = batchDelayMs
         config.injectNonFinite = injectNan
+        config.maxPlanSteps = maxPlanSteps
         guard (curveServerKey == nil) == (curveSecret == nil) else {
             throw FlowError("--curve-server-key and --curve-secret go together (the coordinator's public key and this worker's secret key)")
         }

@@ -168,12 +168,21 @@ final class LauncherTests: XCTestCase {
         let joined = code.replacingOccurrences(of: "\\\n", with: " ")
         let re = try! NSRegularExpression(pattern: #"(?:\bflowturbo|\$\{?[A-Z_]*FLOWTURBO[A-Z_]*\}?)[")]*\s+(coordinator|worker)\b([^\n;&|]*)"#)
         let flag = try! NSRegularExpression(pattern: #"(?<![\w-])--[a-z][a-z0-9-]*"#)
-        return re.matches(in: joined, range: NSRange(joined.startIndex..., in: joined)).map { m in
+        var found: [(String, [String])] = re.matches(in: joined, range: NSRange(joined.startIndex..., in: joined)).map { m in
             let sub = String(joined[Range(m.range(at: 1), in: joined)!])
             let rest = String(joined[Range(m.range(at: 2), in: joined)!])
             let flags = flag.matches(in: rest, range: NSRange(rest.startIndex..., in: rest)).map { String(rest[Range($0.range, in: rest)!]) }
             return (sub, flags)
         }
+        // Flag arrays spliced into the invocations: COORD_SEC=(…) → coordinator, WORKER_SEC=(…) → worker.
+        let arrays = try! NSRegularExpression(pattern: #"\b(COORD|WORKER)_SEC=\(([^)]*)\)"#)
+        for m in arrays.matches(in: joined, range: NSRange(joined.startIndex..., in: joined)) {
+            let sub = joined[Range(m.range(at: 1), in: joined)!] == "COORD" ? "coordinator" : "worker"
+            let body = String(joined[Range(m.range(at: 2), in: joined)!])
+            let flags = flag.matches(in: body, range: NSRange(body.startIndex..., in: body)).map { String(body[Range($0.range, in: body)!]) }
+            if !flags.isEmpty { found.append((sub, flags)) }
+        }
+        return found
     }
 
     func testLauncherFlagsExistInFlowturboHelp() throws {
@@ -196,6 +205,10 @@ final class LauncherTests: XCTestCase {
         }
         // The extractor sees a wrong flag (so the check above can fail).
         XCTAssertEqual(Self.invocations("\"$FLOWTURBO\" worker --conect x").first?.1, ["--conect"])
+        XCTAssertEqual(Self.invocations("COORD_SEC=(--curve-secrt k)").first?.1, ["--curve-secrt"])
+        // The key flags of the Slurm script are among the checked ones.
+        let slurm = Self.invocations(try Self.text("Cluster/slurm/flowturbo.sbatch")).flatMap { $0.1 }
+        XCTAssertTrue(slurm.contains("--curve-server-key") && slurm.contains("--allow"), "\(slurm)")
     }
 
     /// Two free TCP ports p, p+1 on loopback.

@@ -131,6 +131,8 @@ public final class Coordinator {
     private var nonFiniteByWorker: [[UInt8]: Int] = [:]
     private var banned = Set<[UInt8]>()
     private var malformedByPeer: [[UInt8]: Int] = [:]
+    /// CURVE public key of each peer (ZAP User-Id), to revoke a banned worker's key.
+    private var keyOf: [[UInt8]: String] = [:]
 
     /// Stops the run from `onTick` with a fatal error (e.g. every local worker keeps crashing).
     public func abort(_ reason: String) { abortReason = reason }
@@ -224,7 +226,8 @@ public final class Coordinator {
             let ready = try ZMQPoll.readable([router, commits, monitor], timeoutMs: 100)
             if ready[1] { try drainCommits(bar: bar) }
             if ready[0] {
-                while let frames = try router.receive(dontWait: true) {
+                while let (frames, userID) = try router.receiveWithUserID(dontWait: true) {
+                    if let key = userID, let id = frames.first, keyOf[id] == nil { keyOf[id] = key }
                     if let f = try handleControl(frames) { fatal = f; break }
                 }
             }
@@ -304,6 +307,7 @@ public final class Coordinator {
         workers.removeValue(forKey: id)
         banned.insert(id)
         summary.bannedWorkers += 1
+        if let key = keyOf[id] { authenticator?.revoke(key) }
         for s in state.indices { if case .leased(let w, _, _) = state[s], w == id { requeue(shard: s, ifLeasedTo: id) } }
     }
 

@@ -57,6 +57,7 @@ public final class CurveAuthenticator {
     }
 
     private let allowed: Set<String>
+    private var revoked = Set<String>()
     private let socket: ZMQSocket
     private let lock = NSLock()
     private var _stats = Stats()
@@ -82,6 +83,10 @@ public final class CurveAuthenticator {
 
     /// Snapshot of the counters.
     public var stats: Stats { lock.lock(); defer { lock.unlock() }; return _stats }
+
+    /// Refuses `key` from now on (e.g. a worker the coordinator shut down for bad results), so it
+    /// cannot come back by reconnecting.
+    public func revoke(_ key: String) { lock.lock(); revoked.insert(key); lock.unlock() }
 
     /// Stops the thread (idempotent).
     public func stop() {
@@ -116,7 +121,8 @@ public final class CurveAuthenticator {
         guard domain == CurveAuthenticator.domain, mechanism == "CURVE", let key = CurveKeys.encode(f[6]) else {
             count(accepted: false, key: "\(mechanism) from \(address)"); return answer("400", "CURVE required")
         }
-        guard allowed.contains(key) else {
+        lock.lock(); let isRevoked = revoked.contains(key); lock.unlock()
+        guard allowed.contains(key), !isRevoked else {
             count(accepted: false, key: "\(key) from \(address)"); return answer("400", "key not allowed")
         }
         count(accepted: true, key: key)

@@ -146,6 +146,34 @@ public final class ZMQSocket {
         }
     }
 
+    /// Like `receive(dontWait:)`, plus the message's ZAP "User-Id" metadata (for CURVE peers the
+    /// authenticator sets it to the client's Z85 public key); nil without authentication.
+    public func receiveWithUserID(dontWait: Bool = false) throws -> (frames: [[UInt8]], userID: String?)? {
+        let h = try live("zmq_msg_recv")
+        var frames: [[UInt8]] = []
+        var userID: String?
+        var msg = zmq_msg_t()
+        zmq_msg_init(&msg)
+        defer { zmq_msg_close(&msg) }
+        while true {
+            let rc = zmq_msg_recv(&msg, h, dontWait ? ZMQ_DONTWAIT : 0)
+            if rc < 0 {
+                let e = ZMQError("zmq_msg_recv")
+                if e.isInterrupted && frames.isEmpty { return nil }
+                if e.isInterrupted { continue }
+                if e.isAgain && frames.isEmpty { return nil }
+                throw e
+            }
+            let size = zmq_msg_size(&msg)
+            if size == 0 { frames.append([]) } else {
+                let p = zmq_msg_data(&msg)!.assumingMemoryBound(to: UInt8.self)
+                frames.append(Array(UnsafeBufferPointer(start: p, count: size)))
+            }
+            if let u = zmq_msg_gets(&msg, "User-Id"), u[0] != 0 { userID = String(cString: u) }
+            if zmq_msg_more(&msg) == 0 { return (frames, userID) }
+        }
+    }
+
     /// Starts a socket monitor publishing `events` (ZMQ_EVENT_* bits) on `endpoint` (inproc://…).
     public func monitor(_ endpoint: String, events: Int32) throws {
         if zmq_socket_monitor(try live("zmq_socket_monitor"), endpoint, events) != 0 {

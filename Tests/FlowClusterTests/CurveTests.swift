@@ -93,6 +93,30 @@ final class CurveTests: XCTestCase {
         rig.auth.stop()
     }
 
+    /// A revoked key (a worker the coordinator banned) cannot come back with a new connection, and the
+    /// router sees each admitted peer's key as the message's User-Id.
+    func testRevokedKeyIsRefusedOnReconnectAndUserIDIsTheKey() throws {
+        let good = try CurveKeys.generate(), other = try CurveKeys.generate()
+        let rig = try Rig(allowed: [good.publicKey, other.publicKey])
+        let first = try rig.client(good)
+        try first.send(Array("before".utf8))
+        var got: (frames: [[UInt8]], userID: String?)?
+        let deadline = Date().addingTimeInterval(2)
+        while got == nil && Date() < deadline {
+            if try ZMQPoll.readable([rig.router], timeoutMs: 50)[0] { got = try rig.router.receiveWithUserID(dontWait: true) }
+        }
+        XCTAssertEqual(got?.frames.last, Array("before".utf8))
+        XCTAssertEqual(got?.userID, good.publicKey)
+        rig.auth.revoke(good.publicKey)
+        let again = try rig.client(good), fine = try rig.client(other)
+        try again.send(Array("after revoke".utf8))
+        try fine.send(Array("other worker".utf8))
+        let later = try rig.received(seconds: 1.5).map { String(decoding: $0, as: UTF8.self) }
+        XCTAssertEqual(later, ["other worker"])
+        first.close(); again.close(); fine.close()
+        rig.auth.stop()
+    }
+
     /// TCP proxy that can flip one bit in the next client→server chunk.
     final class TamperProxy {
         let listenFD: Int32

@@ -49,6 +49,7 @@ final class FuzzTests: XCTestCase {
         guard let bin = LauncherTests.binary else { throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first") }
         let dir = NSTemporaryDirectory() + "fuzz-crash-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let (status, out) = try LauncherTests.run(bin, ["fuzz", "--target", target, "--seconds", String(seconds), "--seed", "7",
                                                         "--crash-dir", dir])
         let crashes = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []

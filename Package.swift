@@ -53,10 +53,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: v5),
 
+        // Independent float64 references shared by several test targets.
+        .target(name: "FlowTestSupport", dependencies: ["FlowModels", "FlowTensor"], path: "Tests/Support", swiftSettings: v5),
         .testTarget(name: "FlowTensorTests", dependencies: ["FlowTensor"], swiftSettings: v5),
-        .testTarget(name: "FlowModelsTests", dependencies: ["FlowModels", "FlowTensor", "CAllocCounter"], swiftSettings: v5),
+        .testTarget(name: "FlowModelsTests", dependencies: ["FlowModels", "FlowTensor", "CAllocCounter", "FlowTestSupport"], swiftSettings: v5),
         .testTarget(name: "FlowSamplerTests", dependencies: ["FlowSampler", "FlowModels", "FlowTensor", "CAllocCounter"], swiftSettings: v5),
-        .testTarget(name: "FlowTrainingTests", dependencies: ["FlowTraining", "FlowModels", "FlowTensor"], swiftSettings: v5),
+        .testTarget(name: "FlowTrainingTests", dependencies: ["FlowTraining", "FlowModels", "FlowTensor", "FlowTestSupport"], swiftSettings: v5),
         .testTarget(name: "FlowStatsTests", dependencies: ["FlowStats", "FlowTensor"],
                     resources: [.copy("Fixtures")], swiftSettings: v5),
         .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "FlowProto", "FlowSampler"],

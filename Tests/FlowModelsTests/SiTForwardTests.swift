@@ -1,6 +1,7 @@
 import XCTest
 @testable import FlowModels
 import FlowTensor
+import FlowTestSupport
 
 final class SiTForwardTests: XCTestCase {
     func makeModel(_ cfg: SiTConfig, seed: UInt64, std: Double = 0.15) -> SiTModel {

@@ -2,9 +2,10 @@ import XCTest
 @testable import FlowModels
 @testable import FlowTraining
 import FlowTensor
+import FlowTestSupport
 
 /// Whole-model gradient checks: the float32 backward of `SiTTrainer` against central finite differences
-/// of an independent float64 forward (`ReferenceSiT64`) of the same MSE loss.
+/// of an independent float64 forward (`ReferenceSiT`) of the same MSE loss.
 final class SiTGradientTests: XCTestCase {
     struct Problem {
         let cfg: SiTConfig
@@ -27,7 +28,7 @@ final class SiTGradientTests: XCTestCase {
     }
 
     /// float64 loss mean((f(x) − target)²) with the reference.
-    static func referenceLoss(_ ref: ReferenceSiT64, _ pr: Problem) -> Double {
+    static func referenceLoss(_ ref: ReferenceSiT, _ pr: Problem) -> Double {
         let c = pr.cfg, s = c.inputSize, C = c.inChannels
         func img(_ a: [Float], _ r: Int) -> [[[Double]]] {
             (0..<C).map { ch in (0..<s).map { i in (0..<s).map { j in Double(a[((r * C + ch) * s + i) * s + j]) } } }
@@ -79,7 +80,7 @@ final class SiTGradientTests: XCTestCase {
         let pr = problem(cfg, seed: seed + 1)
         var (_, grads) = analytic(model.weights, pr)
         if let (n, s) = scaleTensor { grads[n] = grads[n]!.map { $0 * s } }
-        var ref = ReferenceSiT64(model)
+        var ref = ReferenceSiT(model)
         let eps = 1e-4
         var rng = SeededRandom(seed: seed + 2)
         var failures: [String] = []

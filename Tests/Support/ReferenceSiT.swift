@@ -1,16 +1,17 @@
 import Foundation
-@testable import FlowModels
+import FlowModels
 import FlowTensor
 
 /// An independent float64 SiT forward written straight from the official PyTorch modules
 /// (Conv2d patch embed, nn.Linear, LayerNorm, timm Attention, GELU(tanh), einsum unpatchify),
 /// with naive loops and no code shared with the fast path. Weights are read by official name
-/// from the model's `named` tensors.
-struct ReferenceSiT {
-    let cfg: SiTConfig
-    var p: [String: [Double]] = [:]
+/// from the model's `named` tensors. Shared by FlowModelsTests (forward checks) and FlowTrainingTests (float64
+/// loss for gradient checks: `p` is mutable so finite differences can perturb one coordinate).
+public struct ReferenceSiT {
+    public let cfg: SiTConfig
+    public var p: [String: [Double]] = [:]
 
-    init(_ model: SiTModel) {
+    public init(_ model: SiTModel) {
         cfg = model.config
         for (name, _, buf) in model.weights.named { p[name] = buf.array.map(Double.init) }
     }
@@ -32,7 +33,7 @@ struct ReferenceSiT {
     func gelu(_ x: Double) -> Double { 0.5 * x * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x))) }
 
     /// x: [Cin][H][W] (already concatenated for a refiner) → [Cout_kept][H][W]
-    func forward(x: [[[Double]]], t: Double, y: Int, v: [[[Double]]]?) -> [[[Double]]] {
+    public func forward(x: [[[Double]]], t: Double, y: Int, v: [[[Double]]]?) -> [[[Double]]] {
         let D = cfg.hiddenSize, P = cfg.patchSize, G = cfg.grid
         var input = x
         if let v { input += v }

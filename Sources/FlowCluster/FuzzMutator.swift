@@ -1,3 +1,4 @@
+import FlowTensor
 /// Deterministic input mutator for the fuzz harness (`flowturbo fuzz`).
 ///
 /// Byte-level mutations (bit flips, byte sets to interesting values, truncation, insertion of random
@@ -7,19 +8,13 @@
 /// lengths fixed up — so nested fields such as `ShardResult.shard_id` reach the handlers with
 /// extreme values instead of being rejected by the protobuf decoder.
 public struct FuzzMutator {
-    private var state: UInt64
+    private var rng: SeededRandom
 
     /// Creates a mutator; the same seed gives the same sequence of mutations.
-    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    public init(seed: UInt64) { rng = SeededRandom(seed: seed) }
 
-    /// Next 64 random bits (SplitMix64).
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    /// Next 64 random bits (SplitMix64, FlowTensor's `SeededRandom`).
+    public mutating func next() -> UInt64 { rng.next() }
 
     /// Uniform integer in 0..<n (n ≥ 1).
     public mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }

@@ -121,34 +121,17 @@ public final class ZMQSocket {
     /// Receives one whole message (all frames). With `dontWait`, returns nil when nothing is queued.
     /// Blocking receives also return nil when `ZMQ_RCVTIMEO` expires.
     public func receive(dontWait: Bool = false) throws -> [[UInt8]]? {
-        let h = try live("zmq_msg_recv")
-        var frames: [[UInt8]] = []
-        var msg = zmq_msg_t()
-        zmq_msg_init(&msg)
-        defer { zmq_msg_close(&msg) }
-        while true {
-            let rc = zmq_msg_recv(&msg, h, dontWait ? ZMQ_DONTWAIT : 0)
-            if rc < 0 {
-                let e = ZMQError("zmq_msg_recv")
-                if e.isInterrupted && frames.isEmpty { return nil }
-                if e.isInterrupted { continue }
-                if e.isAgain && frames.isEmpty { return nil }
-                throw e
-            }
-            let size = zmq_msg_size(&msg)
-            if size == 0 {
-                frames.append([])
-            } else {
-                let p = zmq_msg_data(&msg)!.assumingMemoryBound(to: UInt8.self)
-                frames.append(Array(UnsafeBufferPointer(start: p, count: size)))
-            }
-            if zmq_msg_more(&msg) == 0 { return frames }
-        }
+        try receiveFrames(dontWait: dontWait, readUserID: false)?.frames
     }
 
     /// Like `receive(dontWait:)`, plus the message's ZAP "User-Id" metadata (for CURVE peers the
     /// authenticator sets it to the client's Z85 public key); nil without authentication.
     public func receiveWithUserID(dontWait: Bool = false) throws -> (frames: [[UInt8]], userID: String?)? {
+        try receiveFrames(dontWait: dontWait, readUserID: true)
+    }
+
+    /// The one receive loop behind both entry points.
+    private func receiveFrames(dontWait: Bool, readUserID: Bool) throws -> (frames: [[UInt8]], userID: String?)? {
         let h = try live("zmq_msg_recv")
         var frames: [[UInt8]] = []
         var userID: String?
@@ -169,7 +152,7 @@ public final class ZMQSocket {
                 let p = zmq_msg_data(&msg)!.assumingMemoryBound(to: UInt8.self)
                 frames.append(Array(UnsafeBufferPointer(start: p, count: size)))
             }
-            if let u = zmq_msg_gets(&msg, "User-Id"), u[0] != 0 { userID = String(cString: u) }
+            if readUserID, let u = zmq_msg_gets(&msg, "User-Id"), u[0] != 0 { userID = String(cString: u) }
             if zmq_msg_more(&msg) == 0 { return (frames, userID) }
         }
     }

@@ -1,3 +1,4 @@
+import FlowTensor
 import Foundation
 import FlowModels
 
@@ -154,9 +155,9 @@ final class EvaluatorField64: GuidedField64 {
             xin[j] = Float(x[j])
             if guided { xin[n + j] = Float(x[j]) }
         }
-        let start = monotonicSeconds()
+        let start = Clock.now()
         evaluator.evaluate(x: xin, v: nil, t: Float(t), out: vout)
-        modelSeconds += monotonicSeconds() - start
+        modelSeconds += Clock.now() - start
         for j in 0..<n {
             if guided && j < guidedCount {
                 out[j] = Double(vout[n + j] + scale * (vout[j] - vout[n + j]))
@@ -167,10 +168,3 @@ final class EvaluatorField64: GuidedField64 {
     }
 }
 
-/// Monotonic wall clock in seconds (allocation-free).
-@inline(__always)
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}

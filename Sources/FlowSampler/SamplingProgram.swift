@@ -143,7 +143,7 @@ public final class SamplingProgram {
         precondition(count >= 0 && count <= batch, "SamplingProgram.run: count \(count) > batch \(batch)")
         var stats = RunStats()
         if count == 0 { return stats }
-        let start = monotonicSeconds()
+        let start = Clock.now()
         let s = sampleSize
         for r in 0..<count {
             Noise.fill(seed: seed, index: firstIndex + r, into: x + r * s, count: s)
@@ -164,7 +164,7 @@ public final class SamplingProgram {
                 for j in 0..<s { out[r * s + j] = Float(state64[j]) }
             }
             stats.predictorNFE = (total + count / 2) / count
-            let elapsed = monotonicSeconds() - start
+            let elapsed = Clock.now() - start
             if let e = f as? EvaluatorField64 {
                 stats.predictorSeconds = e.modelSeconds - modelStart
             } else {
@@ -223,7 +223,7 @@ public final class SamplingProgram {
         }
         for j in 0..<n { out[j] = x[j] }
         for r in 0..<count { perSampleNFE[r] = Int32(pCalls + rCalls) }
-        let elapsed = monotonicSeconds() - start
+        let elapsed = Clock.now() - start
         stats.predictorSeconds = pTime
         stats.refinerSeconds = rTime
         stats.solverSeconds = max(0, elapsed - pTime - rTime)
@@ -236,16 +236,16 @@ public final class SamplingProgram {
 
     @inline(__always)
     private func callPredictor(timeIndex: Int) -> Double {
-        let t0 = monotonicSeconds()
+        let t0 = Clock.now()
         predictorEval!.evaluate(x: xin, v: nil, timeIndex: timeIndex, out: vout)
-        return monotonicSeconds() - t0
+        return Clock.now() - t0
     }
 
     @inline(__always)
     private func callRefiner(timeIndex: Int) -> Double {
-        let t0 = monotonicSeconds()
+        let t0 = Clock.now()
         refinerEval!.evaluate(x: xin, v: vin, timeIndex: timeIndex, out: vout)
-        return monotonicSeconds() - t0
+        return Clock.now() - t0
     }
 
     // MARK: fused passes (guidance combine + solver update + next input, one pass over the batch)

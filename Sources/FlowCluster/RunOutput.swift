@@ -64,8 +64,13 @@ public enum RunOutput {
     /// Builds and writes the report through FlowStats' `Report` (report.json, report.md, latency,
     /// throughput and sample-grid PNGs), adding a `cluster` section (shards, requeues, dropped frames…)
     /// and, with `reference` (a FlowStats stats file), the metrics against it. Returns the Markdown.
+    ///
+    /// `features` maps both sets into the metric space before the comparison (generated samples, then the
+    /// reference; each with its path for errors); `featureName` names that space in report.json (`features`).
     @discardableResult
-    public static func writeReport(outDir: String, summary: CoordinatorSummary, workers: Int, reference: String? = nil) throws -> String {
+    public static func writeReport(outDir: String, summary: CoordinatorSummary, workers: Int, reference: String? = nil,
+                                   featureName: String = "raw",
+                                   features: ((StatsSet, String) throws -> StatsSet)? = nil) throws -> String {
         let all = try loadAll(outDir: outDir)
         let n = all.labels.count
         let d = all.sampleShape.reduce(1, *)
@@ -85,8 +90,13 @@ public enum RunOutput {
             input.grid = Tensor(shape: [k] + all.sampleShape, data: Array(floats[0..<(k * d)]))
         }
         if let ref = reference {
-            let generated = try StatsSet(samples: floats, dimension: d, labels: all.labels, source: outDir)
-            input.metrics = try Evaluation.compare(generated: generated, reference: try StatsSet.load(ref))
+            var generated = try StatsSet(samples: floats, dimension: d, labels: all.labels, source: outDir)
+            var refSet = try StatsSet.load(ref)
+            if let map = features {
+                generated = try map(generated, outDir)
+                refSet = try map(refSet, ref)
+            }
+            input.metrics = try Evaluation.compare(generated: generated, reference: refSet)
         }
         input.extra = ["models": all.header.models.joined(separator: ", "), "seed": String(all.header.seed),
                        "batch": String(all.header.batch), "samples_total": String(n)]
@@ -107,6 +117,7 @@ public enum RunOutput {
         json["samples_total"] = n
         json["sample_shape"] = all.sampleShape
         json["latents"] = ["mean": mean, "std": std]
+        if let ref = reference { json["reference"] = ref; json["features"] = featureName }
         try FileIO.writeAtomically(outDir + "/report.json", Array((try Report.serialize(json) + "\n").utf8), durable: true)
         let md = Report.markdown(input) + """
 

@@ -40,6 +40,13 @@ struct ClusterRunOptions: ParsableArguments {
     var leaseSeconds: Double = 600
     @Option(help: "Reference statistics file (FlowStats stats .npz) to compute FD/PRDC/KID/SWD against in report.json.")
     var reference: String?
+    @Option(help: ArgumentHelp(stringLiteral: "Metric space of --reference. " + CLIFeatureMaps.help
+                               + " A statistics-only reference must already be in that space (`stats reference --features`)."))
+    var features = "raw"
+    @Option(help: "Output dimension of --features random-projection.")
+    var projectionDim = 64
+    @Option(help: "Seed of the random projection.")
+    var featureSeed: UInt64 = 0
     @Flag(help: "No progress bar.")
     var quiet = false
     @Option(help: "Largest control message in MiB (libzmq drops a peer sending more).")
@@ -60,8 +67,24 @@ struct ClusterRunOptions: ParsableArguments {
         c.maxInFlightPerWorker = maxInFlight
     }
 
+    /// Refuses a --features value that cannot work before any sample is computed (the report maps sets at the end).
+    func validateFeatures() throws {
+        guard features != "raw" else { return }
+        guard reference != nil else { throw FlowError("--features \(features) sets the metric space of --reference; add --reference STATS or drop --features") }
+        if features == "random-projection" {
+            guard projectionDim >= 1 else { throw FlowError("--projection-dim must be ≥ 1") }
+            return
+        }
+        guard features.hasPrefix("classifier") else { throw FlowError("--features \(features): expected raw, random-projection or classifier[:PATH]") }
+        let path = features == "classifier" ? ModelLoader.modelsDirectory + "/classifier-mnist.safetensors" : String(features.dropFirst("classifier:".count))
+        guard features == "classifier" || features.hasPrefix("classifier:"), FileIO.exists(path) else {
+            throw FlowError("--features \(features): classifier file \(path) not found; train one with `flowturbo train-classifier` or give classifier:PATH")
+        }
+    }
+
     /// The resolved run spec (defaults filled in).
     func spec() throws -> RunSpec {
+        try validateFeatures()
         let m = model ?? ModelLoader.defaultPredictorSpec
         var s = RunSpec(model: m, refiner: refiner, plan: plan ?? (refiner != nil ? "H2P4R2" : "H8"), outDir: out)
         guard let mode = EvalSet.LabelMode(rawValue: labels) else {
@@ -86,9 +109,13 @@ struct ClusterRunOptions: ParsableArguments {
 }
 
 /// Writes manifest, report and (optionally) samples.npz after a completed run and prints the report.
-func finishRun(outDir: String, summary: CoordinatorSummary, workers: Int, exportNPZ: Bool, reference: String?) throws {
+func finishRun(outDir: String, summary: CoordinatorSummary, workers: Int, exportNPZ: Bool, options o: ClusterRunOptions) throws {
     try RunOutput.writeManifest(outDir: outDir)
-    let md = try RunOutput.writeReport(outDir: outDir, summary: summary, workers: workers, reference: reference)
+    let features = o.features
+    let md = try RunOutput.writeReport(outDir: outDir, summary: summary, workers: workers, reference: o.reference,
+                                       featureName: features, features: features == "raw" ? nil : { set, path in
+        try CLIFeatureMaps.apply(features, to: set, path: path, projectionDimension: o.projectionDim, seed: o.featureSeed)
+    })
     if exportNPZ { print("wrote \(try RunOutput.exportNPZ(outDir: outDir))") }
     print(md)
 }
@@ -142,7 +169,7 @@ struct CoordinatorCommand: ParsableCommand {
             FileHandle.standardError.write(Data("interrupted: journal is consistent; rerun with --resume to continue\n".utf8))
             throw ExitCode(130)
         }
-        try finishRun(outDir: spec.outDir, summary: summary, workers: summary.workersSeen, exportNPZ: opts.exportNpz, reference: opts.reference)
+        try finishRun(outDir: spec.outDir, summary: summary, workers: summary.workersSeen, exportNPZ: opts.exportNpz, options: opts)
     }
 }
 

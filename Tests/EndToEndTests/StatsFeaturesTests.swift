@@ -63,4 +63,44 @@ final class StatsFeaturesTests: XCTestCase {
             XCTAssertEqual(try XCTUnwrap(viaCLI[k] as? Double), try XCTUnwrap(direct[k] as? Double), accuracy: 1e-9, k)
         }
     }
+
+    /// `flowturbo run --reference R --features classifier:PATH` scores the run in the classifier's feature space:
+    /// report.json names the space and its FD equals `stats compare` of the exported samples in that space (a
+    /// separate path through the statistics), and differs from the raw-pixel FD. `--features` without a
+    /// reference is refused before any sample is computed.
+    func testRunReportScoresInTheChosenFeatureSpace() throws {
+        let model = repo.appendingPathComponent("Models/classifier-mnist.safetensors").path
+        guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("no shipped classifier at \(model)") }
+        let dir = Harness.tempDir("runfeat")
+        defer { Harness.removeTempDirs() }
+        let feat = "classifier:\(model)"
+        var (st, err) = try Harness.run(["sample", "--model", "gmm:mnist", "--plan", "H4", "--n", "40", "--seed", "7",
+                                         "--out", "\(dir)/ref.npy"], logDir: dir, tag: "sample")
+        XCTAssertEqual(st, 0, err)
+        (st, err) = try Harness.run(["stats", "reference", "--latents", "\(dir)/ref.npy", "--features", feat, "--out", "\(dir)/ref.npz"],
+                                    logDir: dir, tag: "ref")
+        XCTAssertEqual(st, 0, err)
+        (st, err) = try Harness.run(["stats", "reference", "--latents", "\(dir)/ref.npy", "--out", "\(dir)/ref-raw.npz"],
+                                    logDir: dir, tag: "refraw")
+        XCTAssertEqual(st, 0, err)
+        let common = ["run", "--model", "gmm:mnist", "--plan", "H4", "--samples", "32", "--batch", "8", "--workers", "1", "--quiet"]
+        (st, err) = try Harness.run(common + ["--reference", "\(dir)/ref.npz", "--features", feat, "--export-npz", "--out", "\(dir)/run"],
+                                    logDir: dir, tag: "run", timeout: 120)
+        XCTAssertEqual(st, 0, err)
+        let report = try Harness.json("\(dir)/run/report.json")
+        XCTAssertEqual(report["features"] as? String, feat)
+        let fdRun = try XCTUnwrap(report["fd"] as? Double)
+        let cmp = try run(["stats", "compare", "\(dir)/run/samples.npz", "\(dir)/ref.npy", "--features", feat, "--json"])
+        let fdCompare = try XCTUnwrap(cmp["fd"] as? Double)
+        XCTAssertEqual(fdRun, fdCompare, accuracy: 1e-6 * max(1, fdCompare), "run report vs stats compare in the same space")
+        (st, err) = try Harness.run(common + ["--reference", "\(dir)/ref-raw.npz", "--out", "\(dir)/run-raw"],
+                                    logDir: dir, tag: "runraw", timeout: 120)
+        XCTAssertEqual(st, 0, err)
+        let fdRaw = try XCTUnwrap(try Harness.json("\(dir)/run-raw/report.json")["fd"] as? Double)
+        XCTAssertGreaterThan(abs(fdRaw - fdRun), 1e-3 * max(fdRaw, fdRun), "raw and classifier spaces give different FDs")
+        (st, err) = try Harness.run(common + ["--features", feat, "--out", "\(dir)/run-nofeat"], logDir: dir, tag: "nofeat")
+        XCTAssertNotEqual(st, 0)
+        XCTAssertTrue(err.contains("--reference"), err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/run-nofeat/journal.log"), "refused before the run started")
+    }
 }

@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 
 /// Matrix products through CBLAS (OpenBLAS), row-major, and the PyTorch `nn.Linear` layer built on them.
 public enum Gemm {
@@ -31,6 +32,37 @@ public enum Gemm {
 
     /// Limits OpenBLAS to `n` threads (workers and benchmarks use 1).
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+
+    /// OpenBLAS's kernel family (e.g. "SkylakeX", "Haswell", "Prescott") and build configuration.
+    public static var backend: (core: String, config: String) {
+        (openblas_get_corename().map { String(cString: $0) } ?? "unknown",
+         openblas_get_config().map { String(cString: $0) } ?? "unknown")
+    }
+
+    /// A one-line hint when OpenBLAS runs its generic SSE kernels on a CPU with AVX2 or AVX-512, else nil.
+    ///
+    /// Debian's OpenBLAS 0.3.21 does not recognise recent Xeons (e.g. Sapphire/Emerald Rapids) and falls back to
+    /// `Prescott`, about 5× slower. Nothing is forced: the user decides (`OPENBLAS_CORETYPE`), since the environment
+    /// of some machines sets it on purpose.
+    public static func slowKernelHint(cpuFlags: Set<String>? = nil) -> String? {
+        let core = backend.core.lowercased()
+        guard core == "prescott" || core == "core2" || core == "nehalem" || core == "atom" else { return nil }
+        let flags = cpuFlags ?? cpuInfoFlags()
+        let suggestion: String
+        if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { suggestion = "SkylakeX" }
+        else if flags.isSuperset(of: ["avx2", "fma"]) { suggestion = "Haswell" }
+        else { return nil }
+        return "OpenBLAS runs its generic \(backend.core) kernels on a CPU with \(suggestion == "SkylakeX" ? "AVX-512" : "AVX2"); "
+            + "OPENBLAS_CORETYPE=\(suggestion) selects the fast ones (check results with the test suite on that machine)"
+    }
+
+    /// Flags of the first CPU in /proc/cpuinfo (empty when unreadable).
+    public static func cpuInfoFlags() -> Set<String> {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let colon = line.firstIndex(of: ":") else { return [] }
+        return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
+    }
 
     /// `nn.Linear` backward (llm.c style): dW += doutᵀ·x, db += Σ_rows dout, and dx = dout·W
     /// (`dx += …` when `accumulateDx`). Any of `dx`, `dW`, `db` may be nil to skip it.

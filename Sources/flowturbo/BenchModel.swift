@@ -23,6 +23,7 @@ struct BenchModel: ParsableCommand {
 
     func run() throws {
         Gemm.setThreads(threads)
+        printBLASBackend()
         let m: SiTModel
         if let model { m = try SiTModel.load(model, heads: heads) } else {
             let cfg = SiTConfig(inputSize: size, patchSize: patch, inChannels: channels, hiddenSize: hidden, depth: depth,

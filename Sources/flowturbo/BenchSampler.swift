@@ -49,6 +49,7 @@ struct BenchSampler: ParsableCommand {
             ref = SiTModel(weights: w)
         }
         let labels = (0..<n).map { Labels.balanced(index: $0, classes: 10) }
+        printBLASBackend()
         print("n \(n), batch \(batch), cfg \(cfg), reference dopri5 rtol=atol=\(tol), OpenBLAS threads \(threads), median of \(repeats)")
         print(pad("model", 28) + pad("plan", 10) + "NFE(p+r)   ms/sample   RMS err vs ref   outside model")
         for (name, field) in models {

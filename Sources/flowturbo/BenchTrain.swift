@@ -21,6 +21,7 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         Gemm.setThreads(threads)
+        printBLASBackend()
         let cfg = SiTConfig(inputSize: 28, patchSize: patch, inChannels: 1, hiddenSize: hidden, depth: depth, numHeads: numHeads,
                             numClasses: 10, learnSigma: false, isRefiner: false)
         try cfg.validate(source: "bench train")

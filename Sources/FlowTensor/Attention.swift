@@ -37,12 +37,8 @@ public enum Attention {
     public static func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
         for r in 0..<rows {
             let row = s + r * cols
-            var m = -Float.infinity
-            for j in 0..<cols { m = max(m, row[j]) }
-            FastMath.map(row, cols) { FastMath.exp($0 - m) }
-            var sum: Float = 0
-            for j in 0..<cols { sum += row[j] }
-            let inv = 1 / sum
+            let m = FastMath.max(row, cols)
+            let inv = 1 / FastMath.expShiftedSum(row, cols, shift: m)
             for j in 0..<cols { row[j] *= inv }
         }
     }
@@ -69,8 +65,7 @@ public enum Attention {
                 Gemm.sgemm(transB: true, m: tokens, n: tokens, k: headDim, a: dO_h, lda: d, b: v, ldb: stride, c: scratch)
                 for r in 0..<tokens {
                     let pr = p + r * tokens, gr = scratch + r * tokens
-                    var s: Float = 0
-                    for j in 0..<tokens { s += pr[j] * gr[j] }
+                    let s = FastMath.dot(pr, gr, tokens)
                     for j in 0..<tokens { gr[j] = pr[j] * (gr[j] - s) }
                 }
                 Gemm.sgemm(m: tokens, n: headDim, k: tokens, alpha: scale, a: scratch, b: k, ldb: stride, c: dq, ldc: stride)

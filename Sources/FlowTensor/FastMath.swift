@@ -69,4 +69,85 @@ public enum FastMath {
             for k in 0..<(n - i) { p[i + k] = r[k] }
         }
     }
+
+    // MARK: reductions (eight partial accumulators, so the loop vectorises; a fixed order, so results are
+    // deterministic and independent of where a row sits in a batch)
+
+    /// Σ p[0..<n].
+    @inline(__always)
+    public static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = V(repeating: 0)
+        var i = 0
+        while i + 8 <= n { acc += UnsafeRawPointer(p + i).loadUnaligned(as: V.self); i += 8 }
+        var s = acc.sum()
+        while i < n { s += p[i]; i += 1 }
+        return s
+    }
+
+    /// Σ (p[i] − m)² over n floats.
+    @inline(__always)
+    public static func sumSquaredDeviations(_ p: UnsafePointer<Float>, _ n: Int, mean m: Float) -> Float {
+        var acc = V(repeating: 0)
+        let mv = V(repeating: m)
+        var i = 0
+        while i + 8 <= n { let d = UnsafeRawPointer(p + i).loadUnaligned(as: V.self) - mv; acc += d * d; i += 8 }
+        var s = acc.sum()
+        while i < n { let d = p[i] - m; s += d * d; i += 1 }
+        return s
+    }
+
+    /// Σ a[i]·b[i] over n floats.
+    @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = V(repeating: 0)
+        var i = 0
+        while i + 8 <= n {
+            acc += UnsafeRawPointer(a + i).loadUnaligned(as: V.self) * UnsafeRawPointer(b + i).loadUnaligned(as: V.self)
+            i += 8
+        }
+        var s = acc.sum()
+        while i < n { s += a[i] * b[i]; i += 1 }
+        return s
+    }
+
+    /// max p[0..<n] (−∞ for n = 0; a NaN in the row may or may not propagate, as with `Swift.max`).
+    @inline(__always)
+    public static func max(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var i = 0
+        var m = -Float.infinity
+        if n >= 8 {
+            var acc = UnsafeRawPointer(p).loadUnaligned(as: V.self)
+            i = 8
+            while i + 8 <= n {
+                let v = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
+                acc = acc.replacing(with: v, where: v .> acc)
+                i += 8
+            }
+            m = acc.max()
+        }
+        while i < n { m = Swift.max(m, p[i]); i += 1 }
+        return m
+    }
+
+    /// In place p[i] = exp(p[i] − m); returns the sum of the results (one pass, for softmax).
+    @inline(__always)
+    public static func expShiftedSum(_ p: UnsafeMutablePointer<Float>, _ n: Int, shift m: Float) -> Float {
+        let mv = V(repeating: m)
+        var acc = V(repeating: 0)
+        var i = 0
+        while i + 8 <= n {
+            let e = exp(UnsafeMutableRawPointer(p + i).loadUnaligned(as: V.self) - mv)
+            UnsafeMutableRawPointer(p + i).storeBytes(of: e, as: V.self)
+            acc += e
+            i += 8
+        }
+        var s = acc.sum()
+        if i < n {
+            var v = V(repeating: 0)
+            for k in 0..<(n - i) { v[k] = p[i + k] - m }
+            let e = exp(v)
+            for k in 0..<(n - i) { p[i + k] = e[k]; s += e[k] }
+        }
+        return s
+    }
 }

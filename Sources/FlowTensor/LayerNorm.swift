@@ -6,11 +6,8 @@ public enum LayerNorm {
     @inline(__always)
     static func rowStats(_ xr: UnsafePointer<Float>, dim: Int) -> (mean: Float, rstd: Float) {
         let invD = 1 / Float(dim)
-        var s: Float = 0
-        for i in 0..<dim { s += xr[i] }
-        let m = s * invD
-        var v: Float = 0
-        for i in 0..<dim { let d = xr[i] - m; v += d * d }
+        let m = FastMath.sum(xr, dim) * invD
+        let v = FastMath.sumSquaredDeviations(xr, dim, mean: m)
         return (m, 1 / (v * invD + eps).squareRoot())
     }
 
@@ -58,8 +55,7 @@ public enum LayerNorm {
         let invD = 1 / Float(dim)
         for r in 0..<rows {
             let g = dxhat + r * dim, xh = xhat + r * dim, o = dx + r * dim
-            var sg: Float = 0, sgx: Float = 0
-            for i in 0..<dim { sg += g[i]; sgx += g[i] * xh[i] }
+            let sg = FastMath.sum(g, dim), sgx = FastMath.dot(g, xh, dim)
             let mg = sg * invD, mgx = sgx * invD, rs = rstd[r]
             if accumulate {
                 for i in 0..<dim { o[i] += rs * (g[i] - mg - xh[i] * mgx) }

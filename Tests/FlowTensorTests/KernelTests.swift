@@ -128,6 +128,31 @@ final class KernelTests: XCTestCase {
         XCTAssertFalse(s.contains { $0.isNaN })
     }
 
+    /// The vectorised reductions behind LayerNorm, softmax and attention backward, at every length 0…40 (full
+    /// SIMD blocks, tails, both) and with the maximum in the tail or in a block.
+    func testFastMathReductionsAgainstFloat64() {
+        for n in 0...40 {
+            var a = rand(n, std: 3), b = rand(n)
+            if n > 0 { a[n - 1] += 50 }                     // maximum in the tail (or the last block)
+            if n > 9 { a[3] += 100 }                         // … then inside the first block
+            let a64 = a.map(Double.init), b64 = b.map(Double.init)
+            let sum64 = a64.reduce(0, +), scale = a64.map(abs).reduce(0, +) + 1
+            XCTAssertEqual(Double(FastMath.sum(a, n)), sum64, accuracy: 1e-6 * scale, "sum n=\(n)")
+            let dot64 = zip(a64, b64).map(*).reduce(0, +), dscale = zip(a64, b64).map { abs($0 * $1) }.reduce(0, +) + 1
+            XCTAssertEqual(Double(FastMath.dot(a, b, n)), dot64, accuracy: 1e-6 * dscale, "dot n=\(n)")
+            let m = n == 0 ? 0 : Float(sum64 / Double(n))
+            let ssd64 = a64.map { ($0 - Double(m)) * ($0 - Double(m)) }.reduce(0, +)
+            XCTAssertEqual(Double(FastMath.sumSquaredDeviations(a, n, mean: m)), ssd64, accuracy: 1e-5 * (ssd64 + 1), "ssd n=\(n)")
+            XCTAssertEqual(FastMath.max(a, n), n == 0 ? -Float.infinity : a.max()!, "max n=\(n)")
+            var e = a
+            let shift = n == 0 ? 0 : a.max()!
+            let es = FastMath.expShiftedSum(&e, n, shift: shift)
+            let e64 = a64.map { Foundation.exp($0 - Double(shift)) }
+            XCTAssertLessThanOrEqual(relErr(e, e64), 1e-6, "exp n=\(n)")
+            XCTAssertEqual(Double(es), e64.reduce(0, +), accuracy: 1e-6 * (e64.reduce(0, +) + 1), "exp sum n=\(n)")
+        }
+    }
+
     func testPatchifyAndUnpatchifyMatchConvAndEinsumLayouts() {
         let n = 2, c = 3, size = 6, p = 2, g = size / p
         let a = rand(n * 2 * size * size), b = rand(n * 1 * size * size)

@@ -174,14 +174,19 @@ public final class SamplingProgram {
             return stats
         }
         let rows = guided ? 2 * count : count
+        // Per-batch conditioning (timestep/label embeddings and every block's adaLN vectors for all plan times)
+        // is model work: it counts as predictor/refiner time, not as time outside the model.
+        let c0 = Clock.now()
         predictorEval!.setLabels(rowLabels, rows: rows)
+        let c1 = Clock.now()
         refinerEval?.setLabels(rowLabels, rows: rows)
+        let c2 = Clock.now()
         let n = count * s
         let half = guided ? n : 0
         copyToInput(from: x, n: n, half: half)
         var hasCache = false
         var pCalls = 0, rCalls = 0
-        var pTime = 0.0, rTime = 0.0
+        var pTime = c1 - c0, rTime = c2 - c1
         let h = dt, h2 = dt / 2
         for i in 0..<stepCount {
             switch schedule[i] {

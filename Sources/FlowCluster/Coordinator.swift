@@ -329,8 +329,8 @@ public final class Coordinator {
 
     private func drainMonitor() {
         while let frames = try? monitor.receive(dontWait: true), frames.count >= 1, frames[0].count >= 6 {
+            // Frame 1 of a monitor event: event id (16 bits) then its value (32 bits, unused here).
             let event = Int32(frames[0][0]) | Int32(frames[0][1]) << 8
-            let value = Int32(frames[0][2]) | Int32(frames[0][3]) << 8 | Int32(frames[0][4]) << 16 | Int32(frames[0][5]) << 24
             switch event {
             case ZMQ_EVENT_ACCEPTED: accepted += 1
             case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: handshakes += 1

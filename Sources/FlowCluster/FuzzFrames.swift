@@ -89,7 +89,9 @@ public enum FuzzFrames {
                 switch rng.below(6) { case 0: frames = []; case 1: frames = [input, input]; case 2: frames = [[], input, [1]]; default: break }
                 if frames.isEmpty { frames = [[]] }
                 try? dealers[rng.below(dealers.count)].send(frames, dontWait: true)
-            case 6..<9, 9 where rng.below(8) != 0:
+            case 6..<9:
+                try? push.send([input], dontWait: true)
+            case 9 where rng.below(8) != 0:                     // raw TCP in 1 of 80 executions
                 try? push.send([input], dontWait: true)
             default:
                 _ = rawTCP(port: coordinator.controlPort, bytes: rng.mutate(zmtp, corpus: [zmtp]), waitMs: 5)

@@ -84,6 +84,18 @@ final class SamplerTests: XCTestCase {
         }
     }
 
+    /// The per-batch conditioning precompute (`setLabels`: timestep/label embeddings, adaLN vectors) is model work:
+    /// its time goes to predictor/refiner seconds, not to the solver's share that `bench sampler` reports.
+    func testConditioningPrecomputeCountsAsModelTime() throws {
+        let p = SlowConditioningField(gmm, seconds: 0.05), r = SlowConditioningField(MixtureRefiner(base: gmm), seconds: 0.05)
+        let prog = try SamplingProgram(options: SamplerOptions(plan: try Plan.parse("H2P3R2"), guidance: Guidance(scale: 2), batch: 3),
+                                       predictor: p, refiner: r)
+        let stats = runAll3(prog)
+        XCTAssertGreaterThanOrEqual(stats.predictorSeconds, 0.05)
+        XCTAssertGreaterThanOrEqual(stats.refinerSeconds, 0.05)
+        XCTAssertLessThan(stats.solverSeconds, 0.05, "the 50 ms setLabels calls were booked as solver time")
+    }
+
     private func runAll3(_ prog: SamplingProgram) -> RunStats {
         var out = [Float](repeating: 0, count: 3 * 16)
         let labels: [Int32] = [0, 1, 2]

@@ -74,6 +74,30 @@ final class CountingField: VelocityField {
     }
 }
 
+/// Wraps a field whose per-batch `setLabels` takes `seconds` (stands in for an expensive conditioning precompute).
+final class SlowConditioningField: VelocityField {
+    let inner: VelocityField, seconds: Double
+    init(_ inner: VelocityField, seconds: Double) { self.inner = inner; self.seconds = seconds }
+    var sampleShape: [Int] { inner.sampleShape }
+    var numClasses: Int { inner.numClasses }
+    var isRefiner: Bool { inner.isRefiner }
+    var flopsPerRow: Double { 0 }
+    func makeEvaluator(maxRows: Int, times: [Float]) -> VelocityEvaluator {
+        Eval(inner.makeEvaluator(maxRows: maxRows, times: times), seconds: seconds)
+    }
+    final class Eval: VelocityEvaluator {
+        let inner: VelocityEvaluator, seconds: Double
+        init(_ i: VelocityEvaluator, seconds: Double) { inner = i; self.seconds = seconds }
+        func setLabels(_ l: UnsafePointer<Int32>, rows: Int) { usleep(UInt32(seconds * 1e6)); inner.setLabels(l, rows: rows) }
+        func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, timeIndex: Int, out: UnsafeMutablePointer<Float>) {
+            inner.evaluate(x: x, v: v, timeIndex: timeIndex, out: out)
+        }
+        func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, t: Float, out: UnsafeMutablePointer<Float>) {
+            inner.evaluate(x: x, v: v, t: t, out: out)
+        }
+    }
+}
+
 /// Float64 velocity of one row through the mixture's public float64 path.
 func naiveVelocity(_ f: GaussianMixtureField, x: [Double], t: Double, label: Int32) -> [Double] {
     var out = [Double](repeating: 0, count: x.count)

@@ -131,6 +131,7 @@ public final class Aggregator {
               r.shape.map({ Int($0) }) == [n] + sampleShape else {
             count { $0.dropped += 1 }; return
         }
+        guard Aggregator.plausibleTimings(r, samples: n) else { count { $0.dropped += 1 }; return }
         lock.lock(); let dup = committedSet.contains(shard); lock.unlock()
         if dup { count { $0.duplicates += 1 }; return }
         if !Aggregator.allFinite(r.latents) {
@@ -170,11 +171,21 @@ public final class Aggregator {
             _stats.predictorSeconds += r.timings.predictorSeconds
             _stats.refinerSeconds += r.timings.refinerSeconds
             _stats.solverSeconds += r.timings.solverSeconds
-            let batches = max(1, r.batchSeconds.count)
             for b in r.batchSeconds { _stats.latency.record(.total, seconds: b, worker: r.workerID) }
-            if r.timings.predictorSeconds > 0 { _stats.latency.record(.predictor, seconds: r.timings.predictorSeconds / Double(batches), count: batches) }
-            if r.timings.refinerSeconds > 0 { _stats.latency.record(.refiner, seconds: r.timings.refinerSeconds / Double(batches), count: batches) }
-            if r.timings.solverSeconds > 0 { _stats.latency.record(.solverUpdate, seconds: r.timings.solverSeconds / Double(batches), count: batches) }
+            if !r.batchTimings.isEmpty {
+                // One value per batch, like `total`.
+                for b in r.batchTimings {
+                    if b.predictorSeconds > 0 { _stats.latency.record(.predictor, seconds: b.predictorSeconds) }
+                    if b.refinerSeconds > 0 { _stats.latency.record(.refiner, seconds: b.refinerSeconds) }
+                    if b.solverSeconds > 0 { _stats.latency.record(.solverUpdate, seconds: b.solverSeconds) }
+                }
+            } else {
+                // A worker without per-batch stage times: the shard's per-batch means.
+                let batches = max(1, r.batchSeconds.count)
+                if r.timings.predictorSeconds > 0 { _stats.latency.record(.predictor, seconds: r.timings.predictorSeconds / Double(batches), count: batches) }
+                if r.timings.refinerSeconds > 0 { _stats.latency.record(.refiner, seconds: r.timings.refinerSeconds / Double(batches), count: batches) }
+                if r.timings.solverSeconds > 0 { _stats.latency.record(.solverUpdate, seconds: r.timings.solverSeconds / Double(batches), count: batches) }
+            }
             _stats.latency.complete(samples: n, at: Date().timeIntervalSince(started), nfe: r.nfe.reduce(0) { $0 + Int($1) })
             lock.unlock()
         } catch {
@@ -184,6 +195,21 @@ public final class Aggregator {
             report(push, shard: shard, worker: r.workerID,
                    message: "cannot write shard \(shard) into \(outDir): \(error); the journal is intact — free space (or fix the directory) and rerun with --resume", fatal: true)
         }
+    }
+
+    /// Longest believable duration of one shard or batch stage (a week); anything beyond is a malformed result.
+    static let maxPlausibleSeconds = 7 * 86_400.0
+
+    /// Timings from the wire are untrusted: finite, within [0, a week], at most one batch per sample, and
+    /// per-batch stage times either absent or one per batch. (Unchecked, a huge or NaN value would trap when
+    /// converted to histogram microseconds, or make the shard's JSON unwritable.)
+    static func plausibleTimings(_ r: Flowturbo_V1_ShardResult, samples n: Int) -> Bool {
+        func ok(_ x: Double) -> Bool { x.isFinite && x >= 0 && x <= maxPlausibleSeconds }
+        func ok(_ t: Flowturbo_V1_StageTimings) -> Bool {
+            ok(t.predictorSeconds) && ok(t.refinerSeconds) && ok(t.solverSeconds) && ok(t.totalSeconds)
+        }
+        guard r.batchSeconds.count <= max(n, 1), r.batchSeconds.allSatisfy(ok), ok(r.timings) else { return false }
+        return r.batchTimings.isEmpty || (r.batchTimings.count == r.batchSeconds.count && r.batchTimings.allSatisfy(ok))
     }
 
     /// True when every little-endian float32 in `bytes` is finite.

@@ -300,6 +300,9 @@ public final class Worker {
                     r.timings.predictorSeconds += st.predictorSeconds
                     r.timings.refinerSeconds += st.refinerSeconds
                     r.timings.solverSeconds += st.solverSeconds
+                    var bt = Flowturbo_V1_StageTimings()
+                    bt.predictorSeconds = st.predictorSeconds; bt.refinerSeconds = st.refinerSeconds; bt.solverSeconds = st.solverSeconds
+                    r.batchTimings.append(bt)
                     for i in 0..<c { nfe[b + i] = UInt32(program.nfe(ofRow: i)) }
                     b += c
                     if batchDelayMs > 0 { usleep(UInt32(batchDelayMs) * 1000) }

@@ -312,6 +312,10 @@ public nonisolated struct Flowturbo_V1_ShardResult: Sendable {
   /// Per-batch wall-clock latencies in seconds.
   public var batchSeconds: [Double] = []
 
+  /// Per-batch stage times (same order as batch_seconds; total_seconds unused). Workers before this field
+  /// existed send none; the aggregator then records per-shard means.
+  public var batchTimings: [Flowturbo_V1_StageTimings] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -949,7 +953,7 @@ nonisolated extension Flowturbo_V1_StageTimings: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Flowturbo_V1_ShardResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{3}lease_id\0\u{3}worker_id\0\u{3}first_index\0\u{1}count\0\u{1}shape\0\u{1}latents\0\u{1}labels\0\u{1}nfe\0\u{1}timings\0\u{3}batch_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{3}lease_id\0\u{3}worker_id\0\u{3}first_index\0\u{1}count\0\u{1}shape\0\u{1}latents\0\u{1}labels\0\u{1}nfe\0\u{1}timings\0\u{3}batch_seconds\0\u{3}batch_timings\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -968,6 +972,7 @@ nonisolated extension Flowturbo_V1_ShardResult: SwiftProtobuf.Message, SwiftProt
       case 9: try { try decoder.decodeRepeatedUInt32Field(value: &self.nfe) }()
       case 10: try { try decoder.decodeSingularMessageField(value: &self._timings) }()
       case 11: try { try decoder.decodeRepeatedDoubleField(value: &self.batchSeconds) }()
+      case 12: try { try decoder.decodeRepeatedMessageField(value: &self.batchTimings) }()
       default: break
       }
     }
@@ -1011,6 +1016,9 @@ nonisolated extension Flowturbo_V1_ShardResult: SwiftProtobuf.Message, SwiftProt
     if !self.batchSeconds.isEmpty {
       try visitor.visitPackedDoubleField(value: self.batchSeconds, fieldNumber: 11)
     }
+    if !self.batchTimings.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.batchTimings, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1026,6 +1034,7 @@ nonisolated extension Flowturbo_V1_ShardResult: SwiftProtobuf.Message, SwiftProt
     if lhs.nfe != rhs.nfe {return false}
     if lhs._timings != rhs._timings {return false}
     if lhs.batchSeconds != rhs.batchSeconds {return false}
+    if lhs.batchTimings != rhs.batchTimings {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

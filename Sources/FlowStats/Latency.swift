@@ -28,7 +28,8 @@ public struct LatencyRecorder: Codable, Sendable {
 
     /// Records one latency of `seconds` for `stage` (and, for `.total`, for `worker`).
     public mutating func record(_ stage: LatencyStage, seconds: Double, worker: String? = nil, count: Int = 1) {
-        let us = UInt64(Swift.max(1, (seconds * 1e6).rounded()))
+        // Clamped to [1 µs, 10⁶ s] (NaN → 1 µs): the histogram's range, and no trap on absurd input.
+        let us = seconds.isFinite ? UInt64(Swift.min(1e12, Swift.max(1, (seconds * 1e6).rounded()))) : (seconds > 0 ? 1_000_000_000_000 : 1)
         var h = stages[stage] ?? Self.newHistogram()
         _ = h.record(us, count: UInt64(count))
         stages[stage] = h

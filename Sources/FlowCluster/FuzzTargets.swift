@@ -63,6 +63,8 @@ public enum FuzzCorpus {
         r.nfe = [UInt32](repeating: 8, count: n)
         r.timings.predictorSeconds = 0.01; r.timings.totalSeconds = 0.02
         r.batchSeconds = [0.02]
+        var bt = Flowturbo_V1_StageTimings(); bt.predictorSeconds = 0.01
+        r.batchTimings = [bt]
         return r
     }
 

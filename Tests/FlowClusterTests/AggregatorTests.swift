@@ -45,7 +45,7 @@ final class AggregatorTests: XCTestCase {
         r.batchTimings = [stage(0.008, 0.001, 0.001), stage(0.016, 0.002, 0.002), stage(0.024, 0.003, 0.003), stage(0.032, 0.004, 0.004)]
         try send(r)
         r = FuzzCorpus.result(shard: 2, evalSet: evalSet)
-        r.batchSeconds = [0.05, 0.05]; r.timings.predictorSeconds = 0.08; r.timings.solverSeconds = 0.02
+        r.batchTimings = []; r.batchSeconds = [0.05, 0.05]; r.timings.predictorSeconds = 0.08; r.timings.solverSeconds = 0.02
         try send(r)
         let deadline = Date().addingTimeInterval(20)
         while agg.stats.committed + agg.stats.dropped < bad.count + 2 && Date() < deadline { usleep(10_000) }

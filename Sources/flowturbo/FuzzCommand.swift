@@ -45,6 +45,7 @@ struct FuzzCommand: ParsableCommand {
             throw FlowError("--target \(t): expected proto, frames, journal, worker or all")
         }
         signal(SIGPIPE, SIG_IGN)
+        try FileIO.makeDirectories(crashDir)
         let work = NSTemporaryDirectory() + "flowturbo-fuzz-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: work) }
         var failed = false

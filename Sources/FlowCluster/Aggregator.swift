@@ -132,6 +132,7 @@ public final class Aggregator {
             count { $0.dropped += 1 }; return
         }
         guard Aggregator.plausibleTimings(r, samples: n) else { count { $0.dropped += 1 }; return }
+        let receivedUnixUs = Int64(Date().timeIntervalSince1970 * 1e6)
         lock.lock(); let dup = committedSet.contains(shard); lock.unlock()
         if dup { count { $0.duplicates += 1 }; return }
         if !Aggregator.allFinite(r.latents) {
@@ -172,6 +173,14 @@ public final class Aggregator {
             _stats.refinerSeconds += r.timings.refinerSeconds
             _stats.solverSeconds += r.timings.solverSeconds
             for b in r.batchSeconds { _stats.latency.record(.total, seconds: b, worker: r.workerID) }
+            if r.queueWaitSeconds > 0 { _stats.latency.record(.queueWait, seconds: r.queueWaitSeconds) }   // 0: an older worker
+            if r.finishedUnixUs > 0 {
+                // Clock offset between hosts can make this negative; it then counts as 0 (1 µs).
+                let us = receivedUnixUs.subtractingReportingOverflow(r.finishedUnixUs)
+                if !us.overflow, Double(us.partialValue) <= Aggregator.maxPlausibleSeconds * 1e6 {
+                    _stats.latency.record(.transfer, seconds: Double(max(0, us.partialValue)) / 1e6)
+                }
+            }
             if !r.batchTimings.isEmpty {
                 // One value per batch, like `total`.
                 for b in r.batchTimings {
@@ -208,7 +217,7 @@ public final class Aggregator {
         func ok(_ t: Flowturbo_V1_StageTimings) -> Bool {
             ok(t.predictorSeconds) && ok(t.refinerSeconds) && ok(t.solverSeconds) && ok(t.totalSeconds)
         }
-        guard r.batchSeconds.count <= max(n, 1), r.batchSeconds.allSatisfy(ok), ok(r.timings) else { return false }
+        guard r.batchSeconds.count <= max(n, 1), r.batchSeconds.allSatisfy(ok), ok(r.timings), ok(r.queueWaitSeconds) else { return false }
         return r.batchTimings.isEmpty || (r.batchTimings.count == r.batchSeconds.count && r.batchTimings.allSatisfy(ok))
     }
 

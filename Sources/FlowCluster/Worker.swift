@@ -62,6 +62,8 @@ public final class Worker {
     private var finishedResult: [UInt8]?
     private var finishedError: Flowturbo_V1_Error?
     private var pendingSend: [UInt8]?
+    /// When this worker last asked for work (start of the next shard's queue wait).
+    private var lastWorkRequest = Date()
     private var currentShard: UInt64 = 0
     // Wakes the control loop when a compute thread finishes (the sender is only used by compute threads).
     private var wakeReceiver: ZMQSocket?
@@ -106,6 +108,7 @@ public final class Worker {
     }
 
     private func requestWork() {
+        lastWorkRequest = Date()
         sendControl(envelope { $0.workRequest.workerID = config.workerID })
     }
 
@@ -266,8 +269,10 @@ public final class Worker {
         }
         lock.lock(); busy = true; currentShard = a.shardID; lock.unlock()
         let workerID = config.workerID, delay = config.batchDelayMs, poison = config.injectNonFinite
+        let queueWait = max(0, Date().timeIntervalSince(lastWorkRequest))
         let t = Thread { [self] in
-            let bytes = Worker.compute(a, program: program, workerID: workerID, batchDelayMs: delay, poison: poison)
+            let bytes = Worker.compute(a, program: program, workerID: workerID, batchDelayMs: delay, poison: poison,
+                                       queueWaitSeconds: queueWait)
             self.lock.lock(); self.finishedResult = bytes; self.lock.unlock()
             try? self.wakeSender?.send([[UInt8]()], dontWait: true)
         }
@@ -279,7 +284,7 @@ public final class Worker {
 
     /// Runs one shard batch by batch and returns the serialized result envelope.
     static func compute(_ a: Flowturbo_V1_ShardAssignment, program: ShardProgram, workerID: String, batchDelayMs: Int = 0,
-                        poison: Bool = false) -> [UInt8] {
+                        poison: Bool = false, queueWaitSeconds: Double = 0) -> [UInt8] {
         let n = Int(a.count), batch = Int(a.batch), first = Int(a.firstIndex)
         let shape = program.sampleShape
         let s = shape.reduce(1, *)
@@ -310,6 +315,8 @@ public final class Worker {
             }
         }
         r.timings.totalSeconds = Date().timeIntervalSince(t0)
+        r.queueWaitSeconds = queueWaitSeconds
+        r.finishedUnixUs = Int64(Date().timeIntervalSince1970 * 1e6)
         r.shardID = a.shardID; r.leaseID = a.leaseID; r.workerID = workerID
         r.firstIndex = a.firstIndex; r.count = a.count
         r.shape = ([n] + shape).map { UInt32($0) }

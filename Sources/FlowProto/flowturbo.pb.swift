@@ -274,53 +274,99 @@ public nonisolated struct Flowturbo_V1_StageTimings: Sendable {
 }
 
 /// Result of one shard (data plane: worker -> aggregator).
-public nonisolated struct Flowturbo_V1_ShardResult: Sendable {
+public nonisolated struct Flowturbo_V1_ShardResult: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var shardID: UInt64 = 0
+  public var shardID: UInt64 {
+    get {_storage._shardID}
+    set {_uniqueStorage()._shardID = newValue}
+  }
 
-  public var leaseID: UInt64 = 0
+  public var leaseID: UInt64 {
+    get {_storage._leaseID}
+    set {_uniqueStorage()._leaseID = newValue}
+  }
 
-  public var workerID: String = String()
+  public var workerID: String {
+    get {_storage._workerID}
+    set {_uniqueStorage()._workerID = newValue}
+  }
 
-  public var firstIndex: UInt64 = 0
+  public var firstIndex: UInt64 {
+    get {_storage._firstIndex}
+    set {_uniqueStorage()._firstIndex = newValue}
+  }
 
-  public var count: UInt64 = 0
+  public var count: UInt64 {
+    get {_storage._count}
+    set {_uniqueStorage()._count = newValue}
+  }
 
   /// Shape of the whole latent block: [count, C, H, W] or [count, D].
-  public var shape: [UInt32] = []
+  public var shape: [UInt32] {
+    get {_storage._shape}
+    set {_uniqueStorage()._shape = newValue}
+  }
 
   /// count × sampleSize little-endian float32 values.
-  public var latents: Data = Data()
+  public var latents: Data {
+    get {_storage._latents}
+    set {_uniqueStorage()._latents = newValue}
+  }
 
-  public var labels: [Int32] = []
+  public var labels: [Int32] {
+    get {_storage._labels}
+    set {_uniqueStorage()._labels = newValue}
+  }
 
   /// Per-sample number of function evaluations (predictor + refiner, guidance counted once).
-  public var nfe: [UInt32] = []
+  public var nfe: [UInt32] {
+    get {_storage._nfe}
+    set {_uniqueStorage()._nfe = newValue}
+  }
 
   public var timings: Flowturbo_V1_StageTimings {
-    get {_timings ?? Flowturbo_V1_StageTimings()}
-    set {_timings = newValue}
+    get {_storage._timings ?? Flowturbo_V1_StageTimings()}
+    set {_uniqueStorage()._timings = newValue}
   }
   /// Returns true if `timings` has been explicitly set.
-  public var hasTimings: Bool {self._timings != nil}
+  public var hasTimings: Bool {_storage._timings != nil}
   /// Clears the value of `timings`. Subsequent reads from it will return its default value.
-  public mutating func clearTimings() {self._timings = nil}
+  public mutating func clearTimings() {_uniqueStorage()._timings = nil}
 
   /// Per-batch wall-clock latencies in seconds.
-  public var batchSeconds: [Double] = []
+  public var batchSeconds: [Double] {
+    get {_storage._batchSeconds}
+    set {_uniqueStorage()._batchSeconds = newValue}
+  }
 
   /// Per-batch stage times (same order as batch_seconds; total_seconds unused). Workers before this field
   /// existed send none; the aggregator then records per-shard means.
-  public var batchTimings: [Flowturbo_V1_StageTimings] = []
+  public var batchTimings: [Flowturbo_V1_StageTimings] {
+    get {_storage._batchTimings}
+    set {_uniqueStorage()._batchTimings = newValue}
+  }
+
+  /// Seconds from this worker's work request to the start of this shard's computation (report stage queue_wait).
+  public var queueWaitSeconds: Double {
+    get {_storage._queueWaitSeconds}
+    set {_uniqueStorage()._queueWaitSeconds = newValue}
+  }
+
+  /// Worker wall clock (Unix microseconds) when the computation ended; the aggregator's receipt time minus this is
+  /// the report stage `transfer` (across hosts it includes their clock offset; negative values count as 0).
+  public var finishedUnixUs: Int64 {
+    get {_storage._finishedUnixUs}
+    set {_uniqueStorage()._finishedUnixUs = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _timings: Flowturbo_V1_StageTimings? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Aggregator -> coordinator: a shard's latents are durably on disk.
@@ -953,88 +999,160 @@ nonisolated extension Flowturbo_V1_StageTimings: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Flowturbo_V1_ShardResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{3}lease_id\0\u{3}worker_id\0\u{3}first_index\0\u{1}count\0\u{1}shape\0\u{1}latents\0\u{1}labels\0\u{1}nfe\0\u{1}timings\0\u{3}batch_seconds\0\u{3}batch_timings\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{3}lease_id\0\u{3}worker_id\0\u{3}first_index\0\u{1}count\0\u{1}shape\0\u{1}latents\0\u{1}labels\0\u{1}nfe\0\u{1}timings\0\u{3}batch_seconds\0\u{3}batch_timings\0\u{3}queue_wait_seconds\0\u{3}finished_unix_us\0")
+
+  fileprivate class _StorageClass {
+    var _shardID: UInt64 = 0
+    var _leaseID: UInt64 = 0
+    var _workerID: String = String()
+    var _firstIndex: UInt64 = 0
+    var _count: UInt64 = 0
+    var _shape: [UInt32] = []
+    var _latents: Data = Data()
+    var _labels: [Int32] = []
+    var _nfe: [UInt32] = []
+    var _timings: Flowturbo_V1_StageTimings? = nil
+    var _batchSeconds: [Double] = []
+    var _batchTimings: [Flowturbo_V1_StageTimings] = []
+    var _queueWaitSeconds: Double = 0
+    var _finishedUnixUs: Int64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _shardID = source._shardID
+      _leaseID = source._leaseID
+      _workerID = source._workerID
+      _firstIndex = source._firstIndex
+      _count = source._count
+      _shape = source._shape
+      _latents = source._latents
+      _labels = source._labels
+      _nfe = source._nfe
+      _timings = source._timings
+      _batchSeconds = source._batchSeconds
+      _batchTimings = source._batchTimings
+      _queueWaitSeconds = source._queueWaitSeconds
+      _finishedUnixUs = source._finishedUnixUs
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.shardID) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.leaseID) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.workerID) }()
-      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.firstIndex) }()
-      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.count) }()
-      case 6: try { try decoder.decodeRepeatedUInt32Field(value: &self.shape) }()
-      case 7: try { try decoder.decodeSingularBytesField(value: &self.latents) }()
-      case 8: try { try decoder.decodeRepeatedInt32Field(value: &self.labels) }()
-      case 9: try { try decoder.decodeRepeatedUInt32Field(value: &self.nfe) }()
-      case 10: try { try decoder.decodeSingularMessageField(value: &self._timings) }()
-      case 11: try { try decoder.decodeRepeatedDoubleField(value: &self.batchSeconds) }()
-      case 12: try { try decoder.decodeRepeatedMessageField(value: &self.batchTimings) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._shardID) }()
+        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._leaseID) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._workerID) }()
+        case 4: try { try decoder.decodeSingularUInt64Field(value: &_storage._firstIndex) }()
+        case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._count) }()
+        case 6: try { try decoder.decodeRepeatedUInt32Field(value: &_storage._shape) }()
+        case 7: try { try decoder.decodeSingularBytesField(value: &_storage._latents) }()
+        case 8: try { try decoder.decodeRepeatedInt32Field(value: &_storage._labels) }()
+        case 9: try { try decoder.decodeRepeatedUInt32Field(value: &_storage._nfe) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._timings) }()
+        case 11: try { try decoder.decodeRepeatedDoubleField(value: &_storage._batchSeconds) }()
+        case 12: try { try decoder.decodeRepeatedMessageField(value: &_storage._batchTimings) }()
+        case 13: try { try decoder.decodeSingularDoubleField(value: &_storage._queueWaitSeconds) }()
+        case 14: try { try decoder.decodeSingularInt64Field(value: &_storage._finishedUnixUs) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.shardID != 0 {
-      try visitor.visitSingularUInt64Field(value: self.shardID, fieldNumber: 1)
-    }
-    if self.leaseID != 0 {
-      try visitor.visitSingularUInt64Field(value: self.leaseID, fieldNumber: 2)
-    }
-    if !self.workerID.isEmpty {
-      try visitor.visitSingularStringField(value: self.workerID, fieldNumber: 3)
-    }
-    if self.firstIndex != 0 {
-      try visitor.visitSingularUInt64Field(value: self.firstIndex, fieldNumber: 4)
-    }
-    if self.count != 0 {
-      try visitor.visitSingularUInt64Field(value: self.count, fieldNumber: 5)
-    }
-    if !self.shape.isEmpty {
-      try visitor.visitPackedUInt32Field(value: self.shape, fieldNumber: 6)
-    }
-    if !self.latents.isEmpty {
-      try visitor.visitSingularBytesField(value: self.latents, fieldNumber: 7)
-    }
-    if !self.labels.isEmpty {
-      try visitor.visitPackedInt32Field(value: self.labels, fieldNumber: 8)
-    }
-    if !self.nfe.isEmpty {
-      try visitor.visitPackedUInt32Field(value: self.nfe, fieldNumber: 9)
-    }
-    try { if let v = self._timings {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-    } }()
-    if !self.batchSeconds.isEmpty {
-      try visitor.visitPackedDoubleField(value: self.batchSeconds, fieldNumber: 11)
-    }
-    if !self.batchTimings.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.batchTimings, fieldNumber: 12)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._shardID != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._shardID, fieldNumber: 1)
+      }
+      if _storage._leaseID != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._leaseID, fieldNumber: 2)
+      }
+      if !_storage._workerID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._workerID, fieldNumber: 3)
+      }
+      if _storage._firstIndex != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._firstIndex, fieldNumber: 4)
+      }
+      if _storage._count != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._count, fieldNumber: 5)
+      }
+      if !_storage._shape.isEmpty {
+        try visitor.visitPackedUInt32Field(value: _storage._shape, fieldNumber: 6)
+      }
+      if !_storage._latents.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._latents, fieldNumber: 7)
+      }
+      if !_storage._labels.isEmpty {
+        try visitor.visitPackedInt32Field(value: _storage._labels, fieldNumber: 8)
+      }
+      if !_storage._nfe.isEmpty {
+        try visitor.visitPackedUInt32Field(value: _storage._nfe, fieldNumber: 9)
+      }
+      try { if let v = _storage._timings {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
+      if !_storage._batchSeconds.isEmpty {
+        try visitor.visitPackedDoubleField(value: _storage._batchSeconds, fieldNumber: 11)
+      }
+      if !_storage._batchTimings.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._batchTimings, fieldNumber: 12)
+      }
+      if _storage._queueWaitSeconds.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._queueWaitSeconds, fieldNumber: 13)
+      }
+      if _storage._finishedUnixUs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._finishedUnixUs, fieldNumber: 14)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Flowturbo_V1_ShardResult, rhs: Flowturbo_V1_ShardResult) -> Bool {
-    if lhs.shardID != rhs.shardID {return false}
-    if lhs.leaseID != rhs.leaseID {return false}
-    if lhs.workerID != rhs.workerID {return false}
-    if lhs.firstIndex != rhs.firstIndex {return false}
-    if lhs.count != rhs.count {return false}
-    if lhs.shape != rhs.shape {return false}
-    if lhs.latents != rhs.latents {return false}
-    if lhs.labels != rhs.labels {return false}
-    if lhs.nfe != rhs.nfe {return false}
-    if lhs._timings != rhs._timings {return false}
-    if lhs.batchSeconds != rhs.batchSeconds {return false}
-    if lhs.batchTimings != rhs.batchTimings {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._shardID != rhs_storage._shardID {return false}
+        if _storage._leaseID != rhs_storage._leaseID {return false}
+        if _storage._workerID != rhs_storage._workerID {return false}
+        if _storage._firstIndex != rhs_storage._firstIndex {return false}
+        if _storage._count != rhs_storage._count {return false}
+        if _storage._shape != rhs_storage._shape {return false}
+        if _storage._latents != rhs_storage._latents {return false}
+        if _storage._labels != rhs_storage._labels {return false}
+        if _storage._nfe != rhs_storage._nfe {return false}
+        if _storage._timings != rhs_storage._timings {return false}
+        if _storage._batchSeconds != rhs_storage._batchSeconds {return false}
+        if _storage._batchTimings != rhs_storage._batchTimings {return false}
+        if _storage._queueWaitSeconds != rhs_storage._queueWaitSeconds {return false}
+        if _storage._finishedUnixUs != rhs_storage._finishedUnixUs {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -186,7 +186,7 @@ public final class SamplingProgram {
         copyToInput(from: x, n: n, half: half)
         var hasCache = false
         var pCalls = 0, rCalls = 0
-        var pTime = c1 - c0, rTime = c2 - c1
+        var pTime = c1 - c0, rTime = refinerEval == nil ? 0 : c2 - c1
         let h = dt, h2 = dt / 2
         for i in 0..<stepCount {
             switch schedule[i] {

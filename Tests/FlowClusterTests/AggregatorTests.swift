@@ -38,11 +38,14 @@ final class AggregatorTests: XCTestCase {
         r = FuzzCorpus.result(shard: 0, evalSet: evalSet); r.batchSeconds = [Double](repeating: 0.01, count: size + 1); bad.append(r)
         r = FuzzCorpus.result(shard: 0, evalSet: evalSet); r.batchTimings = [stage(0.01, 0, 0), stage(0.01, 0, 0)]; bad.append(r)   // 2 ≠ 1 batch
         r = FuzzCorpus.result(shard: 0, evalSet: evalSet); r.batchTimings = [stage(1e300, 0, 0)]; bad.append(r)
+        r = FuzzCorpus.result(shard: 0, evalSet: evalSet); r.queueWaitSeconds = .nan; bad.append(r)
         for b in bad { try send(b) }
         // Valid: shard 1 with four batches and per-batch stage times; shard 2 from an older worker (sums only).
         r = FuzzCorpus.result(shard: 1, evalSet: evalSet)
         r.batchSeconds = [0.010, 0.020, 0.030, 0.040]
         r.batchTimings = [stage(0.008, 0.001, 0.001), stage(0.016, 0.002, 0.002), stage(0.024, 0.003, 0.003), stage(0.032, 0.004, 0.004)]
+        r.queueWaitSeconds = 0.25
+        r.finishedUnixUs = Int64((Date().timeIntervalSince1970 - 0.2) * 1e6)   // finished 200 ms before sending
         try send(r)
         r = FuzzCorpus.result(shard: 2, evalSet: evalSet)
         r.batchTimings = []; r.batchSeconds = [0.05, 0.05]; r.timings.predictorSeconds = 0.08; r.timings.solverSeconds = 0.02
@@ -59,6 +62,14 @@ final class AggregatorTests: XCTestCase {
         XCTAssertEqual(Double(pred.max) / 1000, 40, accuracy: 0.1, "max predictor 32 ms per batch or 40 ms mean")
         XCTAssertEqual(Double(pred.min) / 1000, 8, accuracy: 0.05, "smallest per-batch predictor time kept, not averaged away")
         XCTAssertEqual(st.latency.stages[.total]?.totalCount, 6)
+        // queue_wait and transfer: one value per shard that reports them (shard 2 plays an older worker: none).
+        let qw = try XCTUnwrap(st.latency.stages[.queueWait])
+        XCTAssertEqual(qw.totalCount, 1)
+        XCTAssertEqual(Double(qw.max) / 1e6, 0.25, accuracy: 0.001)
+        let tr = try XCTUnwrap(st.latency.stages[.transfer])
+        XCTAssertEqual(tr.totalCount, 1)
+        XCTAssertGreaterThanOrEqual(Double(tr.min) / 1e6, 0.199, "receipt is at least 200 ms after the stated finish")
+        XCTAssertLessThan(Double(tr.max) / 1e6, 10, "and not absurdly later")
         commits.close(); push.close()
     }
 }

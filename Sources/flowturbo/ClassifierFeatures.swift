@@ -30,11 +30,16 @@ struct ClassifierFeatures: FeatureMap {
 enum CLIFeatureMaps {
     static let help = "Feature space: raw (default), random-projection, or classifier[:PATH] (the MNIST classifier's penultimate layer)."
 
+    /// The classifier file a `--features` value names (`classifier` → the shipped one), or nil for other spaces.
+    static func classifierPath(_ name: String) -> String? {
+        if name == "classifier" { return ModelLoader.modelsDirectory + "/classifier-mnist.safetensors" }
+        return name.hasPrefix("classifier:") ? String(name.dropFirst("classifier:".count)) : nil
+    }
+
     static func make(_ name: String, inputDimension: Int, projectionDimension: Int, seed: UInt64) throws -> FeatureMap {
-        guard name == "classifier" || name.hasPrefix("classifier:") else {
+        guard let path = classifierPath(name) else {
             return try FeatureMaps.make(name, inputDimension: inputDimension, projectionDimension: projectionDimension, seed: seed)
         }
-        let path = name == "classifier" ? ModelLoader.modelsDirectory + "/classifier-mnist.safetensors" : String(name.dropFirst("classifier:".count))
         let model = try DigitClassifier.load(path)
         guard inputDimension == model.inputSize else {
             throw FlowError("--features classifier takes \(model.inputSize)-value images (1×28×28 MNIST), got D = \(inputDimension)")

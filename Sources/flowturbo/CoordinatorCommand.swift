@@ -75,9 +75,10 @@ struct ClusterRunOptions: ParsableArguments {
             guard projectionDim >= 1 else { throw FlowError("--projection-dim must be ≥ 1") }
             return
         }
-        guard features.hasPrefix("classifier") else { throw FlowError("--features \(features): expected raw, random-projection or classifier[:PATH]") }
-        let path = features == "classifier" ? ModelLoader.modelsDirectory + "/classifier-mnist.safetensors" : String(features.dropFirst("classifier:".count))
-        guard features == "classifier" || features.hasPrefix("classifier:"), FileIO.exists(path) else {
+        guard let path = CLIFeatureMaps.classifierPath(features) else {
+            throw FlowError("--features \(features): expected raw, random-projection or classifier[:PATH]")
+        }
+        guard FileIO.exists(path) else {
             throw FlowError("--features \(features): classifier file \(path) not found; train one with `flowturbo train-classifier` or give classifier:PATH")
         }
     }

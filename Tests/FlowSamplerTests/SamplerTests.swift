@@ -87,7 +87,7 @@ final class SamplerTests: XCTestCase {
     /// The per-batch conditioning precompute (`setLabels`: timestep/label embeddings, adaLN vectors) is model work:
     /// its time goes to predictor/refiner seconds, not to the solver's share that `bench sampler` reports.
     func testConditioningPrecomputeCountsAsModelTime() throws {
-        let p = SlowConditioningField(gmm, seconds: 0.05), r = SlowConditioningField(MixtureRefiner(base: gmm), seconds: 0.05)
+        let p = CountingField(gmm, setLabelsDelay: 0.05), r = CountingField(MixtureRefiner(base: gmm), setLabelsDelay: 0.05)
         let prog = try SamplingProgram(options: SamplerOptions(plan: try Plan.parse("H2P3R2"), guidance: Guidance(scale: 2), batch: 3),
                                        predictor: p, refiner: r)
         let stats = runAll3(prog)

@@ -47,11 +47,13 @@ final class MixtureRefiner: VelocityField {
     }
 }
 
-/// Wraps a field and counts evaluate calls and rows (for NFE accounting tests).
+/// Wraps a field and counts evaluate calls and rows (for NFE accounting tests); `setLabelsDelay` makes each
+/// per-batch `setLabels` take that many seconds (stands in for an expensive conditioning precompute).
 final class CountingField: VelocityField {
     let inner: VelocityField
+    let setLabelsDelay: Double
     var calls = 0, rows = 0, maxRowsSeen = 0
-    init(_ inner: VelocityField) { self.inner = inner }
+    init(_ inner: VelocityField, setLabelsDelay: Double = 0) { self.inner = inner; self.setLabelsDelay = setLabelsDelay }
     var sampleShape: [Int] { inner.sampleShape }
     var numClasses: Int { inner.numClasses }
     var isRefiner: Bool { inner.isRefiner }
@@ -62,37 +64,16 @@ final class CountingField: VelocityField {
     final class Eval: VelocityEvaluator {
         let owner: CountingField; let inner: VelocityEvaluator; var rows = 0
         init(_ o: CountingField, _ i: VelocityEvaluator) { owner = o; inner = i }
-        func setLabels(_ l: UnsafePointer<Int32>, rows: Int) { self.rows = rows; inner.setLabels(l, rows: rows) }
+        func setLabels(_ l: UnsafePointer<Int32>, rows: Int) {
+            if owner.setLabelsDelay > 0 { usleep(UInt32(owner.setLabelsDelay * 1e6)) }
+            self.rows = rows; inner.setLabels(l, rows: rows)
+        }
         func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, timeIndex: Int, out: UnsafeMutablePointer<Float>) {
             owner.calls += 1; owner.rows += rows; owner.maxRowsSeen = max(owner.maxRowsSeen, rows)
             inner.evaluate(x: x, v: v, timeIndex: timeIndex, out: out)
         }
         func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, t: Float, out: UnsafeMutablePointer<Float>) {
             owner.calls += 1; owner.rows += rows
-            inner.evaluate(x: x, v: v, t: t, out: out)
-        }
-    }
-}
-
-/// Wraps a field whose per-batch `setLabels` takes `seconds` (stands in for an expensive conditioning precompute).
-final class SlowConditioningField: VelocityField {
-    let inner: VelocityField, seconds: Double
-    init(_ inner: VelocityField, seconds: Double) { self.inner = inner; self.seconds = seconds }
-    var sampleShape: [Int] { inner.sampleShape }
-    var numClasses: Int { inner.numClasses }
-    var isRefiner: Bool { inner.isRefiner }
-    var flopsPerRow: Double { 0 }
-    func makeEvaluator(maxRows: Int, times: [Float]) -> VelocityEvaluator {
-        Eval(inner.makeEvaluator(maxRows: maxRows, times: times), seconds: seconds)
-    }
-    final class Eval: VelocityEvaluator {
-        let inner: VelocityEvaluator, seconds: Double
-        init(_ i: VelocityEvaluator, seconds: Double) { inner = i; self.seconds = seconds }
-        func setLabels(_ l: UnsafePointer<Int32>, rows: Int) { usleep(UInt32(seconds * 1e6)); inner.setLabels(l, rows: rows) }
-        func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, timeIndex: Int, out: UnsafeMutablePointer<Float>) {
-            inner.evaluate(x: x, v: v, timeIndex: timeIndex, out: out)
-        }
-        func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, t: Float, out: UnsafeMutablePointer<Float>) {
             inner.evaluate(x: x, v: v, t: t, out: out)
         }
     }

@@ -42,6 +42,7 @@ struct SampleCommand: ParsableCommand {
         let ref = try refinerSpec.map { try ModelLoader.load($0, heads: heads, refiner: true) }
         let labels = try SampleCommand.labels(classes: classes, n: n, numClasses: predictor.numClasses)
         let count = labels.count
+        try Validate.fitsInMemory([count, predictor.sampleSize], bytesPerElement: 4, "--n \(count) samples of shape \(predictor.sampleShape)")
         let options = SamplerOptions(plan: planValue, guidance: Guidance(scale: cfg, channels: cfgChannels), refinerStep: step,
                                      batch: max(1, min(batch, count)), rtol: rtol, atol: atol)
         let program = try SamplingProgram(options: options, predictor: predictor, refiner: ref)

@@ -79,6 +79,11 @@ final class BadNumberTests: XCTestCase {
             cases.append(["inspect", m])
             cases.append(["sample", "--model", m, "--plan", "H2", "--n", "2", "--out", d + "/m.npy"])
         }
+        let classifier = (shipped as NSString).deletingLastPathComponent + "/classifier-mnist.safetensors"
+        if FileManager.default.fileExists(atPath: classifier) {
+            let nan = try npy(d + "/nan.npy", .float32, [4, 1, 28, 28], [Float](repeating: .nan, count: 4 * 784).withUnsafeBytes { Array($0) })
+            cases.append(["classify", "--samples", nan, "--classifier", classifier])
+        }
         if FileManager.default.fileExists(atPath: shipped) {
             for y in [yMax, yMin] { cases.append(["forward", "--model", shipped, "--x", x, "--t", t, "--y", y, "--out", d + "/f.npy"]) }
         }

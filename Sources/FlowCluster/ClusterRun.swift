@@ -61,7 +61,8 @@ public struct RunSpec {
             // Verify what the journal says is committed before anything else runs; damaged or missing shards
             // are forgotten and computed again instead of being found only when the report reads them.
             for d in try RunIntegrity.repair(outDir: outDir, expected: c.header) {
-                FileHandle.standardError.write(Data("resume: shard \(d.shard) (\(d.file)): \(d.reason); computing it again\n".utf8))
+                let line = "resume: shard \(d.shard) (\(d.file)): \(d.reason); computing it again\n"
+                FileHandle.standardError.write(Data(line.utf8))
             }
         }
         return c

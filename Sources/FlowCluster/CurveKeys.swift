@@ -131,7 +131,8 @@ public enum CurveKeys {
     static func refuseSecretAsAllowList(_ path: String) throws {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         guard !path.hasSuffix(".key"), !text.contains("secret key") else {
-            throw FlowError("--allow \(path) is a secret key file; the allow-list takes worker public keys (.pub files or a directory of them), never a .key")
+            throw FlowError("--allow \(path) is a secret key file; the allow-list takes worker public keys "
+                + "(.pub files or a directory of them), never a .key")
         }
     }
 

@@ -17,7 +17,8 @@ public enum RunDirectory {
     /// deletions) into the filesystem root, a top-level system directory or the home directory.
     public static func checkOut(_ path: String, name: String = "--out") throws {
         guard !path.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw FlowError("\(name) is empty: a run directory is required (e.g. runs/latest); an empty path would write into /")
+            throw FlowError("\(name) is empty: a run directory is required (e.g. runs/latest); an empty path "
+                + "would write into /")
         }
         guard !path.contains("\0"), !path.contains("\n") else {
             throw FlowError("\(name) contains a NUL or newline character; choose a plain directory name")
@@ -26,7 +27,8 @@ public enum RunDirectory {
         let home = ProcessInfo.processInfo.environment["HOME"].map(normalize)
         let depth = resolved.split(separator: "/").count
         guard depth >= 2, resolved != home else {
-            throw FlowError("\(name) \(path) resolves to \(resolved), which is not a run directory (it would scatter run files there and --overwrite would delete in it); use a subdirectory such as \(resolved == "/" ? "" : resolved)/runs/latest")
+            throw FlowError("\(name) \(path) resolves to \(resolved), which is not a run directory (it would "
+                + "scatter run files there and --overwrite would delete in it); use a subdirectory such as runs/latest")
         }
     }
 
@@ -56,12 +58,17 @@ public enum RunDirectory {
         let path = dir + "/" + lockFile
         if held[normalize(path)] != nil { return }
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw FlowError("\(path): cannot create the run lock (\(String(cString: strerror(errno))))") }
+        guard fd >= 0 else {
+            throw FlowError("\(path): cannot create the run lock (\(String(cString: strerror(errno))))")
+        }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let busy = errno == EWOULDBLOCK
             let reason = String(cString: strerror(errno))
             close(fd)
-            if busy { throw FlowError("\(dir) is in use by another run (\(path) is locked); wait for it to finish or choose another directory") }
+            if busy {
+                throw FlowError("\(dir) is in use by another run (\(path) is locked); "
+                                + "wait for it to finish or choose another directory")
+            }
             throw FlowError("\(path): cannot lock (\(reason))")
         }
         held[normalize(path)] = fd
@@ -92,7 +99,9 @@ public enum RunDirectory {
            let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
            let list = obj["shards"] as? [[String: Any]] {
             for s in list {
-                if let id = s["shard"] as? Int, id >= 0, s["file"] as? String == Aggregator.latentsFile(shard: id) { shards.insert(id) }
+                guard let id = s["shard"] as? Int, id >= 0,
+                      s["file"] as? String == Aggregator.latentsFile(shard: id) else { continue }
+                shards.insert(id)
             }
         }
         var removed = 0

@@ -50,7 +50,9 @@ public enum RunIntegrity {
     }
 
     /// Path of a shard's labels file, relative to the run directory.
-    public static func labelsFile(shard: Int) -> String { String(Aggregator.latentsFile(shard: shard).dropLast(4)) + ".labels.npy" }
+    public static func labelsFile(shard: Int) -> String {
+        String(Aggregator.latentsFile(shard: shard).dropLast(4)) + ".labels.npy"
+    }
 
     /// Reads the journal in `outDir` and checks every committed shard (read-only).
     public static func check(outDir: String) throws -> Result {
@@ -73,7 +75,8 @@ public enum RunIntegrity {
             }
         }
         intact.sort { $0.first < $1.first }
-        return Result(header: h, intact: intact, damaged: damaged, shardCount: layout.count, duplicateRecords: duplicates)
+        return Result(header: h, intact: intact, damaged: damaged, shardCount: layout.count,
+                      duplicateRecords: duplicates)
     }
 
     /// Why commit `c` cannot be used, or nil when it is intact.
@@ -82,9 +85,11 @@ public enum RunIntegrity {
             return "record (first \(c.first), count \(c.count)) does not match the run's shard layout"
         }
         guard c.file == Aggregator.latentsFile(shard: c.shard) else {
-            return "record names \(c.file), not \(Aggregator.latentsFile(shard: c.shard)) (paths outside the shard's own file are refused)"
+            return "record names \(c.file), not \(Aggregator.latentsFile(shard: c.shard)) (paths outside the "
+                + "shard's own file are refused)"
         }
-        guard let bytes = try? FileIO.read(outDir + "/" + c.file) else { return "latents file is missing or unreadable" }
+        guard let bytes = try? FileIO.read(outDir + "/" + c.file) else { return "latents file is missing or "
+            + "unreadable" }
         guard CRC32.hex(bytes) == c.checksum else {
             return "latents checksum \(CRC32.hex(bytes)) != journal \(c.checksum) (\(bytes.count) bytes)"
         }
@@ -96,7 +101,8 @@ public enum RunIntegrity {
         if let set = evalSet {
             let want = labelsBytes(set, layout[c.shard])
             guard labels == want else {
-                return "labels checksum \(CRC32.hex(labels)) != expected \(CRC32.hex(want)) (\(labels.count) of \(want.count) bytes)"
+                return "labels checksum \(CRC32.hex(labels)) != expected \(CRC32.hex(want)) (\(labels.count) of "
+                    + "\(want.count) bytes)"
             }
         } else {
             guard let l = try? NPY.decode(labels, source: labelsPath), l.dtype == .int32, l.shape == [c.count] else {

@@ -13,7 +13,8 @@ public enum RunOutput {
     public static func loadAll(outDir: String) throws -> (header: RunHeader, commits: [ShardCommit], latents: [UInt8], labels: [Int32], sampleShape: [Int]) {
         let check = try RunIntegrity.check(outDir: outDir)
         if let d = check.damaged.first {
-            throw FlowError("\(outDir)/\(d.file): shard \(d.shard) \(d.reason); rerun with --resume to compute it again (`flowturbo verify \(outDir)` lists all damage)")
+            throw FlowError("\(outDir)/\(d.file): shard \(d.shard) \(d.reason); rerun with --resume to compute "
+                + "it again (`flowturbo verify \(outDir)` lists all damage)")
         }
         var latents: [UInt8] = [], labels: [Int32] = [], shape: [Int] = []
         for c in check.intact {
@@ -34,7 +35,8 @@ public enum RunOutput {
         let check = try RunIntegrity.check(outDir: outDir)
         let shards: [[String: Any]] = try check.intact.map {
             let labels = RunIntegrity.labelsFile(shard: $0.shard)
-            return ["shard": $0.shard, "first": $0.first, "count": $0.count, "end": $0.first + $0.count, "file": $0.file,
+            return ["shard": $0.shard, "first": $0.first, "count": $0.count, "end": $0.first + $0.count,
+                    "file": $0.file,
                     "labels": labels, "labels_crc32": CRC32.hex(try FileIO.read(outDir + "/" + labels)),
                     "crc32": $0.checksum, "worker": $0.worker]
         }

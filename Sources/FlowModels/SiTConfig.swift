@@ -54,12 +54,14 @@ public struct SiTConfig: Equatable, Codable, Sendable {
             ("frequencyEmbeddingSize", frequencyEmbeddingSize, 1...Bounds.maxModelWidth),
         ]
         for (name, value, range) in fields where !range.contains(value) {
-            throw bad("\(name) \(value) is outside \(range.lowerBound)…\(range.upperBound); the file is corrupt or not a SiT model")
+            throw bad("\(name) \(value) is outside \(range.lowerBound)…\(range.upperBound); the file is corrupt "
+                + "or not a SiT model")
         }
         guard inputSize > 0, patchSize > 0, inputSize % patchSize == 0 else { throw bad("input size \(inputSize) is not a multiple of patch size \(patchSize)") }
         guard hiddenSize > 0, hiddenSize % 4 == 0 else { throw bad("hidden size \(hiddenSize) must be a positive multiple of 4 (sin-cos position embedding)") }
         guard numHeads > 0, hiddenSize % numHeads == 0 else { throw bad("hidden size \(hiddenSize) is not divisible by \(numHeads) heads; pass the right --heads") }
-        guard tokens <= Bounds.maxTokens else { throw bad("\(tokens) tokens per sample exceed \(Bounds.maxTokens); use a larger patch") }
+        guard tokens <= Bounds.maxTokens else { throw bad("\(tokens) tokens per sample exceed "
+            + "\(Bounds.maxTokens); use a larger patch") }
         // Every bound above keeps this sum far below Int.max; the weights must fit in memory as float32.
         guard parameterCount <= Bounds.memoryBytes / 4 else {
             throw bad("\(parameterCount) parameters need more than this machine's \(Bounds.memoryBytes >> 20) MiB")
@@ -67,7 +69,8 @@ public struct SiTConfig: Equatable, Codable, Sendable {
         // One row's largest activation (attention scores per head, or the MLP hidden) must fit as well.
         let perRow = tokens * max(tokens * numHeads, mlpHidden, 6 * hiddenSize)
         guard perRow <= Bounds.memoryBytes / 4 else {
-            throw bad("one sample's activations (\(perRow) floats) need more than this machine's \(Bounds.memoryBytes >> 20) MiB")
+            throw bad("one sample's activations (\(perRow) floats) need more than this machine's "
+                + "\(Bounds.memoryBytes >> 20) MiB")
         }
     }
 
@@ -124,7 +127,8 @@ public struct SiTConfig: Equatable, Codable, Sendable {
         guard f.shape("blocks.\(depth).attn.qkv.weight") == nil else {
             var n = depth
             while n < Bounds.maxDepth && f.shape("blocks.\(n).attn.qkv.weight") != nil { n += 1 }
-            throw FlowError("\(f.path): metadata says depth \(depth) but the file holds blocks 0..<\(n); the metadata is wrong — fix '\(SiTConfig.metadataKey)'")
+            throw FlowError("\(f.path): metadata says depth \(depth) but the file holds blocks 0..<\(n); the "
+                + "metadata is wrong — fix '\(SiTConfig.metadataKey)'")
         }
     }
 

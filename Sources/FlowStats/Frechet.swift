@@ -93,7 +93,8 @@ public enum Frechet {
         guard let low = ascending.first, let high = ascending.last else { return }
         let scale = Swift.max(abs(low), abs(high))
         guard low >= -negativeEigenvalueTolerance * scale else {
-            throw FlowError("Fréchet distance: \(name) is not positive semi-definite (eigenvalue \(low), largest \(high)); it is not a covariance matrix — recompute the statistics")
+            throw FlowError("Fréchet distance: \(name) is not positive semi-definite (eigenvalue \(low), "
+                + "largest \(high)); it is not a covariance matrix — recompute the statistics")
         }
     }
 

@@ -97,7 +97,8 @@ public enum Report {
         if !r.latency.workers.isEmpty {
             s += "\n## Latency per worker (ms, total)\n\n| worker | p50 | p90 | p99 | max | count |\n|---|---|---|---|---|---|\n"
             for (w, h) in r.latency.workers.sorted(by: { $0.key < $1.key }) where h.totalCount > 0 {
-                let l = LatencySummary(h); s += "| \(cell(w)) | \(f(l.p50)) | \(f(l.p90)) | \(f(l.p99)) | \(f(l.max)) | \(l.count) |\n"
+                let l = LatencySummary(h); s += "| \(cell(w)) | \(f(l.p50)) | \(f(l.p90)) | \(f(l.p99)) | "
+                    + "\(f(l.max)) | \(l.count) |\n"
             }
         }
         if let m = r.metrics {

@@ -71,7 +71,9 @@ public struct NPYArray: Sendable {
         case .int64:
             // Read directly: through Double, Int64.max rounds to 2^63, which does not convert back.
             let n = count
-            return bytes.withUnsafeBytes { raw in (0..<n).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) } }
+            return bytes.withUnsafeBytes { raw in
+                (0..<n).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
+            }
         default:
             return doubles().map { Int64($0) }
         }

@@ -135,7 +135,8 @@ public enum SafeTensors {
                 guard !o else { throw FlowError("\(path): tensor '\(name)': shape \(shape) overflows") }
                 count = m
             }
-            guard let b = SafeTensors.integer(offsAny[0]), let e = SafeTensors.integer(offsAny[1]), b >= 0, e >= b else {
+            guard let b = SafeTensors.integer(offsAny[0]), let e = SafeTensors.integer(offsAny[1]),
+                  b >= 0, e >= b else {
                 throw FlowError("\(path): tensor '\(name)': invalid data_offsets \(offsAny)")
             }
             guard e <= dataLen else {
@@ -150,7 +151,8 @@ public enum SafeTensors {
         // Tensors must not share bytes (the format's reference implementation refuses overlaps too).
         let ordered = entries.filter { $0.value.end > $0.value.begin }.sorted { $0.value.begin < $1.value.begin }
         for (prev, next) in zip(ordered, ordered.dropFirst()) where next.value.begin < prev.value.end {
-            throw FlowError("\(path): tensors '\(prev.key)' [\(prev.value.begin), \(prev.value.end)) and '\(next.key)' [\(next.value.begin), \(next.value.end)) overlap; the file is corrupt")
+            throw FlowError("\(path): tensors '\(prev.key)' [\(prev.value.begin), \(prev.value.end)) and "
+                + "'\(next.key)' [\(next.value.begin), \(next.value.end)) overlap; the file is corrupt")
         }
         return SafeTensorsFile(path: path, metadata: metadata, entries: entries, bytes: bytes, dataStart: dataStart)
     }

@@ -12,9 +12,11 @@ public enum Bounds {
     public static let maxSamples = 100_000_000
     /// Rows of one compiled program run (buffers scale with it; the memory check applies on top).
     public static let maxBatch = 1 << 16
-    /// Longest duration a timeout, lease or give-up flag may name: 30 days (finite, so `Date` and `Int64` conversions hold).
+    /// Longest duration a timeout, lease or give-up flag may name: 30 days (finite, so `Date` and `Int64`
+    /// conversions hold).
     public static let maxSeconds = 30 * 86_400.0
-    /// Largest message or shard size flag in MiB: 64 GiB, so `MiB << 20` cannot overflow and stays allocatable in principle.
+    /// Largest message or shard size flag in MiB: 64 GiB, so `MiB << 20` cannot overflow and stays allocatable
+    /// in principle.
     public static let maxMebibytes = 1 << 16
     /// Guidance scales beyond this are not guidance (and |s| · v overflows float32 for ordinary velocities).
     public static let maxGuidanceScale: Float = 1_000
@@ -42,7 +44,8 @@ public enum Validate {
     /// `value` must lie in `range`.
     public static func count(_ value: Int, _ name: String, _ range: ClosedRange<Int>) throws {
         guard range.contains(value) else {
-            throw FlowError("\(name) \(value) is out of range: expected \(range.lowerBound)…\(range.upperBound); pass a value in that range")
+            throw FlowError("\(name) \(value) is out of range: expected "
+                + "\(range.lowerBound)…\(range.upperBound); pass a value in that range")
         }
     }
 
@@ -54,14 +57,16 @@ public enum Validate {
     /// A finite duration in seconds within `range` (NaN and ±inf are refused).
     public static func seconds(_ value: Double, _ name: String, _ range: ClosedRange<Double>) throws {
         guard value.isFinite, range.contains(value) else {
-            throw FlowError("\(name) \(value) is not a duration in \(range.lowerBound)…\(range.upperBound) seconds; pass a finite number in that range")
+            throw FlowError("\(name) \(value) is not a duration in \(range.lowerBound)…\(range.upperBound) "
+                + "seconds; pass a finite number in that range")
         }
     }
 
     /// A finite real number within `range`.
     public static func finite(_ value: Double, _ name: String, _ range: ClosedRange<Double>) throws {
         guard value.isFinite, range.contains(value) else {
-            throw FlowError("\(name) \(value) is out of range: expected a finite number in \(range.lowerBound)…\(range.upperBound)")
+            throw FlowError("\(name) \(value) is out of range: expected a finite number in "
+                + "\(range.lowerBound)…\(range.upperBound)")
         }
     }
 
@@ -86,7 +91,8 @@ public enum Validate {
     public static func fitsInMemory(_ factors: [Int], bytesPerElement: Int, _ what: String) throws {
         guard let n = product(factors + [bytesPerElement]), n <= Bounds.memoryBytes else {
             let shape = factors.map(String.init).joined(separator: " × ")
-            throw FlowError("\(what) needs \(shape) × \(bytesPerElement) bytes, more than this machine's \(Bounds.memoryBytes >> 20) MiB of memory; use smaller values")
+            throw FlowError("\(what) needs \(shape) × \(bytesPerElement) bytes, more than this machine's "
+                + "\(Bounds.memoryBytes >> 20) MiB of memory; use smaller values")
         }
     }
 }

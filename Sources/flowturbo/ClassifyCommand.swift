@@ -24,7 +24,8 @@ struct ClassifyCommand: ParsableCommand {
         }
         let bad = (0..<n).filter { i in !x.data[(i * 784)..<((i + 1) * 784)].allSatisfy { $0.isFinite } }.count
         guard bad == 0 else {
-            throw FlowError("\(samples): \(bad) of \(n) samples contain NaN or infinity, which no class describes; check the sampler run that wrote them")
+            throw FlowError("\(samples): \(bad) of \(n) samples contain NaN or infinity, which no class "
+                + "describes; check the sampler run that wrote them")
         }
         let c = try DigitClassifier.load(classifier)
         let list: [Int] = try classes.map { s in

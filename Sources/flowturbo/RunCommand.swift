@@ -32,7 +32,8 @@ struct RunCommand: ParsableCommand {
         let context = try ZMQContext()
         let coordinator = try Coordinator(config: config, context: context)
         try writeEndpoints(outDir: spec.outDir, control: coordinator.controlPort, data: coordinator.dataPort)
-        let procs = WorkerProcesses(count: workers, arguments: ["--connect", Endpoint.loopback(for: bind, port: coordinator.controlPort)]
+        let connect = Endpoint.loopback(for: bind, port: coordinator.controlPort)
+        let procs = WorkerProcesses(count: workers, arguments: ["--connect", connect]
                                         + opts.workerModelArguments(spec) + ["--batch-delay-ms", String(workerBatchDelayMs)])
         try procs.start()
         var lastCheck = Date()
@@ -40,7 +41,10 @@ struct RunCommand: ParsableCommand {
             if Date().timeIntervalSince(lastCheck) > 0.5 {
                 lastCheck = Date(); procs.respawnCrashed()
                 if procs.pids.isEmpty && procs.respawns >= procs.maxRespawns {
-                    coordinator.abort("every worker process keeps exiting (\(procs.respawns) restarts); run `flowturbo worker --connect \(Endpoint.loopback(for: bind, port: coordinator.controlPort)) \(opts.workerModelArguments(spec).joined(separator: " "))` by hand to see why")
+                    let manual = (["flowturbo worker --connect", connect] + opts.workerModelArguments(spec))
+                        .joined(separator: " ")
+                    coordinator.abort("every worker process keeps exiting (\(procs.respawns) restarts); "
+                                      + "run `\(manual)` by hand to see why")
                 }
             }
         }

@@ -7,7 +7,8 @@ import Foundation
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check a run directory read-only: every committed shard's path, latents CRC-32 and labels against the journal.",
+        abstract: "Check a run directory read-only: every committed shard's path, latents CRC-32 and labels "
+            + "against the journal.",
         discussion: """
         Exit status: 0 = every sample is in an intact shard; 1 = damaged or missing shards (rerun the run with
         --resume to compute them again, bit-identically); 2 = no damage, but the run is not finished.
@@ -21,7 +22,8 @@ struct VerifyCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard (dir == nil) != (out == nil) else { throw FlowError("verify: give the run directory once, as an argument or --out") }
+        guard (dir == nil) != (out == nil) else { throw FlowError("verify: give the run directory once, as an "
+            + "argument or --out") }
         try RunDirectory.checkOut(dir ?? out!, name: "run directory")
     }
 
@@ -47,7 +49,9 @@ struct VerifyCommand: ParsableCommand {
                   + "\(r.samplesIntact) of \(r.header.samples) samples verified")
         }
         if !r.damaged.isEmpty {
-            FileHandle.standardError.write(Data("error: \(r.damaged.count) damaged or missing shard(s) in \(d); rerun the same command with --resume to compute them again\n".utf8))
+            let line = "error: \(r.damaged.count) damaged or missing shard(s) in \(d); "
+                + "rerun the same command with --resume to compute them again\n"
+            FileHandle.standardError.write(Data(line.utf8))
             throw ExitCode(1)
         }
         if !r.complete { throw ExitCode(2) }

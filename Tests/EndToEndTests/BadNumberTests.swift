@@ -17,7 +17,7 @@ final class BadNumberTests: XCTestCase {
     }
 
     /// Runs the binary; returns (exited normally, status, stderr, timed out).
-    func spawn(_ args: [String], dir: String, tag: String, timeout: Double = 20) throws -> (Bool, Int32, String, Bool) {
+    func spawn(_ args: [String], dir: String, tag: String, timeout: Double = 30) throws -> (Bool, Int32, String, Bool) {
         let p = try Harness.start(args, logDir: dir, tag: tag)
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(10_000) }
@@ -30,11 +30,13 @@ final class BadNumberTests: XCTestCase {
 
     /// A safetensors file with only a SiT config in its metadata, one field replaced.
     func craftedModel(_ dir: String, field: String, value: Int) throws -> String {
-        var cfg: [String: Any] = ["inputSize": 8, "patchSize": 2, "inChannels": 2, "hiddenSize": 24, "depth": 2, "numHeads": 3,
-                                  "mlpHidden": 96, "numClasses": 4, "learnSigma": false, "isRefiner": false,
+        var cfg: [String: Any] = ["inputSize": 8, "patchSize": 2, "inChannels": 2, "hiddenSize": 24, "depth": 2,
+                                  "numHeads": 3, "mlpHidden": 96, "numClasses": 4, "learnSigma": false,
+                                  "isRefiner": false,
                                   "frequencyEmbeddingSize": 256]
         cfg[field] = value
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: cfg, options: [.sortedKeys]), as: UTF8.self)
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: cfg, options: [.sortedKeys]),
+                as: UTF8.self)
         let path = dir + "/\(field)-\(value).safetensors"
         try SafeTensors.write(path, tensors: [], metadata: ["flowturbo.sit_config": json, "format": "flowturbo-sit-v1"])
         return path
@@ -56,7 +58,8 @@ final class BadNumberTests: XCTestCase {
         let t = try npy(d + "/t.npy", .float32, [1], withUnsafeBytes(of: Float(0.5)) { Array($0) })
         let yMax = try npy(d + "/ymax.npy", .int64, [1], withUnsafeBytes(of: Int64.max.littleEndian) { Array($0) })
         let yMin = try npy(d + "/ymin.npy", .int64, [1], withUnsafeBytes(of: Int64.min.littleEndian) { Array($0) })
-        let run = ["--model", "gmm:synthetic", "--samples", "16", "--batch", "8", "--plan", "H2", "--quiet", "--workers", "1"]
+        let run = ["--model", "gmm:synthetic", "--samples", "16", "--batch", "8", "--plan", "H2", "--quiet",
+                "--workers", "1"]
         var cases: [[String]] = [
             ["run", "--samples", "9223372036854775807", "--out", d + "/r0", "--model", "gmm:synthetic", "--quiet"],
             ["run", "--samples", "1000000000000", "--out", d + "/r1", "--model", "gmm:synthetic", "--quiet"],
@@ -67,13 +70,16 @@ final class BadNumberTests: XCTestCase {
             ["bench", "cluster", "--control-workers", "0", "--shards", "4", "--samples", "16", "--dir", d + "/bench"],
             ["stats", "compare", a, b, "--projection-dim", "0", "--features", "random-projection"],
             ["stats", "compare", a, b, "--projection-dim", "2147483648", "--features", "random-projection"],
-            ["stats", "reference", "--latents", a, "--out", d + "/ref.npz", "--projection-dim", "0", "--features", "random-projection"],
+            ["stats", "reference", "--latents", a, "--out", d + "/ref.npz", "--projection-dim", "0",
+                    "--features", "random-projection"],
             ["stats", "compare", a, b, "--swd-directions", "1099511627776"],
             ["sample", "--model", "gmm:synthetic", "--plan", "H2", "--n", "4611686018427387904", "--out", d + "/s.npy"],
             ["sample", "--model", "gmm:mnist", "--plan", "H2", "--n", "50000000", "--out", d + "/s.npy"],
             ["sample", "--model", "gmm:synthetic", "--plan", "H2", "--n", "4", "--batch", "0", "--out", d + "/s.npy"],
         ]
-        for v in ["nan", "inf", "1e308"] { cases.append(["run", "--lease-seconds", v, "--out", d + "/lease-\(v)"] + run) }
+        for v in ["nan", "inf", "1e308"] {
+            cases.append(["run", "--lease-seconds", v, "--out", d + "/lease-\(v)"] + run)
+        }
         for (field, value) in [("inputSize", 1 << 40), ("mlpHidden", 1 << 40), ("depth", 1_000_000_000)] {
             let m = try craftedModel(d, field: field, value: value)
             cases.append(["inspect", m])
@@ -81,11 +87,14 @@ final class BadNumberTests: XCTestCase {
         }
         let classifier = (shipped as NSString).deletingLastPathComponent + "/classifier-mnist.safetensors"
         if FileManager.default.fileExists(atPath: classifier) {
-            let nan = try npy(d + "/nan.npy", .float32, [4, 1, 28, 28], [Float](repeating: .nan, count: 4 * 784).withUnsafeBytes { Array($0) })
+            let nanBytes = [Float](repeating: .nan, count: 4 * 784).withUnsafeBytes { Array($0) }
+            let nan = try npy(d + "/nan.npy", .float32, [4, 1, 28, 28], nanBytes)
             cases.append(["classify", "--samples", nan, "--classifier", classifier])
         }
         if FileManager.default.fileExists(atPath: shipped) {
-            for y in [yMax, yMin] { cases.append(["forward", "--model", shipped, "--x", x, "--t", t, "--y", y, "--out", d + "/f.npy"]) }
+            for y in [yMax, yMin] {
+                cases.append(["forward", "--model", shipped, "--x", x, "--t", t, "--y", y, "--out", d + "/f.npy"])
+            }
         }
         for (i, args) in cases.enumerated() {
             let (exited, status, err, hung) = try spawn(args, dir: d, tag: "case\(i)")

@@ -46,7 +46,8 @@ final class RunRepairTests: XCTestCase {
     func testResumeRepairsDamagedLabelsAndDeletedShardsBitIdentically() throws {
         let d = Harness.tempDir("repair")
         let clean = d + "/clean", run = d + "/run"
-        var (status, err) = try Harness.run(["run", "--workers", "1", "--out", clean] + Self.common, logDir: d, tag: "clean")
+        var (status, err) = try Harness.run(["run", "--workers", "1", "--out", clean] + Self.common, logDir: d,
+                tag: "clean")
         XCTAssertEqual(status, 0, err)
         (status, err) = try Harness.run(["run", "--workers", "1", "--out", run] + Self.common, logDir: d, tag: "first")
         XCTAssertEqual(status, 0, err)
@@ -70,20 +71,24 @@ final class RunRepairTests: XCTestCase {
         (status, _) = try Harness.run(["verify", run], logDir: d, tag: "verify-damaged")
         XCTAssertNotEqual(status, 0, "verify must fail on a damaged run")
         let out = (try? String(contentsOfFile: d + "/verify-damaged.out", encoding: .utf8)) ?? ""
-        for shard in [1, 2, 4] { XCTAssertTrue(out.contains("shard \(shard) "), "verify must name shard \(shard): \(out)") }
+        for shard in [1, 2, 4] { XCTAssertTrue(out.contains("shard \(shard) "), "verify must name shard "
+            + "\(shard): \(out)") }
         XCTAssertEqual(try snapshot(run), before, "verify must be read-only")
 
         // --resume: verifies first, recomputes exactly the three damaged shards, ends bit-identical to the clean run.
-        (status, err) = try Harness.run(["run", "--workers", "1", "--out", run, "--resume", "--export-npz"] + Self.common,
+        (status, err) = try Harness.run(["run", "--workers", "1", "--out", run, "--resume",
+                "--export-npz"] + Self.common,
                                         logDir: d, tag: "resume")
         XCTAssertEqual(status, 0, err)
         XCTAssertEqual(try shardFiles(run), reference, "resume must restore every shard bit-identically")
         let report = try Harness.json(run + "/report.json")
         let cluster = report["cluster"] as? [String: Any] ?? [:]
-        XCTAssertEqual(cluster["committed_this_session"] as? Int, 3, "only the damaged shards are recomputed: \(cluster)")
+        XCTAssertEqual(cluster["committed_this_session"] as? Int, 3, "only the damaged shards are recomputed: "
+            + "\(cluster)")
         XCTAssertEqual(try Harness.json(run + "/manifest.json")["complete"] as? Bool, true)
         let npz = try NPZ.read(run + "/samples.npz")
-        XCTAssertEqual(try npz["labels"]?.int64s(), (0..<96).map { Int64($0 % 4) }, "exported labels (4 classes, balanced)")
+        XCTAssertEqual(try npz["labels"]?.int64s(), (0..<96).map { Int64($0 % 4) }, "exported labels (4 "
+            + "classes, balanced)")
         (status, _) = try Harness.run(["verify", run], logDir: d, tag: "verify-repaired")
         XCTAssertEqual(status, 0, "the repaired run verifies")
     }
@@ -105,7 +110,8 @@ final class RunRepairTests: XCTestCase {
     func testSecondRunOnALockedDirectoryIsRefused() throws {
         let d = Harness.tempDir("lock")
         let run = d + "/run"
-        let first = try Harness.start(["run", "--workers", "1", "--out", run, "--worker-batch-delay-ms", "300"] + Self.common,
+        let first = try Harness.start(["run", "--workers", "1", "--out", run, "--worker-batch-delay-ms",
+                "300"] + Self.common,
                                       logDir: d, tag: "first")
         XCTAssertTrue(Harness.wait(timeout: 30) { Harness.committedShards(run).count >= 1 }, "no shard committed")
         for extra in [[], ["--resume"], ["--overwrite"]] {
@@ -116,7 +122,8 @@ final class RunRepairTests: XCTestCase {
         }
         XCTAssertTrue(Harness.wait(timeout: 60) { !first.isRunning }, "the first run did not finish")
         first.waitUntilExit()
-        XCTAssertEqual(first.terminationStatus, 0, (try? String(contentsOfFile: d + "/first.err", encoding: .utf8)) ?? "")
+        XCTAssertEqual(first.terminationStatus, 0, (try? String(contentsOfFile: d + "/first.err",
+                encoding: .utf8)) ?? "")
         let shards = Harness.committedShards(run)
         XCTAssertEqual(shards.sorted(), Array(0..<6), "every shard exactly once: the second runs wrote nothing")
     }

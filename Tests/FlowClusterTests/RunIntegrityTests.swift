@@ -15,7 +15,8 @@ final class RunIntegrityTests: XCTestCase {
     // 12 samples, shards of 4, 3 classes, sample shape [2].
     let set = try! EvalSet(samples: 12, classes: 3, seed: 7)
     var header: RunHeader {
-        RunHeader(evalSetId: set.id, samples: 12, classes: 3, labelMode: "balanced", seed: 7, plan: "H2", guidanceScale: 1,
+        RunHeader(evalSetId: set.id, samples: 12, classes: 3, labelMode: "balanced", seed: 7, plan: "H2",
+                guidanceScale: 1,
                   guidanceChannels: 0, batch: 4, shardSize: 4, models: ["predictor=x@0"])
     }
 
@@ -38,7 +39,8 @@ final class RunIntegrityTests: XCTestCase {
         var outside = commits[2]
         outside.file = "../../outside.npy"          // a resealed record pointing out of the run directory
         try FileIO.writeAtomically(dir + "/outside.npy", try FileIO.read(run + "/" + commits[2].file))
-        try Journal.rewrite(run + "/journal.log", header: header, commits: [commits[0], commits[1], outside, commits[0]])
+        try Journal.rewrite(run + "/journal.log", header: header, commits: [commits[0], commits[1], outside,
+                commits[0]])
         var r = try RunIntegrity.check(outDir: run)
         XCTAssertEqual(r.damaged.map(\.shard), [2])
         XCTAssertTrue(r.damaged[0].reason.contains("refused"), r.damaged[0].reason)
@@ -58,8 +60,10 @@ final class RunIntegrityTests: XCTestCase {
         r = try RunIntegrity.check(outDir: run)
         XCTAssertEqual(r.damaged.map(\.shard).sorted(), [0, 1])
         try RunOutput.writeManifest(outDir: run)
-        XCTAssertEqual(try manifest(run)["complete"] as? Bool, false, "the manifest must not claim a damaged run is complete")
-        XCTAssertThrowsError(try RunOutput.loadAll(outDir: run)) { XCTAssertTrue("\($0)".contains("--resume"), "\($0)") }
+        XCTAssertEqual(try manifest(run)["complete"] as? Bool, false, "the manifest must not claim a damaged "
+            + "run is complete")
+        XCTAssertThrowsError(try RunOutput.loadAll(outDir: run)) { XCTAssertTrue("\($0)".contains("--resume"),
+                "\($0)") }
 
         // A different configuration: repair touches nothing (the coordinator names the difference).
         var other = header
@@ -86,7 +90,8 @@ final class RunIntegrityTests: XCTestCase {
         try FileIO.writeAtomically(run + "/notes.txt", Array("keep".utf8))
         try FileIO.writeAtomically(run + "/latents/mine.npy", Array("keep".utf8))
         XCTAssertEqual(RunDirectory.removeRun(run), 2 * 2 + 2, "two shards × (latents, labels) + journal + manifest")
-        for keep in [dir + "/precious.txt", run + "/notes.txt", run + "/latents/mine.npy"] { XCTAssertTrue(FileIO.exists(keep), keep) }
+        for keep in [dir + "/precious.txt", run + "/notes.txt",
+                run + "/latents/mine.npy"] { XCTAssertTrue(FileIO.exists(keep), keep) }
         XCTAssertFalse(FileIO.exists(run + "/journal.log"))
         XCTAssertEqual(RunDirectory.removeRun(dir), 0, "a directory without a run loses nothing")
     }

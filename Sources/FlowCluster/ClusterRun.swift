@@ -42,6 +42,8 @@ public struct RunSpec {
             throw FlowError("plan \(plan) has R steps but no --refiner was given; pass --refiner FILE or use a plan without R (e.g. H8)")
         }
         let predictor = try ModelLoader.load(model, refiner: false)
+        // The report reads every latent back into memory once the run is complete.
+        try Validate.fitsInMemory([samples, predictor.sampleSize], bytesPerElement: 4, "\(samples) samples of \(model)")
         let evalSet: EvalSet
         if let pf = promptFile {
             evalSet = try EvalSet(promptFile: pf, seed: seed)
@@ -55,6 +57,14 @@ public struct RunSpec {
         c.guidanceScale = guidanceScale
         c.guidanceChannels = guidanceChannels
         c.resume = resume
+        if resume {
+            // Verify what the journal says is committed before anything else runs; damaged or missing shards
+            // are forgotten and computed again instead of being found only when the report reads them.
+            for d in try RunIntegrity.repair(outDir: outDir, expected: c.header) {
+                let line = "resume: shard \(d.shard) (\(d.file)): \(d.reason); computing it again\n"
+                FileHandle.standardError.write(Data(line.utf8))
+            }
+        }
         return c
     }
 

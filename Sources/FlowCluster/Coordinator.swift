@@ -141,6 +141,8 @@ public final class Coordinator {
     /// configuration differs or an existing run without `resume`.
     public init(config: CoordinatorConfig, context: ZMQContext) throws {
         precondition(config.shardSize > 0 && config.shardSize % config.batch == 0)
+        try Validate.seconds(config.leaseSeconds, "lease "
+            + "seconds", 0.001...Bounds.maxSeconds)   // deadlines become Int64 ms
         self.config = config
         self.context = context
         try FileIO.makeDirectories(config.outDir)

@@ -127,6 +127,15 @@ public enum CurveKeys {
         return key
     }
 
+    /// A secret key file given where public keys belong would publish the secret to every host holding the list.
+    static func refuseSecretAsAllowList(_ path: String) throws {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        guard !path.hasSuffix(".key"), !text.contains("secret key") else {
+            throw FlowError("--allow \(path) is a secret key file; the allow-list takes worker public keys "
+                + "(.pub files or a directory of them), never a .key")
+        }
+    }
+
     /// Reads an allow-list: every `*.pub` file in a directory, or every key line of a file.
     public static func readAllowList(_ path: String) throws -> Set<String> {
         var isDir: ObjCBool = false
@@ -138,6 +147,7 @@ public enum CurveKeys {
             let files = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
             for f in files.sorted() where f.hasSuffix(".pub") { keys.insert(try readPublic(path + "/" + f)) }
         } else {
+            try refuseSecretAsAllowList(path)
             for k in try keyLines(path) { try validate(k, what: "public key in \(path)"); keys.insert(k) }
         }
         guard !keys.isEmpty else { throw FlowError("--allow \(path): no public keys found; add worker .pub files from `flowturbo keys generate`") }

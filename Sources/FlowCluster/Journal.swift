@@ -142,6 +142,16 @@ public final class Journal {
         return (Journal(path: path, fd: fd), commits)
     }
 
+    /// Replaces the journal atomically (temp file, fsync, rename, directory fsync) with `header` and `commits`:
+    /// how a resume forgets commits whose files are gone or damaged, so they are computed again.
+    public static func rewrite(_ path: String, header: RunHeader, commits: [ShardCommit]) throws {
+        var bytes: [UInt8] = []
+        for payload in try [encode(header)] + commits.map({ try encode($0) }) {
+            bytes += payload + [0x09] + Array(CRC32.hex(payload).utf8) + [0x0A]
+        }
+        try FileIO.writeAtomically(path, bytes, durable: true)
+    }
+
     /// Appends a commit record and fsyncs it.
     public func append(_ commit: ShardCommit) throws { try append(contentsOf: [commit]) }
 

@@ -9,41 +9,43 @@ import Foundation
 /// files, so it is identical after any kill + resume.
 public enum RunOutput {
     /// Loads every committed shard in index order: latents (float32 bytes), labels, sample shape.
-    /// Verifies each file's CRC against the journal.
+    /// Verifies every shard first (`RunIntegrity`: confined path, latents CRC, labels) and names the first damage.
     public static func loadAll(outDir: String) throws -> (header: RunHeader, commits: [ShardCommit], latents: [UInt8], labels: [Int32], sampleShape: [Int]) {
-        let (header, raw, _, _) = try Journal.read(outDir + "/journal.log")
-        var seen = Set<Int>()
-        let commits = raw.filter { seen.insert($0.shard).inserted }.sorted { $0.first < $1.first }
+        let check = try RunIntegrity.check(outDir: outDir)
+        if let d = check.damaged.first {
+            throw FlowError("\(outDir)/\(d.file): shard \(d.shard) \(d.reason); rerun with --resume to compute "
+                + "it again (`flowturbo verify \(outDir)` lists all damage)")
+        }
         var latents: [UInt8] = [], labels: [Int32] = [], shape: [Int] = []
-        for c in commits {
+        for c in check.intact {
             let path = outDir + "/" + c.file
-            let bytes = try FileIO.read(path)
-            guard CRC32.hex(bytes) == c.checksum else {
-                throw FlowError("\(path): checksum \(CRC32.hex(bytes)) != journal \(c.checksum); the file was modified — delete it and --resume to recompute")
-            }
-            let a = try NPY.decode(bytes, source: path)
-            guard a.dtype == .float32, a.shape.first == c.count else { throw FlowError("\(path): expected float32 with \(c.count) rows") }
+            let a = try NPY.decode(try FileIO.read(path), source: path)
             shape = Array(a.shape.dropFirst())
             latents += a.bytes
-            let l = try NPY.read(String(path.dropLast(4)) + ".labels.npy")
-            labels += try l.int64s().map { Int32($0) }
+            let l = try NPY.read(outDir + "/" + RunIntegrity.labelsFile(shard: c.shard))
+            labels += try l.int64s().map { Int32(truncatingIfNeeded: $0) }
         }
-        return (header, commits, latents, labels, shape)
+        return (check.header, check.intact, latents, labels, shape)
     }
 
-    /// Writes `manifest.json`: run header, sample shape and one entry per shard (index range, files, CRC).
+    /// Writes `manifest.json`: run header, sample shape and one entry per intact shard (index range, files,
+    /// CRCs of latents and labels). `complete` is true only when every sample is in a verified shard;
+    /// `damaged_shards` lists what a `--resume` would compute again.
     public static func writeManifest(outDir: String) throws {
-        let (header, raw, _, _) = try Journal.read(outDir + "/journal.log")
-        var seen = Set<Int>()
-        let commits = raw.filter { seen.insert($0.shard).inserted }.sorted { $0.first < $1.first }
-        let shards: [[String: Any]] = commits.map {
-            ["shard": $0.shard, "first": $0.first, "count": $0.count, "end": $0.first + $0.count, "file": $0.file,
-             "labels": String($0.file.dropLast(4)) + ".labels.npy", "crc32": $0.checksum, "worker": $0.worker]
+        let check = try RunIntegrity.check(outDir: outDir)
+        let shards: [[String: Any]] = try check.intact.map {
+            let labels = RunIntegrity.labelsFile(shard: $0.shard)
+            return ["shard": $0.shard, "first": $0.first, "count": $0.count, "end": $0.first + $0.count,
+                    "file": $0.file,
+                    "labels": labels, "labels_crc32": CRC32.hex(try FileIO.read(outDir + "/" + labels)),
+                    "crc32": $0.checksum, "worker": $0.worker]
         }
-        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
-        let headerObj = try JSONSerialization.jsonObject(with: enc.encode(header))
-        let manifest: [String: Any] = ["run": headerObj, "shards": shards,
-                                       "samples_committed": commits.reduce(0) { $0 + $1.count }, "complete": commits.reduce(0) { $0 + $1.count } == header.samples]
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        let headerObj = try JSONSerialization.jsonObject(with: enc.encode(check.header))
+        let damaged: [[String: Any]] = check.damaged.map { ["shard": $0.shard, "reason": $0.reason] }
+        let manifest: [String: Any] = ["run": headerObj, "shards": shards, "damaged_shards": damaged,
+                                       "samples_committed": check.samplesIntact, "complete": check.complete]
         let data = try JSONSerialization.data(withJSONObject: manifest, options: [.sortedKeys, .prettyPrinted])
         try FileIO.writeAtomically(outDir + "/manifest.json", Array(data), durable: true)
     }

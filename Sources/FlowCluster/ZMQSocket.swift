@@ -36,11 +36,13 @@ public final class ZMQSocket {
 
     /// Binds to `endpoint` (e.g. `tcp://*:5555`, `tcp://127.0.0.1:0` for a free port, `inproc://x`).
     public func bind(_ endpoint: String) throws {
-        if zmq_bind(try live("zmq_bind"), endpoint) != 0 { throw ZMQError("zmq_bind(\(endpoint))") }
+        if Endpoint.isIPv6(endpoint) { try setOption(ZMQ_IPV6, 1) }
+        if zmq_bind(try live("zmq_bind"), Endpoint.forBind(endpoint)) != 0 { throw ZMQError("zmq_bind(\(endpoint))") }
     }
 
     /// Connects to `endpoint`; ZeroMQ reconnects on its own after a disconnect.
     public func connect(_ endpoint: String) throws {
+        if Endpoint.isIPv6(endpoint) { try setOption(ZMQ_IPV6, 1) }
         if zmq_connect(try live("zmq_connect"), endpoint) != 0 { throw ZMQError("zmq_connect(\(endpoint))") }
     }
 

@@ -45,10 +45,33 @@ public struct SiTConfig: Equatable, Codable, Sendable {
     /// Checks the configuration is internally consistent; the error names the field.
     public func validate(source: String) throws {
         func bad(_ s: String) -> FlowError { FlowError("\(source): invalid SiT config: \(s)") }
+        // Bounds first, so nothing below (grid, tokens, parameter count, buffers) can overflow or exhaust memory.
+        let fields: [(String, Int, ClosedRange<Int>)] = [
+            ("inputSize", inputSize, 1...Bounds.maxInputSize), ("patchSize", patchSize, 1...Bounds.maxInputSize),
+            ("inChannels", inChannels, 1...Bounds.maxModelWidth), ("hiddenSize", hiddenSize, 1...Bounds.maxModelWidth),
+            ("depth", depth, 0...Bounds.maxDepth), ("numHeads", numHeads, 1...Bounds.maxModelWidth),
+            ("mlpHidden", mlpHidden, 1...Bounds.maxModelWidth), ("numClasses", numClasses, 0...Bounds.maxClasses),
+            ("frequencyEmbeddingSize", frequencyEmbeddingSize, 1...Bounds.maxModelWidth),
+        ]
+        for (name, value, range) in fields where !range.contains(value) {
+            throw bad("\(name) \(value) is outside \(range.lowerBound)…\(range.upperBound); the file is corrupt "
+                + "or not a SiT model")
+        }
         guard inputSize > 0, patchSize > 0, inputSize % patchSize == 0 else { throw bad("input size \(inputSize) is not a multiple of patch size \(patchSize)") }
         guard hiddenSize > 0, hiddenSize % 4 == 0 else { throw bad("hidden size \(hiddenSize) must be a positive multiple of 4 (sin-cos position embedding)") }
         guard numHeads > 0, hiddenSize % numHeads == 0 else { throw bad("hidden size \(hiddenSize) is not divisible by \(numHeads) heads; pass the right --heads") }
-        guard depth >= 0, inChannels > 0, numClasses >= 0, mlpHidden > 0 else { throw bad("non-positive dimension") }
+        guard tokens <= Bounds.maxTokens else { throw bad("\(tokens) tokens per sample exceed "
+            + "\(Bounds.maxTokens); use a larger patch") }
+        // Every bound above keeps this sum far below Int.max; the weights must fit in memory as float32.
+        guard parameterCount <= Bounds.memoryBytes / 4 else {
+            throw bad("\(parameterCount) parameters need more than this machine's \(Bounds.memoryBytes >> 20) MiB")
+        }
+        // One row's largest activation (attention scores per head, or the MLP hidden) must fit as well.
+        let perRow = tokens * max(tokens * numHeads, mlpHidden, 6 * hiddenSize)
+        guard perRow <= Bounds.memoryBytes / 4 else {
+            throw bad("one sample's activations (\(perRow) floats) need more than this machine's "
+                + "\(Bounds.memoryBytes >> 20) MiB")
+        }
     }
 
     /// Multiply-add FLOPs (×2) of one forward of one sample, excluding the (t, y) conditioning path.
@@ -95,6 +118,17 @@ public struct SiTConfig: Equatable, Codable, Sendable {
         guard let s = m[metadataKey] else { return nil }
         do { return try JSONDecoder().decode(SiTConfig.self, from: Data(s.utf8)) } catch {
             throw FlowError("\(source): metadata '\(metadataKey)' is not a valid SiT config (\(error))")
+        }
+    }
+
+    /// Refuses a metadata config that disagrees with the file's tensors on the block count (a `depth` smaller
+    /// than the file's would silently drop blocks; a larger one is caught when the missing tensors load).
+    public func checkDepth(against f: SafeTensorsFile) throws {
+        guard f.shape("blocks.\(depth).attn.qkv.weight") == nil else {
+            var n = depth
+            while n < Bounds.maxDepth && f.shape("blocks.\(n).attn.qkv.weight") != nil { n += 1 }
+            throw FlowError("\(f.path): metadata says depth \(depth) but the file holds blocks 0..<\(n); the "
+                + "metadata is wrong — fix '\(SiTConfig.metadataKey)'")
         }
     }
 

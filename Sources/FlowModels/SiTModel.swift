@@ -33,6 +33,7 @@ public final class SiTModel: VelocityField {
             config = try SiTConfig.derive(from: f, heads: heads, refiner: refiner)
         }
         try config.validate(source: path)
+        try config.checkDepth(against: f)
         return SiTModel(weights: try SiTWeights.load(f, config: config), source: path)
     }
 

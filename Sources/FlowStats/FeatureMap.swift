@@ -69,7 +69,11 @@ public enum FeatureMaps {
     public static func make(_ name: String, inputDimension: Int, projectionDimension: Int = 64, seed: UInt64 = 0) throws -> FeatureMap {
         switch name {
         case "raw": return RawFeatures(dimension: inputDimension)
-        case "random-projection": return RandomProjection(inputDimension: inputDimension, outputDimension: projectionDimension, seed: seed)
+        case "random-projection":
+            try Validate.count(projectionDimension, "projection dimension", 1...Bounds.maxFeatureDimension)
+            try Validate.count(inputDimension, "input dimension", 1...Int.max)
+            try Validate.fitsInMemory([inputDimension, projectionDimension], bytesPerElement: 4, "a random projection")
+            return RandomProjection(inputDimension: inputDimension, outputDimension: projectionDimension, seed: seed)
         default: throw FlowError("unknown feature map '\(name)'; choose raw or random-projection")
         }
     }

@@ -36,7 +36,9 @@ public enum Frechet {
         for (name, a) in [("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)] where !a.allSatisfy({ $0.isFinite }) {
             throw FlowError("Fréchet distance: \(name) contains NaN or infinity; recompute the statistics")
         }
-        try checkSymmetric(sigma1, d, "sigma1"); try checkSymmetric(sigma2, d, "sigma2")
+        try checkSymmetric(sigma1, d, "sigma1")
+        try checkSymmetric(sigma2, d, "sigma2")
+        try checkPositiveSemidefinite(eigenvalues(symmetrize(sigma2, d), d), "sigma2")
         var meanTerm = 0.0
         for j in 0..<d { let t = mu1[j] - mu2[j]; meanTerm += t * t }
         var tr1 = 0.0, tr2 = 0.0
@@ -46,6 +48,7 @@ public enum Frechet {
         var mostNegative = 0.0
         // Σ₁^½ = V diag(√λ) Vᵀ.
         var (lam, v) = try eigen(symmetrize(sigma1, d), d)
+        try checkPositiveSemidefinite(lam, "sigma1")
         for i in 0..<d where lam[i] < 0 { clamped += 1; mostNegative = Swift.min(mostNegative, lam[i]); lam[i] = 0 }
         var vs = v  // V diag(√λ)
         for r in 0..<d { for c in 0..<d { vs[r * d + c] = v[r * d + c] * lam[c].squareRoot() } }
@@ -77,6 +80,22 @@ public enum Frechet {
         for i in 0..<d { for j in (i + 1)..<Swift.max(i + 1, d) where abs(s[i * d + j] - s[j * d + i]) > 1e-6 * Swift.max(scale, 1e-300) {
             throw FlowError("Fréchet distance: \(name) is not symmetric at (\(i), \(j)); pass a covariance matrix")
         } }
+    }
+
+    /// Relative size of a negative eigenvalue that rounding cannot explain (float64 covariances of real data
+    /// show ~1e-12 at most).
+    static let negativeEigenvalueTolerance = 1e-6
+
+    /// A covariance has no eigenvalue below −tolerance · (largest |eigenvalue|); rounding-level negatives are
+    /// clamped and reported later, anything larger means the matrix is not a covariance (FD would be meaningless,
+    /// even negative).
+    static func checkPositiveSemidefinite(_ ascending: [Double], _ name: String) throws {
+        guard let low = ascending.first, let high = ascending.last else { return }
+        let scale = Swift.max(abs(low), abs(high))
+        guard low >= -negativeEigenvalueTolerance * scale else {
+            throw FlowError("Fréchet distance: \(name) is not positive semi-definite (eigenvalue \(low), "
+                + "largest \(high)); it is not a covariance matrix — recompute the statistics")
+        }
     }
 
     static func symmetrize(_ a: [Double], _ d: Int) -> [Double] {

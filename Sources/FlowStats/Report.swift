@@ -88,16 +88,17 @@ public enum Report {
     public static func markdown(_ r: ReportInput) -> String {
         func f(_ v: Double) -> String { String(format: abs(v) >= 1000 || abs(v) < 0.001 && v != 0 ? "%.4g" : "%.4f", v) }
         var s = "# Run report\n\n| field | value |\n|---|---|\n"
-        s += "| samples | \(r.samples) |\n| workers | \(r.workers) |\n| plan | \(r.plan) |\n"
+        s += "| samples | \(r.samples) |\n| workers | \(r.workers) |\n| plan | \(cell(r.plan)) |\n"
         s += "| wall seconds | \(f(r.wallSeconds)) |\n| samples/s | \(f(r.wallSeconds > 0 ? Double(r.samples) / r.wallSeconds : 0)) |\n"
         s += "| NFE per sample | \(f(r.latency.nfePerSample)) |\n"
-        for (k, v) in r.extra.sorted(by: { $0.key < $1.key }) { s += "| \(k) | \(v) |\n" }
+        for (k, v) in r.extra.sorted(by: { $0.key < $1.key }) { s += "| \(cell(k)) | \(cell(v)) |\n" }
         s += "\n## Latency (ms)\n\n| stage | p50 | p90 | p99 | max | count |\n|---|---|---|---|---|---|\n"
         for st in LatencyStage.allCases { if let l = r.latency.summary(st) { s += "| \(st.rawValue) | \(f(l.p50)) | \(f(l.p90)) | \(f(l.p99)) | \(f(l.max)) | \(l.count) |\n" } }
         if !r.latency.workers.isEmpty {
             s += "\n## Latency per worker (ms, total)\n\n| worker | p50 | p90 | p99 | max | count |\n|---|---|---|---|---|---|\n"
             for (w, h) in r.latency.workers.sorted(by: { $0.key < $1.key }) where h.totalCount > 0 {
-                let l = LatencySummary(h); s += "| \(w) | \(f(l.p50)) | \(f(l.p90)) | \(f(l.p99)) | \(f(l.max)) | \(l.count) |\n"
+                let l = LatencySummary(h); s += "| \(cell(w)) | \(f(l.p50)) | \(f(l.p90)) | \(f(l.p99)) | "
+                    + "\(f(l.max)) | \(l.count) |\n"
             }
         }
         if let m = r.metrics {
@@ -113,6 +114,26 @@ public enum Report {
         }
         if let e = r.rmse { s += "\n## RMSE against the reference run\n\n| mean | max | samples |\n|---|---|---|\n| \(f(e.mean)) | \(f(e.max)) | \(e.samples) |\n" }
         return s
+    }
+
+    /// Longest text placed in one table cell of report.md.
+    static let maxCellCharacters = 1000
+
+    /// Untrusted text (worker ids come from the network) as one inert Markdown table cell: control characters
+    /// (newlines, ANSI escapes) become U+FFFD, Markdown and HTML punctuation is backslash-escaped, long text is cut.
+    public static func cell(_ text: String) -> String {
+        var out = ""
+        for (i, ch) in text.unicodeScalars.enumerated() {
+            if i == maxCellCharacters { out += "…"; break }
+            if ch.properties.generalCategory == .control || ch.properties.generalCategory == .format {
+                out += "\u{FFFD}"
+            } else if "\\|*_`[]<>#!~&".unicodeScalars.contains(ch) {
+                out += "\\" + String(ch)
+            } else {
+                out.unicodeScalars.append(ch)
+            }
+        }
+        return out
     }
 
     /// Writes every report file into `directory` (created if missing); returns the paths written.

@@ -68,6 +68,12 @@ public struct NPYArray: Sendable {
         switch dtype {
         case .float32, .float64:
             throw FlowError("\(source): expected an integer array (<i8), got \(dtype.rawValue); save it with arr.astype(np.int64)")
+        case .int64:
+            // Read directly: through Double, Int64.max rounds to 2^63, which does not convert back.
+            let n = count
+            return bytes.withUnsafeBytes { raw in
+                (0..<n).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
+            }
         default:
             return doubles().map { Int64($0) }
         }

@@ -127,7 +127,7 @@ public enum SafeTensors {
             var shape: [Int] = []
             var count = 1
             for d in shapeAny {
-                guard let v = (d as? NSNumber)?.intValue, v >= 0, v < Int(Int32.max) else {
+                guard let v = SafeTensors.integer(d), v >= 0, v < Int(Int32.max) else {
                     throw FlowError("\(path): tensor '\(name)': invalid shape \(shapeAny)")
                 }
                 shape.append(v)
@@ -135,7 +135,7 @@ public enum SafeTensors {
                 guard !o else { throw FlowError("\(path): tensor '\(name)': shape \(shape) overflows") }
                 count = m
             }
-            guard let b = (offsAny[0] as? NSNumber)?.intValue, let e = (offsAny[1] as? NSNumber)?.intValue,
+            guard let b = SafeTensors.integer(offsAny[0]), let e = SafeTensors.integer(offsAny[1]),
                   b >= 0, e >= b else {
                 throw FlowError("\(path): tensor '\(name)': invalid data_offsets \(offsAny)")
             }
@@ -148,7 +148,21 @@ public enum SafeTensors {
             }
             entries[name] = .init(dtype: dtype, shape: shape, begin: b, end: e)
         }
+        // Tensors must not share bytes (the format's reference implementation refuses overlaps too).
+        let ordered = entries.filter { $0.value.end > $0.value.begin }.sorted { $0.value.begin < $1.value.begin }
+        for (prev, next) in zip(ordered, ordered.dropFirst()) where next.value.begin < prev.value.end {
+            throw FlowError("\(path): tensors '\(prev.key)' [\(prev.value.begin), \(prev.value.end)) and "
+                + "'\(next.key)' [\(next.value.begin), \(next.value.end)) overlap; the file is corrupt")
+        }
         return SafeTensorsFile(path: path, metadata: metadata, entries: entries, bytes: bytes, dataStart: dataStart)
+    }
+
+    /// A JSON number that is an exact integer (1.5, 1e300 and strings are not).
+    static func integer(_ any: Any) -> Int? {
+        guard let n = any as? NSNumber else { return nil }
+        let d = n.doubleValue
+        guard d.isFinite, d.rounded() == d, abs(d) < 9.0e15 else { return nil }
+        return Int(exactly: d)
     }
 
     /// Serialises float32 tensors (sorted by name) with string metadata.

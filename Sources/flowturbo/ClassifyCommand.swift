@@ -22,6 +22,11 @@ struct ClassifyCommand: ParsableCommand {
         guard let n = x.shape.first, n > 0, x.count == n * 784 else {
             throw FlowError("\(samples): shape \(x.shapeDescription) is not N×1×28×28 MNIST samples")
         }
+        let bad = (0..<n).filter { i in !x.data[(i * 784)..<((i + 1) * 784)].allSatisfy { $0.isFinite } }.count
+        guard bad == 0 else {
+            throw FlowError("\(samples): \(bad) of \(n) samples contain NaN or infinity, which no class "
+                + "describes; check the sampler run that wrote them")
+        }
         let c = try DigitClassifier.load(classifier)
         let list: [Int] = try classes.map { s in
             try s.split(separator: ",").map { p in

@@ -16,6 +16,7 @@ enum CommandRegistry {
         RunCommand.self,
         CoordinatorCommand.self,
         WorkerCommand.self,
+        VerifyCommand.self,
         StatsCommand.self,
         FuzzCommand.self,
         KeysCommand.self,

@@ -93,13 +93,9 @@ struct ClusterRunOptions: ParsableArguments {
         }
         s.samples = samples; s.guidanceScale = cfg; s.guidanceChannels = cfgChannels; s.batch = batch; s.seed = seed
         s.labelMode = mode; s.promptFile = prompts; s.shardSize = shardSize; s.resume = resume
-        if overwrite {
-            guard !resume else { throw FlowError("--overwrite and --resume contradict each other; pick one") }
-            for name in ["journal.log", "latents", "manifest.json", "report.json", "report.md", "samples.npz",
-                         "latency.png", "throughput.png", "samples.png", "endpoints.json"] {
-                try? FileManager.default.removeItem(atPath: out + "/" + name)
-            }
-        }
+        if overwrite && resume { throw FlowError("--overwrite and --resume contradict each other; pick one") }
+        try RunDirectory.lock(out)
+        if overwrite { RunDirectory.removeRun(out) }
         return s
     }
 

@@ -25,14 +25,15 @@ struct RunCommand: ParsableCommand {
         }
         let spec = try opts.spec()
         if !opts.quiet, let hint = Gemm.slowKernelHint() { FileHandle.standardError.write(Data(("note: " + hint + "\n").utf8)) }
-        var config = try spec.coordinatorConfig(controlBind: bind, dataBind: "tcp://127.0.0.1:0")
+        var config = try spec.coordinatorConfig(controlBind: bind, dataBind: Endpoint.loopback(for: bind, port: 0))
         config.progress = !opts.quiet
         config.leaseSeconds = opts.leaseSeconds
         try opts.applyLimits(&config)
         let context = try ZMQContext()
         let coordinator = try Coordinator(config: config, context: context)
         try writeEndpoints(outDir: spec.outDir, control: coordinator.controlPort, data: coordinator.dataPort)
-        let procs = WorkerProcesses(count: workers, arguments: ["--connect", "tcp://127.0.0.1:\(coordinator.controlPort)"]
+        let connect = Endpoint.loopback(for: bind, port: coordinator.controlPort)
+        let procs = WorkerProcesses(count: workers, arguments: ["--connect", connect]
                                         + opts.workerModelArguments(spec) + ["--batch-delay-ms", String(workerBatchDelayMs)])
         try procs.start()
         var lastCheck = Date()
@@ -40,7 +41,10 @@ struct RunCommand: ParsableCommand {
             if Date().timeIntervalSince(lastCheck) > 0.5 {
                 lastCheck = Date(); procs.respawnCrashed()
                 if procs.pids.isEmpty && procs.respawns >= procs.maxRespawns {
-                    coordinator.abort("every worker process keeps exiting (\(procs.respawns) restarts); run `flowturbo worker --connect tcp://127.0.0.1:\(coordinator.controlPort) \(opts.workerModelArguments(spec).joined(separator: " "))` by hand to see why")
+                    let manual = (["flowturbo worker --connect", connect] + opts.workerModelArguments(spec))
+                        .joined(separator: " ")
+                    coordinator.abort("every worker process keeps exiting (\(procs.respawns) restarts); "
+                                      + "run `\(manual)` by hand to see why")
                 }
             }
         }

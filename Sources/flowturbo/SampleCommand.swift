@@ -40,6 +40,9 @@ struct SampleCommand: ParsableCommand {
         let predictor = try ModelLoader.load(spec, heads: heads, refiner: false)
         let refinerSpec = refiner ?? (model == nil && planValue.needsRefiner ? ModelLoader.defaultRefinerSpec : nil)
         let ref = try refinerSpec.map { try ModelLoader.load($0, heads: heads, refiner: true) }
+        // Before the labels and the output buffer exist: N samples of this shape must fit in memory.
+        try Validate.fitsInMemory([n ?? 1, predictor.sampleSize], bytesPerElement: 4,
+                                  "--n \(n ?? 1) samples of shape \(predictor.sampleShape)")
         let labels = try SampleCommand.labels(classes: classes, n: n, numClasses: predictor.numClasses)
         let count = labels.count
         let options = SamplerOptions(plan: planValue, guidance: Guidance(scale: cfg, channels: cfgChannels), refinerStep: step,

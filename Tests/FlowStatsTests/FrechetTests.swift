@@ -65,6 +65,17 @@ final class FrechetTests: XCTestCase {
         XCTAssertThrowsError(try Frechet.distance(mu1: [0, 0], sigma1: [1, 2, 0, 1], mu2: [0, 0], sigma2: [1, 0, 0, 1]))
     }
 
+    /// A symmetric matrix with a clearly negative eigenvalue is not a covariance: an error, never a negative FD.
+    func testNonPositiveDefiniteSigmaIsRefused() {
+        let indefinite: [Double] = [1, 2, 2, 1]   // eigenvalues −1 and 3
+        let identity: [Double] = [1, 0, 0, 1]
+        for (s1, s2) in [(indefinite, identity), (identity, indefinite)] {
+            XCTAssertThrowsError(try Frechet.distance(mu1: [0, 0], sigma1: s1, mu2: [0, 0], sigma2: s2)) { e in
+                XCTAssertTrue("\(e)".contains("positive semi-definite"), "\(e)")
+            }
+        }
+    }
+
     /// Mixture moments against Monte Carlo samples of the mixture.
     func testMixtureMomentsMonteCarlo() throws {
         let d = 2, classes = 2, comps = 2

@@ -52,6 +52,22 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(md.contains("| plan | H8P9R3 |"))
     }
 
+    /// Worker ids arrive from the network: in report.md they must not add rows, links, HTML or terminal escapes.
+    func testWorkerIdsAreInertInMarkdown() {
+        var lat = LatencyRecorder()
+        let evil = "w|x\n| injected | row |\u{1B}[31mred<script>[link](http://x)"
+        lat.record(.total, seconds: 0.01, worker: evil)
+        let md = Report.markdown(ReportInput(samples: 1, workers: 1, plan: "H8", wallSeconds: 1, latency: lat))
+        XCTAssertFalse(md.contains("\u{1B}"), "ANSI escape reached report.md")
+        XCTAssertFalse(md.contains("<script>"), md)
+        XCTAssertTrue(md.contains("\\[link\\](http"), "link brackets must be escaped: \(md)")
+        let row = md.split(separator: "\n").first { $0.contains("injected") }
+        XCTAssertNotNil(row)
+        XCTAssertEqual(row.map { $0.filter { $0 == "|" }.count - $0.components(separatedBy: "\\|").count + 1 }, 7,
+                       "the id stays inside one cell of the 6-column worker row: \(row ?? "")")
+        XCTAssertFalse(md.contains("\n| injected"), "the newline in the id started a new table row")
+    }
+
     func testBadStatsFilesGiveClearErrors() throws {
         let dir = try TestSupport.tempDir("bad"); defer { try? FileManager.default.removeItem(atPath: dir) }
         func npz(_ name: String, _ arrays: [(name: String, array: NPYArray)]) throws -> String {

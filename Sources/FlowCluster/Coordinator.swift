@@ -3,93 +3,6 @@ import FlowTensor
 import Foundation
 import CZeroMQ
 
-/// Run parameters of a coordinator (everything a worker needs travels in its assignments).
-public struct CoordinatorConfig {
-    /// Control endpoint (ROUTER), e.g. `tcp://*:5555`; port 0 picks a free one.
-    public var controlBind: String
-    /// Data endpoint (aggregator PULL); workers reach it on the control host at the Welcome's port.
-    public var dataBind: String
-    public var outDir: String
-    public var evalSet: EvalSet
-    public var plan: String
-    public var guidanceScale: Float = 1
-    /// 0 = all channels.
-    public var guidanceChannels: Int = 0
-    public var batch: Int
-    /// Samples per shard (a multiple of `batch`).
-    public var shardSize: Int
-    /// Models every worker must hold (spec, digest, role).
-    public var models: [Flowturbo_V1_ModelDigest]
-    public var sampleShape: [Int]
-    public var heartbeatIntervalMs = 1000
-    public var liveness = 3
-    /// A lease not committed within this time is re-queued even if its worker still heartbeats.
-    public var leaseSeconds = 600.0
-    public var resume = false
-    public var progress = true
-    /// Hard bound on a control message (ZMQ_MAXMSGSIZE): libzmq drops the connection of a peer
-    /// sending more, before buffering it.
-    public var maxControlMessageBytes: Int64 = 16 << 20
-    /// Application bound: control frames larger than this are dropped and counted as oversized.
-    public var maxControlFrameBytes = 1 << 20
-    /// CurveZMQ (encryption + allow-listed worker keys) on the control and data sockets; nil = plaintext.
-    public var curve: CurveServerSecurity?
-    /// Most shards leased to one worker at once (one computing + one whose result is in flight).
-    public var maxInFlightPerWorker = 2
-    /// Largest shard (bytes of float32 latents); a bigger shard size is refused before the run starts.
-    public var maxShardBytes = 256 << 20
-    /// A worker whose results hold NaN/Inf this many times is told to shut down and ignored.
-    public var maxNonFiniteResultsPerWorker = 3
-    /// A peer sending this many undecodable or oversized control messages is told to shut down and ignored.
-    public var maxMalformedPerPeer = 16
-
-    /// Creates a config; see the properties for defaults.
-    public init(controlBind: String, dataBind: String, outDir: String, evalSet: EvalSet, plan: String, batch: Int,
-                shardSize: Int, models: [Flowturbo_V1_ModelDigest], sampleShape: [Int]) {
-        self.controlBind = controlBind; self.dataBind = dataBind; self.outDir = outDir; self.evalSet = evalSet
-        self.plan = plan; self.batch = batch; self.shardSize = shardSize; self.models = models; self.sampleShape = sampleShape
-    }
-
-    /// The journal header for this configuration.
-    public var header: RunHeader {
-        RunHeader(evalSetId: evalSet.id, samples: evalSet.samples, classes: evalSet.classes, labelMode: evalSet.labelMode.rawValue,
-                  seed: evalSet.seed, plan: plan, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels,
-                  batch: batch, shardSize: shardSize, models: models.map { "\($0.role)=\($0.spec)@\($0.sha256)" })
-    }
-}
-
-/// What happened during a coordinator session.
-public struct CoordinatorSummary {
-    public var completed = false
-    public var interrupted = false
-    public var shards = 0
-    /// Shards found committed in the journal at start (not recomputed).
-    public var resumedShards = 0
-    public var committedThisSession = 0
-    public var assignments = 0
-    public var requeues = 0
-    public var duplicateCommits = 0
-    /// Undecodable or malformed control frames.
-    public var droppedFrames = 0
-    /// Control frames over `maxControlFrameBytes` (dropped).
-    public var oversizedFrames = 0
-    /// Connections that never completed the ZMTP handshake (garbage bytes on the port).
-    public var rejectedConnections = 0
-    /// All peer disconnects seen (includes libzmq dropping peers over ZMQ_MAXMSGSIZE and normal exits).
-    public var disconnects = 0
-    public var workersSeen = 0
-    public var workerErrors: [String] = []
-    /// CURVE handshakes refused by the ZAP handler (unknown worker keys).
-    public var authRejected = 0
-    /// Results with NaN/Inf latents: the shard was re-run on another worker (ids in `nonFiniteShardIDs`).
-    public var nonFiniteShards = 0
-    public var nonFiniteShardIDs: [Int] = []
-    /// Workers told to shut down and ignored (e.g. repeated NaN/Inf results).
-    public var bannedWorkers = 0
-    public var elapsedSeconds = 0.0
-    public var aggregator = Aggregator.Stats()
-}
-
 /// The control plane: ROUTER socket, pull-based leases, heartbeats, re-queue, journal.
 ///
 /// Workers (DEALER) send `WorkerHello`, then `WorkRequest` whenever idle; the coordinator answers
@@ -113,7 +26,11 @@ public final class Coordinator {
     private var queue: [Int] = []          // pending shard ids, front first
     private var workers: [[UInt8]: WorkerInfo] = [:]
     private var accepted = 0, handshakes = 0   // rejected connections = accepted − handshakes
-    private var nextLease: UInt64 = 1
+    /// Every lease issued (token, holder); the aggregator writes only results that answer one of them.
+    private let leases = LeaseBook()
+    private var policy: WorkerPolicy
+    /// Since when no worker is left while some were banned (the no-progress rule).
+    private var stalledSince: Date?
     private var summary = CoordinatorSummary()
     private let runID: String
     /// Bound control port.
@@ -126,16 +43,17 @@ public final class Coordinator {
     public var onTick: (() -> Void)?
     private var abortReason: String?
     private var authenticator: CurveAuthenticator?
-    /// Workers that returned NaN/Inf for a shard (it goes to someone else if possible).
-    private var excluded: [Int: Set<[UInt8]>] = [:]
-    private var nonFiniteByWorker: [[UInt8]: Int] = [:]
-    private var banned = Set<[UInt8]>()
-    private var malformedByPeer: [[UInt8]: Int] = [:]
-    /// CURVE public key of each peer (ZAP User-Id), to revoke a banned worker's key.
+    /// CURVE public key of each peer (ZAP User-Id): a lease is bound to its holder's key.
     private var keyOf: [[UInt8]: String] = [:]
 
     /// Stops the run from `onTick` with a fatal error (e.g. every local worker keeps crashing).
     public func abort(_ reason: String) { abortReason = reason }
+
+    /// Workers banned so far (an embedding launcher with no workers left can stop at once).
+    public var bannedWorkers: Int { policy.bannedRoutes.count }
+
+    /// The error text when no worker is left to make progress.
+    public var noProgressMessage: String { policy.noProgressMessage(pendingShards: shards.count - doneCount) }
 
     /// Binds both sockets, opens or resumes the journal. Throws a clear error for a journal whose
     /// configuration differs or an existing run without `resume`.
@@ -143,7 +61,9 @@ public final class Coordinator {
         precondition(config.shardSize > 0 && config.shardSize % config.batch == 0)
         self.config = config
         self.context = context
-        try FileIO.makeDirectories(config.outDir)
+        try PrivateFiles.makeDirectory(config.outDir)
+        policy = WorkerPolicy(models: config.models, maxNonFinite: config.maxNonFiniteResultsPerWorker,
+                              maxMalformed: config.maxMalformedPerPeer)
         shards = config.evalSet.shards(shardSize: config.shardSize)
         state = Array(repeating: .pending, count: shards.count)
         let shardBytes = config.shardSize * config.sampleShape.reduce(1, *) * 4
@@ -196,13 +116,15 @@ public final class Coordinator {
         let evalSet = config.evalSet
         aggregator = try Aggregator(context: context, dataBind: config.dataBind, outDir: config.outDir,
                                     sampleShape: config.sampleShape, shards: shards, alreadyCommitted: committed,
-                                    commitEndpoint: commitEndpoint, security: config.curve,
+                                    commitEndpoint: commitEndpoint, leases: leases, security: config.curve,
                                     maxMessageBytes: Int64(config.shardSize * sampleSize * 4 * 2 + (1 << 20)),
                                     expectedLabels: { evalSet.labels(first: $0.lowerBound, count: $0.count) })
     }
 
     /// Index ranges of the shards, in id order.
     public var shardRanges: [Range<Int>] { shards }
+
+    private var doneCount: Int { state.reduce(0) { if case .done = $1 { return $0 + 1 } else { return $0 } } }
 
     private var samplesDone: Int {
         var n = 0
@@ -242,6 +164,7 @@ public final class Coordinator {
             bar.update(done: samplesDone, workers: workers.count)
             onTick?()
             if let r = abortReason { fatal = r }
+            if fatal == nil { fatal = checkProgress(now: now) }
         }
         try drainCommits(bar: bar)
         bar.update(done: samplesDone, workers: workers.count, force: true)
@@ -294,36 +217,49 @@ public final class Coordinator {
     /// Counts a malformed control message from a peer; past `maxMalformedPerPeer` the peer is told to
     /// shut down and ignored from then on (its leases go back to the queue).
     private func malformed(from id: [UInt8]) {
-        malformedByPeer[id, default: 0] += 1
-        guard malformedByPeer[id]! >= config.maxMalformedPerPeer else { return }
-        malformedByPeer.removeValue(forKey: id)
+        guard policy.malformedMessage(from: id) else { return }
         ban(id, reason: "\(config.maxMalformedPerPeer) malformed control messages; disconnecting")
     }
 
+    /// Tells one identity (routing id + worker id, not its CURVE key, which other workers may share) to shut
+    /// down, ignores it from then on, revokes its leases and re-queues its shards.
     private func ban(_ id: [UInt8], reason: String) {
         var bye = Flowturbo_V1_Envelope()
         bye.shutdown.reason = reason
+        bye.shutdown.refused = true
         send(bye, to: id)
+        policy.ban(route: id, workerID: workers[id]?.id, reason: reason)
         workers.removeValue(forKey: id)
-        banned.insert(id)
         summary.bannedWorkers += 1
-        if let key = keyOf[id] { authenticator?.revoke(key) }
+        leases.revoke(holder: id)
         for s in state.indices { if case .leased(let w, _, _) = state[s], w == id { requeue(shard: s, ifLeasedTo: id) } }
     }
 
+    /// The no-progress rule: every worker that joined was banned and none is left for `noProgressSeconds`.
+    private func checkProgress(now: Date) -> String? {
+        guard !allDone, policy.stalled(liveWorkers: workers.count) else { stalledSince = nil; return nil }
+        let since = stalledSince ?? now
+        stalledSince = since
+        // Two or more workers failing the same run with fatal errors prove the configuration wrong: no wait.
+        let proven = policy.fatalReporters.count >= 2
+        return proven || now.timeIntervalSince(since) >= config.noProgressSeconds ? noProgressMessage : nil
+    }
+
     /// The aggregator refused a result: NaN/Inf latents (mark the shard, re-run it on another worker,
-    /// shut down a repeat offender) or a fatal write error such as a full disk (stop the run).
+    /// shut down a repeat offender) or a fatal write error such as a full disk (stop the run). Results
+    /// reach this point only with a valid lease, so the lease names the worker responsible.
     private func aggregatorError(_ e: Flowturbo_V1_Error) {
         if e.fatal { abortReason = e.message; return }
-        guard let s = Int(exactly: e.shardID), s < shards.count, case .leased(let w, _, _) = state[s] else { return }
+        guard let s = Int(exactly: e.shardID), s < shards.count, let lease = leases.lease(e.leaseID), lease.shard == s else { return }
+        if case .done = state[s] { return }
+        let w = lease.holder
         summary.nonFiniteShards += 1
         summary.nonFiniteShardIDs.append(s)
         summary.workerErrors.append("\(e.workerID): shard \(s): \(e.message)")
-        excluded[s, default: []].insert(w)
-        nonFiniteByWorker[w, default: 0] += 1
-        requeue(shard: s, ifLeasedTo: nil)
-        if nonFiniteByWorker[w]! >= config.maxNonFiniteResultsPerWorker {
-            ban(w, reason: "\(nonFiniteByWorker[w]!) results with NaN/Inf latents; check this worker's hardware and model files")
+        let banNow = policy.nonFiniteResult(shard: s, from: w)
+        requeue(shard: s, ifLeasedTo: w)
+        if banNow && !policy.isBanned(w) {
+            ban(w, reason: "\(policy.nonFiniteCount(w)) results with NaN/Inf latents; check this worker's hardware and model files")
         }
     }
 
@@ -345,7 +281,7 @@ public final class Coordinator {
 
     /// Handles one control message; returns a fatal error text to stop the run.
     private func handleControl(_ frames: [[UInt8]]) throws -> String? {
-        if let id = frames.first, banned.contains(id) { summary.droppedFrames += 1; return nil }
+        if let id = frames.first, policy.isBanned(id) { summary.droppedFrames += 1; return nil }
         if frames.count == 2 && frames[1].count > config.maxControlFrameBytes { summary.oversizedFrames += 1; malformed(from: frames[0]); return nil }
         guard frames.count == 2, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[1]), env.body != nil else {
             summary.droppedFrames += 1
@@ -356,10 +292,17 @@ public final class Coordinator {
         let now = Date()
         switch env.body! {
         case .hello(let h):
-            guard h.protocolVersion == UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue) else {
+            if let why = policy.refusal(h) {
+                // Refused at the door: it never gets a lease, so it can neither send results nor stop the run.
                 var e = Flowturbo_V1_Envelope()
-                e.shutdown.reason = "protocol version \(h.protocolVersion) != \(Flowturbo_V1_ProtocolVersion.current.rawValue); update the worker"
-                send(e, to: id); summary.droppedFrames += 1; return nil
+                e.shutdown.reason = why
+                e.shutdown.refused = true
+                send(e, to: id)
+                summary.refusedWorkers += 1
+                if workers.removeValue(forKey: id) != nil {
+                    for s in state.indices { if case .leased(let w, _, _) = state[s], w == id { requeue(shard: s, ifLeasedTo: id) } }
+                }
+                return nil
             }
             if workers[id] == nil { summary.workersSeen += 1 }
             workers[id] = WorkerInfo(id: h.workerID, lastSeen: now, idle: false)
@@ -377,12 +320,24 @@ public final class Coordinator {
             guard workers[id] != nil else { return askHello(id) }
             workers[id]!.lastSeen = now
         case .error(let e):
-            // Only registered workers may report errors (and stop the run with a fatal one).
             guard workers[id] != nil else { summary.droppedFrames += 1; return askHello(id) }
             workers[id]?.lastSeen = now
-            summary.workerErrors.append("\(e.workerID): shard \(e.shardID): \(e.message)")
-            requeue(shard: Int(exactly: e.shardID) ?? -1, ifLeasedTo: id)
-            if e.fatal { return "worker \(e.workerID) cannot run the assignment: \(e.message)" }
+            // Only an error about a lease the sender holds counts; anything else changes nothing.
+            guard let s = Int(exactly: e.shardID), s < shards.count, case .leased(let holder, let lease, _) = state[s],
+                  holder == id, e.leaseID == 0 || e.leaseID == lease else {
+                summary.ignoredErrors += 1
+                return nil
+            }
+            let who = workers[id]?.id ?? e.workerID
+            summary.workerErrors.append("\(who): shard \(s): \(e.message)")
+            requeue(shard: s, ifLeasedTo: id)
+            if e.fatal {
+                // This worker cannot run the run's assignments: retire it; the others go on. The run stops
+                // only when no worker is left (the no-progress rule).
+                policy.fatalError(from: who)
+                ban(id, reason: "cannot run this run's assignments: \(e.message)")
+                return nil
+            }
             if summary.workerErrors.count >= 3 * max(1, shards.count) { return "too many worker errors; last: \(e.message)" }
         default:
             summary.droppedFrames += 1
@@ -402,15 +357,11 @@ public final class Coordinator {
         guard workers[id] != nil else { return }
         var inFlight = 0
         for st in state { if case .leased(let w, _, _) = st, w == id { inFlight += 1 } }
-        // Prefer a shard this worker has not failed with NaN/Inf; take an excluded one only when
-        // every live worker is excluded from it (no one else could run it).
-        let live = Set(workers.keys)
-        let pick = queue.firstIndex { !(excluded[$0]?.contains(id) ?? false) }
-            ?? queue.firstIndex { live.isSubset(of: excluded[$0] ?? []) }
+        let pick = policy.pick(queue, for: id, live: Set(workers.keys))
         guard inFlight < config.maxInFlightPerWorker, let qi = pick else { workers[id]!.idle = true; return }
         let s = queue.remove(at: qi)
-        let lease = nextLease; nextLease += 1
-        state[s] = .leased(worker: id, lease: lease, deadline: now.addingTimeInterval(config.leaseSeconds))
+        let lease = leases.issue(shard: s, holder: id, key: keyOf[id])
+        state[s] = .leased(worker: id, lease: lease.id, deadline: now.addingTimeInterval(config.leaseSeconds))
         workers[id]!.idle = false
         let r = shards[s]
         var a = Flowturbo_V1_ShardAssignment()
@@ -430,7 +381,8 @@ public final class Coordinator {
         a.seed = config.evalSet.seed
         a.models = config.models
         a.leaseDeadlineUnixMs = Int64(now.addingTimeInterval(config.leaseSeconds).timeIntervalSince1970 * 1000)
-        a.leaseID = lease
+        a.leaseID = lease.id
+        a.leaseToken = Data(lease.token)
         a.labels = config.evalSet.isText ? [] : config.evalSet.labels(first: r.lowerBound, count: r.count)
         var env = Flowturbo_V1_Envelope(); env.assignment = a
         summary.assignments += 1

@@ -111,6 +111,7 @@ public enum RunOutput {
             "workers_seen": summary.workersSeen, "worker_errors": summary.workerErrors,
             "auth_rejected": summary.authRejected, "nonfinite_shards": summary.nonFiniteShards,
             "nonfinite_shard_ids": summary.nonFiniteShardIDs, "banned_workers": summary.bannedWorkers,
+            "refused_workers": summary.refusedWorkers, "ignored_errors": summary.ignoredErrors, "forged_results": agg.forged,
         ]
         json["cluster"] = cluster
         json["complete"] = n == all.header.samples

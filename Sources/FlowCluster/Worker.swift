@@ -33,6 +33,14 @@ public struct WorkerConfig {
     public init(connect: String, workerID: String) { self.connect = connect; self.workerID = workerID }
 }
 
+/// The coordinator refused this worker (models that differ from the run's, another protocol version, or a
+/// ban): the worker stops with this error instead of a normal exit.
+public struct WorkerRefused: Error, CustomStringConvertible {
+    public let workerID: String
+    public let reason: String
+    public var description: String { "worker \(workerID): refused by the coordinator: \(reason)" }
+}
+
 /// What a worker did before it exited.
 public struct WorkerSummary {
     public var shards = 0
@@ -158,6 +166,7 @@ public final class Worker {
                     case .shutdown(let s)?:
                         summary.shutdownReason = s.reason
                         waitForCompute()
+                        if s.refused { throw WorkerRefused(workerID: config.workerID, reason: s.reason) }
                         return summary
                     default: break
                     }
@@ -230,14 +239,15 @@ public final class Worker {
 
     private func reject(_ a: Flowturbo_V1_ShardAssignment, _ message: String, fatal: Bool) {
         var e = Flowturbo_V1_Error()
-        e.workerID = config.workerID; e.shardID = a.shardID; e.message = message; e.fatal = fatal
+        e.workerID = config.workerID; e.shardID = a.shardID; e.leaseID = a.leaseID; e.message = message; e.fatal = fatal
         lock.lock(); finishedError = e; busy = true; lock.unlock()
     }
 
     /// Validates an assignment and starts the compute thread (or queues an Error reply).
     private func start(_ a: Flowturbo_V1_ShardAssignment) {
         if isBusy || pendingSend != nil {
-            var e = Flowturbo_V1_Error(); e.workerID = config.workerID; e.shardID = a.shardID; e.message = "busy with another shard"
+            var e = Flowturbo_V1_Error()
+            e.workerID = config.workerID; e.shardID = a.shardID; e.leaseID = a.leaseID; e.message = "busy with another shard"
             sendControl(envelope { $0.error = e }); return
         }
         guard a.protocolVersion == UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue) else {
@@ -317,7 +327,7 @@ public final class Worker {
         r.timings.totalSeconds = Date().timeIntervalSince(t0)
         r.queueWaitSeconds = queueWaitSeconds
         r.finishedUnixUs = Int64(Date().timeIntervalSince1970 * 1e6)
-        r.shardID = a.shardID; r.leaseID = a.leaseID; r.workerID = workerID
+        r.shardID = a.shardID; r.leaseID = a.leaseID; r.leaseToken = a.leaseToken; r.workerID = workerID
         r.firstIndex = a.firstIndex; r.count = a.count
         r.shape = ([n] + shape).map { UInt32($0) }
         if poison && !latents.isEmpty { latents[latents.count / 2] = .nan }

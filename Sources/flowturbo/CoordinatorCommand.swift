@@ -182,8 +182,8 @@ func isLoopback(_ endpoint: String) -> Bool {
     return host.hasPrefix("127.") || host == "localhost" || host == "[::1]" || host == "::1"
 }
 
-/// Records the bound ports in `<out>/endpoints.json` (tests and scripts read it).
+/// Records the bound ports in `<out>/endpoints.json` (mode 0600; tests and scripts read it).
 func writeEndpoints(outDir: String, control: Int, data: Int) throws {
     let text = "{\"control_port\": \(control), \"data_port\": \(data), \"pid\": \(getpid())}\n"
-    try FileIO.writeAtomically(outDir + "/endpoints.json", Array(text.utf8))
+    try PrivateFiles.write(outDir + "/endpoints.json", Array(text.utf8))   // 0600: other users do not learn the ports
 }

@@ -55,8 +55,9 @@ public final class Aggregator {
     /// Binds the data socket on `dataBind` (`tcp://*:0` picks a free port). `alreadyCommitted`
     /// are shards from the journal (their results are duplicates).
     public init(context: ZMQContext, dataBind: String, outDir: String, sampleShape: [Int], shards: [Range<Int>],
-                alreadyCommitted: Set<Int>, commitEndpoint: String, leases: LeaseBook, security: CurveServerSecurity? = nil,
-                maxMessageBytes: Int64, expectedLabels: @escaping (Range<Int>) -> [Int32]) throws {
+                alreadyCommitted: Set<Int>, commitEndpoint: String, leases: LeaseBook,
+                security: CurveServerSecurity? = nil, maxMessageBytes: Int64,
+                expectedLabels: @escaping (Range<Int>) -> [Int32]) throws {
         self.context = context; self.outDir = outDir; self.sampleShape = sampleShape
         self.sampleSize = sampleShape.reduce(1, *); self.shards = shards; self.leases = leases
         self.committedSet = alreadyCommitted; self.commitEndpoint = commitEndpoint; self.expectedLabels = expectedLabels
@@ -131,7 +132,8 @@ public final class Aggregator {
         }
         guard let shard = Int(exactly: r.shardID), shard < shards.count else { count { $0.dropped += 1 }; return }
         // Before anything else (a forged NaN result must not get the lease's real holder banned).
-        guard case .accepted = leases.verify(shard: shard, leaseID: r.leaseID, token: r.leaseToken, peerKey: peerKey) else {
+        let verdict = leases.verify(shard: shard, leaseID: r.leaseID, token: r.leaseToken, peerKey: peerKey)
+        guard case .accepted = verdict else {
             count { $0.forged += 1 }; return
         }
         let range = shards[shard]
@@ -148,7 +150,8 @@ public final class Aggregator {
         if !Aggregator.allFinite(r.latents) {
             // Not written: the coordinator marks the shard and re-runs it on another worker.
             count { $0.nonFinite += 1 }
-            report(push, shard: shard, lease: r.leaseID, worker: r.workerID, message: "latents contain NaN/Inf", fatal: false)
+            report(push, shard: shard, lease: r.leaseID, worker: r.workerID, message: "latents contain NaN/Inf",
+                   fatal: false)
             return
         }
         do {

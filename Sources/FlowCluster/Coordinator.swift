@@ -232,7 +232,14 @@ public final class Coordinator {
         workers.removeValue(forKey: id)
         summary.bannedWorkers += 1
         leases.revoke(holder: id)
-        for s in state.indices { if case .leased(let w, _, _) = state[s], w == id { requeue(shard: s, ifLeasedTo: id) } }
+        requeueAll(of: id)
+    }
+
+    /// Re-queues every shard leased to `id`.
+    private func requeueAll(of id: [UInt8]) {
+        for s in state.indices {
+            if case .leased(let w, _, _) = state[s], w == id { requeue(shard: s, ifLeasedTo: id) }
+        }
     }
 
     /// The no-progress rule: every worker that joined was banned and none is left for `noProgressSeconds`.
@@ -250,7 +257,10 @@ public final class Coordinator {
     /// reach this point only with a valid lease, so the lease names the worker responsible.
     private func aggregatorError(_ e: Flowturbo_V1_Error) {
         if e.fatal { abortReason = e.message; return }
-        guard let s = Int(exactly: e.shardID), s < shards.count, let lease = leases.lease(e.leaseID), lease.shard == s else { return }
+        guard let s = Int(exactly: e.shardID), s < shards.count, let lease = leases.lease(e.leaseID),
+              lease.shard == s else {
+            return
+        }
         if case .done = state[s] { return }
         let w = lease.holder
         summary.nonFiniteShards += 1
@@ -259,7 +269,8 @@ public final class Coordinator {
         let banNow = policy.nonFiniteResult(shard: s, from: w)
         requeue(shard: s, ifLeasedTo: w)
         if banNow && !policy.isBanned(w) {
-            ban(w, reason: "\(policy.nonFiniteCount(w)) results with NaN/Inf latents; check this worker's hardware and model files")
+            let n = policy.nonFiniteCount(w)
+            ban(w, reason: "\(n) results with NaN/Inf latents; check this worker's hardware and model files")
         }
     }
 
@@ -299,9 +310,7 @@ public final class Coordinator {
                 e.shutdown.refused = true
                 send(e, to: id)
                 summary.refusedWorkers += 1
-                if workers.removeValue(forKey: id) != nil {
-                    for s in state.indices { if case .leased(let w, _, _) = state[s], w == id { requeue(shard: s, ifLeasedTo: id) } }
-                }
+                if workers.removeValue(forKey: id) != nil { requeueAll(of: id) }
                 return nil
             }
             if workers[id] == nil { summary.workersSeen += 1 }

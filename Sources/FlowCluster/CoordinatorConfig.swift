@@ -48,12 +48,14 @@ public struct CoordinatorConfig {
     public init(controlBind: String, dataBind: String, outDir: String, evalSet: EvalSet, plan: String, batch: Int,
                 shardSize: Int, models: [Flowturbo_V1_ModelDigest], sampleShape: [Int]) {
         self.controlBind = controlBind; self.dataBind = dataBind; self.outDir = outDir; self.evalSet = evalSet
-        self.plan = plan; self.batch = batch; self.shardSize = shardSize; self.models = models; self.sampleShape = sampleShape
+        self.plan = plan; self.batch = batch; self.shardSize = shardSize; self.models = models
+        self.sampleShape = sampleShape
     }
 
     /// The journal header for this configuration.
     public var header: RunHeader {
-        RunHeader(evalSetId: evalSet.id, samples: evalSet.samples, classes: evalSet.classes, labelMode: evalSet.labelMode.rawValue,
+        RunHeader(evalSetId: evalSet.id, samples: evalSet.samples, classes: evalSet.classes,
+                  labelMode: evalSet.labelMode.rawValue,
                   seed: evalSet.seed, plan: plan, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels,
                   batch: batch, shardSize: shardSize, models: models.map { "\($0.role)=\($0.spec)@\($0.sha256)" })
     }

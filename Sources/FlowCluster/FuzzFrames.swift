@@ -26,19 +26,24 @@ public enum FuzzFrames {
             let remaining = seconds - Date().timeIntervalSince(start)
             let curve = session % 2 == 0 && CurveKeys.available
             // At most half the budget per run, so both a plaintext and a CURVE session happen.
-            let s = try runSession(seconds: min(remaining, max(2, seconds / 2)), rng: &rng, dir: workDir + "/s\(session)", curve: curve, stats: &stats,
-                                   record: record)
+            let s = try runSession(seconds: min(remaining, max(2, seconds / 2)), rng: &rng,
+                                   dir: workDir + "/s\(session)", curve: curve, stats: &stats, record: record)
             if let sum = s {
-                dropped += sum.droppedFrames; oversized += sum.oversizedFrames; aggDropped += sum.aggregator.dropped
-                rejectedConn += sum.rejectedConnections; disconnects += sum.disconnects; forged += sum.aggregator.forged
+                dropped += sum.droppedFrames
+                oversized += sum.oversizedFrames
+                aggDropped += sum.aggregator.dropped
+                rejectedConn += sum.rejectedConnections
+                disconnects += sum.disconnects
+                forged += sum.aggregator.forged
             }
             try? FileManager.default.removeItem(atPath: workDir + "/s\(session)")
         }
         stats.restarts = session - 1
         stats.seconds = Date().timeIntervalSince(start)
         stats.rejected = dropped + oversized + aggDropped + forged
-        stats.notes.append("coordinator: \(dropped) dropped + \(oversized) oversized control frames, aggregator: \(aggDropped) dropped + "
-                           + "\(forged) forged results refused, \(rejectedConn) connections without handshake, \(disconnects) disconnects, "
+        stats.notes.append("coordinator: \(dropped) dropped + \(oversized) oversized control frames, "
+                           + "aggregator: \(aggDropped) dropped + \(forged) forged results refused, "
+                           + "\(rejectedConn) connections without handshake, \(disconnects) disconnects, "
                            + "\(session) run(s)")
         return stats
     }
@@ -50,13 +55,20 @@ public enum FuzzFrames {
     private struct SessionKeys { let server: CurveKeyPair, holder: CurveKeyPair, other: CurveKeyPair }
 
     /// One coordinator lifetime. Returns its summary (nil if it stopped with an error).
-    private static func runSession(seconds: Double, rng: inout FuzzMutator, dir: String, curve: Bool, stats: inout FuzzStats,
-                                   record: ([UInt8]) -> Void) throws -> CoordinatorSummary? {
+    private static func runSession(seconds: Double, rng: inout FuzzMutator, dir: String, curve: Bool,
+                                   stats: inout FuzzStats, record: ([UInt8]) -> Void) throws -> CoordinatorSummary? {
         let samples = 512
-        var config = FuzzCorpus.coordinatorConfig(outDir: dir, samples: samples, controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0")
-        let keys = curve ? SessionKeys(server: try CurveKeys.generate(), holder: try CurveKeys.generate(), other: try CurveKeys.generate()) : nil
-        if let k = keys { config.curve = CurveServerSecurity(keys: k.server, allowed: [k.holder.publicKey, k.other.publicKey]) }
-        let client = { (pair: CurveKeyPair) -> CurveClientSecurity? in keys.map { CurveClientSecurity(serverKey: $0.server.publicKey, keys: pair) } }
+        let loopback = "tcp://127.0.0.1:0"
+        var config = FuzzCorpus.coordinatorConfig(outDir: dir, samples: samples, controlBind: loopback,
+                                                  dataBind: loopback)
+        let keys = curve ? SessionKeys(server: try CurveKeys.generate(), holder: try CurveKeys.generate(),
+                                       other: try CurveKeys.generate()) : nil
+        if let k = keys {
+            config.curve = CurveServerSecurity(keys: k.server, allowed: [k.holder.publicKey, k.other.publicKey])
+        }
+        let client = { (pair: CurveKeyPair) -> CurveClientSecurity? in
+            keys.map { CurveClientSecurity(serverKey: $0.server.publicKey, keys: pair) }
+        }
         let context = try ZMQContext()
         let coordinator = try Coordinator(config: config, context: context)
         let controlEndpoint = "tcp://127.0.0.1:\(coordinator.controlPort)"
@@ -92,15 +104,16 @@ public enum FuzzFrames {
         if let k = keys { try client(k.other)?.apply(to: push) }
         try push.connect(dataEndpoint)
         // An honest peer that takes real leases and answers them only at the end: the forgeries' targets.
-        let holder = try ScriptedPeer(context: context, control: controlEndpoint, data: dataEndpoint, workerID: "holder",
-                                      models: config.models, curve: keys.map { client($0.holder)! })
+        let holder = try ScriptedPeer(context: context, control: controlEndpoint, data: dataEndpoint,
+                                      workerID: "holder", models: config.models, curve: keys.map { client($0.holder)! })
         holder.hello()
         var forgeries: [FuzzLeases.Kind: Int] = [:]
         let started = Date()
         var lastProbe = Date()
         var probes = 0
         while Date().timeIntervalSince(started) < seconds && !finished() {
-            if !holder.poll(timeoutMs: 0).isEmpty || (holder.welcomed && holder.assignments.isEmpty && rng.below(50) == 0) {
+            let fresh = holder.poll(timeoutMs: 0)
+            if !fresh.isEmpty || (holder.welcomed && holder.assignments.isEmpty && rng.below(50) == 0) {
                 holder.requestWork()
             }
             holder.heartbeat()
@@ -118,9 +131,14 @@ public enum FuzzFrames {
                 try? push.send([input], dontWait: true)
             case 8..<11:
                 // A lease forgery against the honest holder's leases (stolen tokens go out on the other key).
-                if let (r, kind) = FuzzLeases.forge(holder.assignments, evalSet: evalSet, curve: keys != nil, rng: &rng) {
-                    var e = Flowturbo_V1_Envelope(); e.result = r
-                    if let b = try? e.serializedBytes() as [UInt8] { record(b); try? push.send([b], dontWait: true) }
+                let forgery = FuzzLeases.forge(holder.assignments, evalSet: evalSet, curve: keys != nil, rng: &rng)
+                if let (r, kind) = forgery {
+                    var e = Flowturbo_V1_Envelope()
+                    e.result = r
+                    if let b = try? e.serializedBytes() as [UInt8] {
+                        record(b)
+                        try? push.send([b], dontWait: true)
+                    }
                     forgeries[kind, default: 0] += 1
                 }
             case 11 where rng.below(8) != 0:                    // raw TCP in 1 of 96 executions
@@ -132,8 +150,10 @@ public enum FuzzFrames {
                 lastProbe = Date()
                 probes += 1
                 let probeKeys = keys.map { client($0.other)! }
-                if !finished() && !probe(context: context, endpoint: controlEndpoint, id: "probe-\(probes)", models: config.models,
-                                         curve: probeKeys) && !finished() {
+                let answered = finished()
+                    || probe(context: context, endpoint: controlEndpoint, id: "probe-\(probes)", models: config.models,
+                             curve: probeKeys)
+                if !answered && !finished() {
                     stats.hangs += 1
                     stats.notes.append("no Welcome within 3 s after \(stats.executions) executions")
                 }
@@ -143,14 +163,17 @@ public enum FuzzFrames {
         // answers its leases, a second honest peer serves the rest (the coordinator must still accept them).
         for d in dealers { d.close() }
         for a in holder.assignments { holder.pushResult(holder.answer(a, evalSet: evalSet)) }
-        let completer = try ScriptedPeer(context: context, control: controlEndpoint, data: dataEndpoint, workerID: "completer",
-                                         models: config.models, curve: keys.map { client($0.holder)! })
+        let completer = try ScriptedPeer(context: context, control: controlEndpoint, data: dataEndpoint,
+                                         workerID: "completer", models: config.models,
+                                         curve: keys.map { client($0.holder)! })
         _ = completer.serve(evalSet: evalSet, seconds: 30) {
             for a in holder.poll(timeoutMs: 0) { holder.pushResult(holder.answer(a, evalSet: evalSet)) }
             holder.heartbeat()
             return finished()
         }
-        push.close(); holder.close(); completer.close()
+        push.close()
+        holder.close()
+        completer.close()
         if !finished() {
             stats.hangs += 1
             stats.notes.append("coordinator did not finish within 30 s after honest peers served every shard")
@@ -158,9 +181,13 @@ public enum FuzzFrames {
             while !finished() { usleep(5000) }
         }
         let (checked, poisoned) = FuzzLeases.poisonedShards(dir: dir, evalSet: evalSet)
-        if !poisoned.isEmpty { stats.notes.append("forged results were written: shards \(poisoned.prefix(8)) did not hold the genuine latents") }
+        if !poisoned.isEmpty {
+            let ids = poisoned.prefix(8).map(String.init).joined(separator: ", ")
+            stats.notes.append("forged results were written: shards \(ids) did not hold the genuine latents")
+        }
         let tally = FuzzLeases.Kind.allCases.map { "\(forgeries[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
-        stats.notes.append("session \(curve ? "with" : "without") CURVE: forgeries \(tally); \(checked - poisoned.count) of \(checked) committed shards genuine")
+        stats.notes.append("session \(curve ? "with" : "without") CURVE: forgeries \(tally); "
+                           + "\(checked - poisoned.count) of \(checked) committed shards genuine")
         box.lock.lock(); defer { box.lock.unlock() }
         if let e = box.error { stats.notes.append("session stopped: \(e)"); return nil }
         if let s = box.summary, !s.completed { stats.notes.append("session did not complete") }
@@ -170,7 +197,8 @@ public enum FuzzFrames {
 
     private static let ZMQ_ROUTING_ID_OPTION: Int32 = 5
 
-    /// A fresh DEALER says hello (a new worker id each time: fuzzed ids may be banned) and must get a Welcome within 3 s.
+    /// A fresh DEALER says hello (a new worker id each time: fuzzed ids may be banned) and must get a Welcome
+    /// within 3 s.
     private static func probe(context: ZMQContext, endpoint: String, id: String, models: [Flowturbo_V1_ModelDigest],
                               curve: CurveClientSecurity?) -> Bool {
         guard let d = try? context.socket(.dealer) else { return false }
@@ -181,9 +209,8 @@ public enum FuzzFrames {
         hello.hello.workerID = id
         hello.hello.protocolVersion = UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue)
         hello.hello.models = models
-        guard let bytes = try? hello.serializedBytes() as [UInt8], (try? d.connect(endpoint)) != nil, (try? d.send([bytes])) != nil else {
-            return false
-        }
+        guard let bytes = try? hello.serializedBytes() as [UInt8], (try? d.connect(endpoint)) != nil,
+              (try? d.send([bytes])) != nil else { return false }
         let deadline = Date().addingTimeInterval(3)
         while Date() < deadline {
             guard let ready = try? ZMQPoll.readable([d], timeoutMs: 100), ready[0] else { continue }

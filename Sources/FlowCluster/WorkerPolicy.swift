@@ -25,7 +25,9 @@ struct WorkerPolicy {
     private var excluded: [Int: Set<[UInt8]>] = [:]
 
     init(models: [Flowturbo_V1_ModelDigest], maxNonFinite: Int, maxMalformed: Int) {
-        self.models = models; self.maxNonFinite = maxNonFinite; self.maxMalformed = maxMalformed
+        self.models = models
+        self.maxNonFinite = maxNonFinite
+        self.maxMalformed = maxMalformed
     }
 
     /// Why a hello is refused, or nil to admit it: another protocol version, a banned worker id, or models
@@ -35,10 +37,13 @@ struct WorkerPolicy {
         guard h.protocolVersion == current else {
             return "protocol version \(h.protocolVersion) != \(current); update the worker"
         }
-        if bannedIDs.contains(h.workerID) { return "worker \(h.workerID) was banned from this run (\(lastBan ?? "banned"))" }
+        if bannedIDs.contains(h.workerID) {
+            return "worker \(h.workerID) was banned from this run (\(lastBan ?? "banned"))"
+        }
         for m in models {
             guard let held = h.models.first(where: { $0.role == m.role }) else {
-                return "this run needs a \(m.role) (\(m.spec)) but worker \(h.workerID) holds none; start it with the run's models"
+                return "this run needs a \(m.role) (\(m.spec)) but worker \(h.workerID) holds none; "
+                    + "start it with the run's models"
             }
             if held.sha256 != m.sha256 {
                 return "model digest mismatch for the \(m.role): the run uses \(m.spec)@\(m.sha256.prefix(12)), worker "

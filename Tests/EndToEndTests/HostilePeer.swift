@@ -20,13 +20,14 @@ final class HostilePeer {
         Thread { [self] in
             defer { finished.signal() }
             let deadline = Date().addingTimeInterval(30)
-            while !FileManager.default.fileExists(atPath: outDir + "/endpoints.json") && Date() < deadline && !stopped { usleep(2000) }
-            guard let ports = try? Harness.json(outDir + "/endpoints.json"), let control = ports["control_port"] as? Int,
+            let file = outDir + "/endpoints.json"
+            while !FileManager.default.fileExists(atPath: file) && Date() < deadline && !stopped { usleep(2000) }
+            guard let ports = try? Harness.json(file), let control = ports["control_port"] as? Int,
                   let data = ports["data_port"] as? Int else { return }
             endpointsMode = PrivateFiles.mode(outDir + "/endpoints.json")
             directoryMode = PrivateFiles.mode(outDir)
-            guard let context = try? ZMQContext(), let push = try? context.socket(.push), let dealer = try? context.socket(.dealer)
-            else { return }
+            guard let context = try? ZMQContext(), let push = try? context.socket(.push),
+                  let dealer = try? context.socket(.dealer) else { return }
             try? push.setLinger(0)
             try? dealer.setLinger(0)
             try? push.connect("tcp://127.0.0.1:\(data)")
@@ -35,7 +36,9 @@ final class HostilePeer {
             while !stopped {
                 attackOnce(push: push, dealer: dealer, models: models, shards: shards, shardSize: shardSize,
                            sampleSize: sampleSize, classes: classes)
-                lock.lock(); rounds += 1; lock.unlock()
+                lock.lock()
+                rounds += 1
+                lock.unlock()
                 usleep(50_000)
             }
             push.close()
@@ -47,7 +50,9 @@ final class HostilePeer {
 
     /// Stops the attack and waits for the thread.
     func stop() {
-        lock.lock(); stopFlag = true; lock.unlock()
+        lock.lock()
+        stopFlag = true
+        lock.unlock()
         finished.wait()
     }
 
@@ -57,8 +62,8 @@ final class HostilePeer {
         if let b = try? e.serializedBytes() as [UInt8] { try? socket.send(b, dontWait: true) }
     }
 
-    private func attackOnce(push: ZMQSocket, dealer: ZMQSocket, models: [Flowturbo_V1_ModelDigest], shards: Int, shardSize: Int,
-                            sampleSize: Int, classes: Int) {
+    private func attackOnce(push: ZMQSocket, dealer: ZMQSocket, models: [Flowturbo_V1_ModelDigest], shards: Int,
+                            shardSize: Int, sampleSize: Int, classes: Int) {
         send(dealer) {
             $0.hello.workerID = "hostile"
             $0.hello.protocolVersion = UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue)
@@ -66,8 +71,10 @@ final class HostilePeer {
         }
         for s in 0..<shards {
             var r = Flowturbo_V1_ShardResult()
-            r.shardID = UInt64(s); r.workerID = "hostile"
-            r.firstIndex = UInt64(s * shardSize); r.count = UInt64(shardSize)
+            r.shardID = UInt64(s)
+            r.workerID = "hostile"
+            r.firstIndex = UInt64(s * shardSize)
+            r.count = UInt64(shardSize)
             r.shape = [UInt32(shardSize), UInt32(sampleSize)]
             r.latents = Data(count: shardSize * sampleSize * 4)
             r.labels = (0..<shardSize).map { Int32((s * shardSize + $0) % classes) }
@@ -77,8 +84,11 @@ final class HostilePeer {
                 r.leaseToken = lease % 2 == 0 ? Data() : Data((0..<16).map { _ in UInt8.random(in: 0...255) })
                 send(push) { $0.result = r }
                 send(dealer) {
-                    $0.error.workerID = "hostile"; $0.error.shardID = UInt64(s); $0.error.leaseID = lease
-                    $0.error.fatal = true; $0.error.message = "hostile stop"
+                    $0.error.workerID = "hostile"
+                    $0.error.shardID = UInt64(s)
+                    $0.error.leaseID = lease
+                    $0.error.fatal = true
+                    $0.error.message = "hostile stop"
                 }
             }
         }

@@ -29,7 +29,8 @@ final class RobustnessTests: XCTestCase {
     func reference() throws -> String {
         if let d = Self.referenceDir { return d }
         let d = Harness.tempDir("robust-ref")
-        let (status, err) = try Harness.run(["run", "--workers", "1", "--out", d + "/run"] + Self.common, logDir: d, tag: "ref")
+        let (status, err) = try Harness.run(["run", "--workers", "1", "--out", d + "/run"] + Self.common, logDir: d,
+                                            tag: "ref")
         XCTAssertEqual(status, 0, err)
         Self.referenceDir = d + "/run"
         return d + "/run"
@@ -39,15 +40,17 @@ final class RobustnessTests: XCTestCase {
         HostilePeer(outDir: out, shards: 10, shardSize: 16, sampleSize: 16, classes: 4)
     }
 
-    func cluster(_ out: String) throws -> [String: Any] { try Harness.json(out + "/report.json")["cluster"] as? [String: Any] ?? [:] }
+    func cluster(_ out: String) throws -> [String: Any] {
+        try Harness.json(out + "/report.json")["cluster"] as? [String: Any] ?? [:]
+    }
 
     func testHostilePeerCannotPoisonOrStopLocalRun() throws {
         let ref = try Harness.samples(try reference())
         let d = Harness.tempDir("robust-run")
         let out = d + "/run"
         let attack = hostile(out)
-        let (status, err) = try Harness.run(["run", "--workers", "2", "--out", out, "--worker-batch-delay-ms", "40"] + Self.common,
-                                            logDir: d, tag: "run", timeout: 90)
+        let args = ["run", "--workers", "2", "--out", out, "--worker-batch-delay-ms", "40"] + Self.common
+        let (status, err) = try Harness.run(args, logDir: d, tag: "run", timeout: 90)
         attack.stop()
         XCTAssertEqual(status, 0, err)
         XCTAssertGreaterThan(attack.rounds, 0, "the attack never ran")
@@ -71,25 +74,28 @@ final class RobustnessTests: XCTestCase {
         let d = Harness.tempDir("robust-coord")
         let out = d + "/run"
         let attack = hostile(out)
-        let coord = try Harness.start(["coordinator", "--bind", "tcp://127.0.0.1:0", "--out", out] + Self.common, logDir: d, tag: "coord")
+        let coord = try Harness.start(["coordinator", "--bind", "tcp://127.0.0.1:0", "--out", out] + Self.common,
+                                      logDir: d, tag: "coord")
         defer { if coord.isRunning { kill(coord.processIdentifier, SIGKILL) } }
         XCTAssertTrue(Harness.wait(timeout: 20) { FileManager.default.fileExists(atPath: out + "/endpoints.json") })
         let port = try Harness.json(out + "/endpoints.json")["control_port"] as! Int
         let connect = ["--connect", "tcp://127.0.0.1:\(port)", "--give-up-seconds", "30"]
         // A worker holding another model is refused at hello, exits with the reason, and the run goes on.
-        let (misfit, misfitErr) = try Harness.run(["worker", "--id", "misfit", "--model", "gmm:mnist"] + connect, logDir: d, tag: "misfit",
-                                                  timeout: 30)
+        let (misfit, misfitErr) = try Harness.run(["worker", "--id", "misfit", "--model", "gmm:mnist"] + connect,
+                                                  logDir: d, tag: "misfit", timeout: 30)
         XCTAssertEqual(misfit, WorkerProcesses.refusedExitStatus, misfitErr)
-        XCTAssertTrue(misfitErr.contains("refused by the coordinator") && misfitErr.contains("digest mismatch"), misfitErr)
+        XCTAssertTrue(misfitErr.contains("refused by the coordinator"), misfitErr)
+        XCTAssertTrue(misfitErr.contains("digest mismatch"), misfitErr)
         let workers = try (0..<2).map {
-            try Harness.start(["worker", "--id", "w\($0)", "--model", "gmm:synthetic", "--batch-delay-ms", "40"] + connect,
-                              logDir: d, tag: "w\($0)")
+            try Harness.start(["worker", "--id", "w\($0)", "--model", "gmm:synthetic", "--batch-delay-ms", "40"]
+                              + connect, logDir: d, tag: "w\($0)")
         }
         XCTAssertTrue(Harness.wait(timeout: 90) { !coord.isRunning }, "coordinator did not finish")
         attack.stop()
         coord.waitUntilExit()
         for w in workers { w.waitUntilExit() }
-        XCTAssertEqual(coord.terminationStatus, 0, (try? String(contentsOfFile: d + "/coord.err", encoding: .utf8)) ?? "")
+        let coordErr = (try? String(contentsOfFile: d + "/coord.err", encoding: .utf8)) ?? ""
+        XCTAssertEqual(coord.terminationStatus, 0, coordErr)
         XCTAssertGreaterThan(attack.rounds, 0, "the attack never ran")
         XCTAssertEqual(attack.endpointsMode, 0o600)
         XCTAssertTrue(try Harness.samples(out).bytes == ref.bytes, "latents differ from a clean run")
@@ -106,7 +112,9 @@ final class RobustnessTests: XCTestCase {
         let cfg = SiTConfig(inputSize: 8, patchSize: 4, inChannels: 1, hiddenSize: 16, depth: 1, numHeads: 2,
                             numClasses: 4, learnSigma: false, isRefiner: false)
         let w = SiTWeights(config: cfg)
-        for (name, _, buf) in w.named where name != "pos_embed" { buf.copy(from: [Float](repeating: .nan, count: buf.count)) }
+        for (name, _, buf) in w.named where name != "pos_embed" {
+            buf.copy(from: [Float](repeating: .nan, count: buf.count))
+        }
         let path = dir + "/nan.safetensors"
         try w.save(path)
         return path
@@ -130,8 +138,9 @@ final class RobustnessTests: XCTestCase {
         let d = Harness.tempDir("robust-nan")
         let model = try nanModel(d)
         let started = Date()
-        let (status, err) = try Harness.run(["run", "--workers", "2", "--model", model, "--plan", "H2", "--samples", "256", "--quiet",
-                                             "--out", d + "/run"], logDir: d, tag: "nan", timeout: 90)
+        let args = ["run", "--workers", "2", "--model", model, "--plan", "H2", "--samples", "256", "--quiet",
+                    "--out", d + "/run"]
+        let (status, err) = try Harness.run(args, logDir: d, tag: "nan", timeout: 90)
         let seconds = Date().timeIntervalSince(started)
         print("RobustnessTests: NaN-weight run ended in \(String(format: "%.1f", seconds)) s")
         XCTAssertNotEqual(status, 0, err)
@@ -145,15 +154,16 @@ final class RobustnessTests: XCTestCase {
         let model = try nanModel(d)
         let out = d + "/run"
         let started = Date()
-        let coord = try Harness.start(["coordinator", "--bind", "tcp://127.0.0.1:0", "--model", model, "--plan", "H2", "--samples", "256",
-                                       "--quiet", "--out", out], logDir: d, tag: "coord")
+        let coord = try Harness.start(["coordinator", "--bind", "tcp://127.0.0.1:0", "--model", model, "--plan", "H2",
+                                       "--samples", "256", "--quiet", "--out", out], logDir: d, tag: "coord")
         defer { if coord.isRunning { kill(coord.processIdentifier, SIGKILL) } }
         XCTAssertTrue(Harness.wait(timeout: 20) { FileManager.default.fileExists(atPath: out + "/endpoints.json") })
         let port = try Harness.json(out + "/endpoints.json")["control_port"] as! Int
-        let (wstatus, werr) = try Harness.run(["worker", "--connect", "tcp://127.0.0.1:\(port)", "--model", model, "--give-up-seconds", "20"],
-                                              logDir: d, tag: "worker", timeout: 60)
+        let workerArgs = ["worker", "--connect", "tcp://127.0.0.1:\(port)", "--model", model, "--give-up-seconds", "20"]
+        let (wstatus, werr) = try Harness.run(workerArgs, logDir: d, tag: "worker", timeout: 60)
         XCTAssertEqual(wstatus, WorkerProcesses.refusedExitStatus, "a banned worker exits with the refusal: \(werr)")
-        XCTAssertTrue(Harness.wait(timeout: 85 - Date().timeIntervalSince(started)) { !coord.isRunning }, "coordinator waits forever")
+        let ended = Harness.wait(timeout: 85 - Date().timeIntervalSince(started)) { !coord.isRunning }
+        XCTAssertTrue(ended, "coordinator waits forever")
         coord.waitUntilExit()
         let seconds = Date().timeIntervalSince(started)
         print("RobustnessTests: NaN-weight coordinator ended in \(String(format: "%.1f", seconds)) s")

@@ -12,6 +12,29 @@ final class LeaseTrustTests: XCTestCase {
         return d
     }
 
+    /// The fuzz corpus configuration on loopback ports.
+    func loopbackConfig(_ dir: String, samples: Int) -> CoordinatorConfig {
+        FuzzCorpus.coordinatorConfig(outDir: dir, samples: samples, controlBind: "tcp://127.0.0.1:0",
+                                     dataBind: "tcp://127.0.0.1:0")
+    }
+
+    func peer(_ live: Live, _ context: ZMQContext, _ id: String, models: [Flowturbo_V1_ModelDigest]? = nil,
+              curve: CurveClientSecurity? = nil) throws -> ScriptedPeer {
+        try ScriptedPeer(context: context, control: live.control, data: live.data, workerID: id,
+                         models: models ?? live.config.models, curve: curve)
+    }
+
+    /// Says hello and asks for work until `peer` holds `count` leases (or 5 s pass).
+    func acquire(_ peer: ScriptedPeer, _ count: Int) {
+        peer.hello()
+        let deadline = Date().addingTimeInterval(5)
+        while peer.assignments.count < count && Date() < deadline {
+            if peer.poll(timeoutMs: 50).isEmpty && peer.welcomed && peer.assignments.isEmpty {
+                for _ in 0..<count { peer.requestWork() }
+            }
+        }
+    }
+
     /// A coordinator running on its own thread.
     final class Live {
         let coordinator: Coordinator
@@ -20,8 +43,8 @@ final class LeaseTrustTests: XCTestCase {
         private let lock = NSLock()
         private var _summary: CoordinatorSummary?
         private var _error: Error?
-        var summary: CoordinatorSummary? { lock.lock(); defer { lock.unlock() }; return _summary }
-        var error: Error? { lock.lock(); defer { lock.unlock() }; return _error }
+        var summary: CoordinatorSummary? { locked { _summary } }
+        var error: Error? { locked { _error } }
         var control: String { "tcp://127.0.0.1:\(coordinator.controlPort)" }
         var data: String { "tcp://127.0.0.1:\(coordinator.dataPort)" }
 
@@ -29,16 +52,27 @@ final class LeaseTrustTests: XCTestCase {
             self.config = config
             coordinator = try Coordinator(config: config, context: context)
             Thread { [self] in
-                do { let s = try coordinator.run(); lock.lock(); _summary = s; lock.unlock() } catch {
-                    lock.lock(); _error = error; lock.unlock()
+                do {
+                    let s = try coordinator.run()
+                    locked { _summary = s }
+                } catch {
+                    locked { _error = error }
                 }
                 done.signal()
             }.start()
         }
 
+        private func locked<T>(_ f: () -> T) -> T {
+            lock.lock()
+            defer { lock.unlock() }
+            return f()
+        }
+
+        /// True once `run()` returned (does not consume the completion signal).
         func finished() -> Bool {
-            if done.wait(timeout: .now()) == .success { done.signal(); return true }
-            return false
+            guard done.wait(timeout: .now()) == .success else { return false }
+            done.signal()
+            return true
         }
     }
 
@@ -51,14 +85,16 @@ final class LeaseTrustTests: XCTestCase {
         XCTAssertEqual(book.verify(shard: 3, leaseID: a.id, token: Data(a.token), peerKey: nil), .accepted(a))
         XCTAssertEqual(book.verify(shard: 3, leaseID: a.id, token: Data(b.token), peerKey: nil), .wrongToken)
         XCTAssertEqual(book.verify(shard: 3, leaseID: a.id, token: Data(), peerKey: nil), .wrongToken)
-        XCTAssertEqual(book.verify(shard: 4, leaseID: a.id, token: Data(a.token), peerKey: nil), .unknownLease, "another shard")
+        XCTAssertEqual(book.verify(shard: 4, leaseID: a.id, token: Data(a.token), peerKey: nil), .unknownLease,
+                       "another shard")
         XCTAssertEqual(book.verify(shard: 3, leaseID: 424242, token: Data(a.token), peerKey: nil), .unknownLease)
         XCTAssertEqual(book.verify(shard: 3, leaseID: b.id, token: Data(b.token), peerKey: "K9"), .wrongPeer)
         XCTAssertEqual(book.verify(shard: 3, leaseID: b.id, token: Data(b.token), peerKey: nil), .wrongPeer)
         XCTAssertEqual(book.verify(shard: 3, leaseID: b.id, token: Data(b.token), peerKey: "K2"), .accepted(b))
         book.revoke(holder: [2])
         XCTAssertEqual(book.verify(shard: 3, leaseID: b.id, token: Data(b.token), peerKey: "K2"), .revoked)
-        XCTAssertEqual(book.verify(shard: 3, leaseID: a.id, token: Data(a.token), peerKey: nil), .accepted(a), "only that holder's leases")
+        XCTAssertEqual(book.verify(shard: 3, leaseID: a.id, token: Data(a.token), peerKey: nil), .accepted(a),
+                       "only that holder's leases")
     }
 
     /// A zero-filled result with forged credentials for `shard` (guessed lease id, no or wrong token).
@@ -77,27 +113,30 @@ final class LeaseTrustTests: XCTestCase {
         let d = tempDir("forge")
         defer { try? FileManager.default.removeItem(atPath: d) }
         let context = try ZMQContext()
-        let config = FuzzCorpus.coordinatorConfig(outDir: d, samples: 64, controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0")
+        let config = loopbackConfig(d, samples: 64)
         let live = try Live(config, context: context)
         let evalSet = config.evalSet
         let shardCount = 64 / FuzzCorpus.shardSize
         // The honest peer holds two leases first, so the forgeries target shards that really are leased.
-        let honest = try ScriptedPeer(context: context, control: live.control, data: live.data, workerID: "honest", models: config.models)
-        honest.hello()
-        let deadline = Date().addingTimeInterval(5)
-        while honest.assignments.count < 2 && Date() < deadline {
-            if honest.poll(timeoutMs: 50).isEmpty && honest.welcomed && honest.assignments.isEmpty { honest.requestWork(); honest.requestWork() }
-        }
+        let honest = try peer(live, context, "honest")
+        acquire(honest, 2)
         XCTAssertEqual(honest.assignments.count, 2)
-        let attacker = try ScriptedPeer(context: context, control: live.control, data: live.data, workerID: "attacker", models: config.models)
+        let attacker = try peer(live, context, "attacker")
         attacker.hello()
         for s in 0..<shardCount {
             for lease in Array(UInt64(0)...UInt64(40)) + [424242] {
                 attacker.pushResult(forged(shard: s, lease: lease, token: Data(), evalSet: evalSet))
-                attacker.pushResult(forged(shard: s, lease: lease, token: Data(repeating: 0, count: 16), evalSet: evalSet))
+                let zeros = Data(repeating: 0, count: 16)
+                attacker.pushResult(forged(shard: s, lease: lease, token: zeros, evalSet: evalSet))
             }
-            attacker.send { $0.error.shardID = UInt64(s); $0.error.fatal = true; $0.error.message = "stop"; $0.error.workerID = "attacker" }
-            attacker.send { $0.error.shardID = UInt64(s); $0.error.leaseID = UInt64(s + 1); $0.error.fatal = true; $0.error.message = "stop" }
+            for lease in [0, UInt64(s + 1)] {
+                attacker.send {
+                    $0.error.shardID = UInt64(s)
+                    $0.error.leaseID = lease
+                    $0.error.fatal = true
+                    $0.error.message = "stop"
+                }
+            }
         }
         // The honest peer's own lease ids with a flipped token byte.
         for a in honest.assignments {
@@ -118,7 +157,8 @@ final class LeaseTrustTests: XCTestCase {
         let (checked, poisoned) = FuzzLeases.poisonedShards(dir: d, evalSet: evalSet)
         XCTAssertEqual(checked, shardCount)
         XCTAssertEqual(poisoned, [], "forged latents were written")
-        honest.close(); attacker.close()
+        honest.close()
+        attacker.close()
     }
 
     /// With CURVE: another allow-listed key that learned a lease's id and token still cannot answer it.
@@ -127,29 +167,27 @@ final class LeaseTrustTests: XCTestCase {
         let d = tempDir("stolen")
         defer { try? FileManager.default.removeItem(atPath: d) }
         let server = try CurveKeys.generate(), good = try CurveKeys.generate(), other = try CurveKeys.generate()
-        var config = FuzzCorpus.coordinatorConfig(outDir: d, samples: 16, controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0")
+        var config = loopbackConfig(d, samples: 16)
         config.curve = CurveServerSecurity(keys: server, allowed: [good.publicKey, other.publicKey])
         let context = try ZMQContext()
         let live = try Live(config, context: context)
-        let honest = try ScriptedPeer(context: context, control: live.control, data: live.data, workerID: "honest", models: config.models,
-                                      curve: CurveClientSecurity(serverKey: server.publicKey, keys: good))
-        let thief = try ScriptedPeer(context: context, control: live.control, data: live.data, workerID: "thief", models: config.models,
-                                     curve: CurveClientSecurity(serverKey: server.publicKey, keys: other))
-        honest.hello()
-        let deadline = Date().addingTimeInterval(5)
-        while honest.assignments.count < 2 && Date() < deadline {
-            if honest.poll(timeoutMs: 50).isEmpty && honest.welcomed && honest.assignments.isEmpty { honest.requestWork(); honest.requestWork() }
-        }
+        let honest = try peer(live, context, "honest",
+                              curve: CurveClientSecurity(serverKey: server.publicKey, keys: good))
+        let thief = try peer(live, context, "thief",
+                             curve: CurveClientSecurity(serverKey: server.publicKey, keys: other))
+        acquire(honest, 2)
         XCTAssertEqual(honest.assignments.count, 2)
         for a in honest.assignments {
-            thief.pushResult(forged(shard: Int(a.shardID), lease: a.leaseID, token: a.leaseToken, evalSet: config.evalSet))
+            let r = forged(shard: Int(a.shardID), lease: a.leaseID, token: a.leaseToken, evalSet: config.evalSet)
+            thief.pushResult(r)
         }
         usleep(500_000)
         for a in honest.assignments { honest.pushResult(honest.answer(a, evalSet: config.evalSet)) }
         XCTAssertTrue(honest.serve(evalSet: config.evalSet, seconds: 20) { live.finished() }, "run did not complete")
         XCTAssertEqual(live.summary?.aggregator.forged, 2)
         XCTAssertEqual(FuzzLeases.poisonedShards(dir: d, evalSet: config.evalSet).poisoned, [])
-        honest.close(); thief.close()
+        honest.close()
+        thief.close()
     }
 
     /// A worker holding other models is refused at hello (Shutdown, refused) and gets no lease; a worker that
@@ -158,34 +196,43 @@ final class LeaseTrustTests: XCTestCase {
         let d = tempDir("refuse")
         defer { try? FileManager.default.removeItem(atPath: d) }
         let context = try ZMQContext()
-        let config = FuzzCorpus.coordinatorConfig(outDir: d, samples: 32, controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0")
+        let config = loopbackConfig(d, samples: 32)
         let live = try Live(config, context: context)
         var wrong = config.models
         wrong[0].sha256 = String(repeating: "cd", count: 32)
-        let misfit = try ScriptedPeer(context: context, control: live.control, data: live.data, workerID: "misfit", models: wrong)
+        let misfit = try peer(live, context, "misfit", models: wrong)
         misfit.hello()
         misfit.requestWork()
         let deadline = Date().addingTimeInterval(5)
         while misfit.shutdown == nil && Date() < deadline { misfit.poll(timeoutMs: 50) }
         XCTAssertEqual(misfit.shutdown?.refused, true)
-        XCTAssertTrue(misfit.shutdown?.reason.contains("digest mismatch") ?? false, misfit.shutdown?.reason ?? "no Shutdown")
+        let why = misfit.shutdown?.reason ?? "no Shutdown"
+        XCTAssertTrue(why.contains("digest mismatch"), why)
         XCTAssertEqual(misfit.assignments.count, 0)
         // A holder that cannot run its lease says so (fatal): retired, not the end of the run.
-        let quitter = try ScriptedPeer(context: context, control: live.control, data: live.data, workerID: "quitter", models: config.models)
+        let quitter = try peer(live, context, "quitter")
         quitter.hello()
         while quitter.assignments.isEmpty && Date() < deadline {
             if quitter.poll(timeoutMs: 50).isEmpty && quitter.welcomed { quitter.requestWork() }
         }
         let a = try XCTUnwrap(quitter.assignments.first)
-        quitter.send { $0.error.shardID = a.shardID; $0.error.leaseID = a.leaseID; $0.error.fatal = true; $0.error.message = "plan too long" }
+        quitter.send {
+            $0.error.shardID = a.shardID
+            $0.error.leaseID = a.leaseID
+            $0.error.fatal = true
+            $0.error.message = "plan too long"
+        }
         while quitter.shutdown == nil && Date() < deadline { quitter.poll(timeoutMs: 50) }
         XCTAssertEqual(quitter.shutdown?.refused, true, "the fatal reporter is retired")
-        let honest = try ScriptedPeer(context: context, control: live.control, data: live.data, workerID: "honest", models: config.models)
-        XCTAssertTrue(honest.serve(evalSet: config.evalSet, seconds: 20) { live.finished() }, "run did not complete: \(String(describing: live.error))")
+        let honest = try peer(live, context, "honest")
+        let completed = honest.serve(evalSet: config.evalSet, seconds: 20) { live.finished() }
+        XCTAssertTrue(completed, "run did not complete: \(String(describing: live.error))")
         XCTAssertEqual(live.summary?.completed, true)
         XCTAssertEqual(live.summary?.refusedWorkers, 1)
         XCTAssertEqual(live.summary?.bannedWorkers, 1)
-        misfit.close(); quitter.close(); honest.close()
+        misfit.close()
+        quitter.close()
+        honest.close()
     }
 
     /// One worker key shared by every worker (the README's `worker.key`): banning one worker must not lock the
@@ -195,12 +242,12 @@ final class LeaseTrustTests: XCTestCase {
         let d = tempDir("shared")
         defer { try? FileManager.default.removeItem(atPath: d) }
         let server = try CurveKeys.generate(), shared = try CurveKeys.generate()
-        var config = FuzzCorpus.coordinatorConfig(outDir: d, samples: 32, controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0")
+        var config = loopbackConfig(d, samples: 32)
         config.curve = CurveServerSecurity(keys: server, allowed: [shared.publicKey])
         let context = try ZMQContext()
         let live = try Live(config, context: context)
         let security = CurveClientSecurity(serverKey: server.publicKey, keys: shared)
-        let bad = try ScriptedPeer(context: context, control: live.control, data: live.data, workerID: "bad", models: config.models, curve: security)
+        let bad = try peer(live, context, "bad", curve: security)
         bad.hello()
         let deadline = Date().addingTimeInterval(5)
         while !bad.welcomed && Date() < deadline { bad.poll(timeoutMs: 50) }
@@ -209,22 +256,24 @@ final class LeaseTrustTests: XCTestCase {
         while bad.shutdown == nil && Date() < deadline { bad.poll(timeoutMs: 50) }
         XCTAssertEqual(bad.shutdown?.refused, true, "the misbehaving worker is banned")
         // A new connection with the same key and a new worker id is admitted and finishes the run.
-        let good = try ScriptedPeer(context: context, control: live.control, data: live.data, workerID: "good", models: config.models, curve: security)
-        XCTAssertTrue(good.serve(evalSet: config.evalSet, seconds: 20) { live.finished() }, "the shared key was locked out")
+        let good = try peer(live, context, "good", curve: security)
+        let completed = good.serve(evalSet: config.evalSet, seconds: 20) { live.finished() }
+        XCTAssertTrue(completed, "the shared key was locked out")
         XCTAssertEqual(live.summary?.completed, true)
         XCTAssertEqual(live.summary?.bannedWorkers, 1)
-        bad.close(); good.close()
+        bad.close()
+        good.close()
     }
 
     /// Every worker banned (NaN results) and none left: the run ends with one clear error instead of waiting forever.
     func testAllWorkersBannedEndsRunWithError() throws {
         let d = tempDir("stall")
         defer { try? FileManager.default.removeItem(atPath: d) }
-        var config = FuzzCorpus.coordinatorConfig(outDir: d, samples: 64, controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0")
+        var config = loopbackConfig(d, samples: 64)
         config.noProgressSeconds = 1
         let context = try ZMQContext()
         let live = try Live(config, context: context)
-        let nan = try ScriptedPeer(context: context, control: live.control, data: live.data, workerID: "nan", models: config.models)
+        let nan = try peer(live, context, "nan")
         nan.hello()
         let started = Date()
         var answered = Set<UInt64>()

@@ -21,6 +21,8 @@ public final class Aggregator {
         public var received = 0, committed = 0, duplicates = 0, dropped = 0
         /// Results that answer no lease issued to their sender (unknown lease id, wrong token, wrong key, revoked).
         public var forged = 0
+        /// Results of audited shards held until another worker confirms (or contradicts) them.
+        public var auditHeld = 0
         /// Results with NaN/Inf latents (not written) and shards that could not be written (disk full…).
         public var nonFinite = 0, writeErrors = 0
         public var bytes = 0
@@ -40,6 +42,7 @@ public final class Aggregator {
     private let shards: [Range<Int>]
     private let expectedLabels: (Range<Int>) -> [Int32]
     private let leases: LeaseBook
+    private let audit: AuditBook?
     private let pull: ZMQSocket
     private let commitEndpoint: String
     private let lock = NSLock()
@@ -55,11 +58,12 @@ public final class Aggregator {
     /// Binds the data socket on `dataBind` (`tcp://*:0` picks a free port). `alreadyCommitted`
     /// are shards from the journal (their results are duplicates).
     public init(context: ZMQContext, dataBind: String, outDir: String, sampleShape: [Int], shards: [Range<Int>],
-                alreadyCommitted: Set<Int>, commitEndpoint: String, leases: LeaseBook,
+                alreadyCommitted: Set<Int>, commitEndpoint: String, leases: LeaseBook, audit: AuditBook? = nil,
                 security: CurveServerSecurity? = nil, maxMessageBytes: Int64,
                 expectedLabels: @escaping (Range<Int>) -> [Int32]) throws {
         self.context = context; self.outDir = outDir; self.sampleShape = sampleShape
         self.sampleSize = sampleShape.reduce(1, *); self.shards = shards; self.leases = leases
+        self.audit = audit
         self.committedSet = alreadyCommitted; self.commitEndpoint = commitEndpoint; self.expectedLabels = expectedLabels
         try PrivateFiles.makeSubdirectory(outDir + "/latents")
         pull = try context.socket(.pull)
@@ -133,7 +137,7 @@ public final class Aggregator {
         guard let shard = Int(exactly: r.shardID), shard < shards.count else { count { $0.dropped += 1 }; return }
         // Before anything else (a forged NaN result must not get the lease's real holder banned).
         let verdict = leases.verify(shard: shard, leaseID: r.leaseID, token: r.leaseToken, peerKey: peerKey)
-        guard case .accepted = verdict else {
+        guard case .accepted(let lease) = verdict else {
             count { $0.forged += 1 }; return
         }
         let range = shards[shard]
@@ -153,6 +157,10 @@ public final class Aggregator {
             report(push, shard: shard, lease: r.leaseID, worker: r.workerID, message: "latents contain NaN/Inf",
                    fatal: false)
             return
+        }
+        if let a = audit, a.offer(shard: shard, holder: lease.holder, worker: r.workerID, latents: r.latents) == .hold {
+            count { $0.auditHeld += 1 }
+            return   // audited: written once another worker sends the same bytes
         }
         do {
             let file = Aggregator.latentsFile(shard: shard)

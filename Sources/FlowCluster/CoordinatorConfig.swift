@@ -43,6 +43,9 @@ public struct CoordinatorConfig {
     /// When every worker that joined was banned or retired and none is left, the run ends with an error
     /// after this many seconds (time for another worker to join). The shards stay pending in the journal.
     public var noProgressSeconds = 15.0
+    /// Fraction of shards computed by two different workers and compared byte for byte before they are
+    /// written (0 = off); a worker whose latents lose the comparison is banned (`AuditBook`).
+    public var auditFraction = 0.0
 
     /// Creates a config; see the properties for defaults.
     public init(controlBind: String, dataBind: String, outDir: String, evalSet: EvalSet, plan: String, batch: Int,
@@ -58,6 +61,32 @@ public struct CoordinatorConfig {
                   labelMode: evalSet.labelMode.rawValue,
                   seed: evalSet.seed, plan: plan, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels,
                   batch: batch, shardSize: shardSize, models: models.map { "\($0.role)=\($0.spec)@\($0.sha256)" })
+    }
+
+    /// The assignment (a lease) of shard `s` covering `r`.
+    func assignment(shard s: Int, range r: Range<Int>, lease: LeaseBook.Lease,
+                    now: Date) -> Flowturbo_V1_ShardAssignment {
+        var a = Flowturbo_V1_ShardAssignment()
+        a.protocolVersion = UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue)
+        a.shardID = UInt64(s)
+        a.evalSet.evalSetID = evalSet.id
+        a.evalSet.samples = UInt64(evalSet.samples)
+        a.evalSet.classes = UInt32(evalSet.classes)
+        a.evalSet.labelMode = evalSet.labelMode.rawValue
+        if evalSet.isText { a.evalSet.prompts = Array(evalSet.prompts[r]) }
+        a.firstIndex = UInt64(r.lowerBound)
+        a.count = UInt64(r.count)
+        a.plan = plan
+        a.guidanceScale = guidanceScale
+        a.guidanceChannels = UInt32(guidanceChannels)
+        a.batch = UInt32(batch)
+        a.seed = evalSet.seed
+        a.models = models
+        a.leaseDeadlineUnixMs = Int64(now.addingTimeInterval(leaseSeconds).timeIntervalSince1970 * 1000)
+        a.leaseID = lease.id
+        a.leaseToken = Data(lease.token)
+        a.labels = evalSet.isText ? [] : evalSet.labels(first: r.lowerBound, count: r.count)
+        return a
     }
 }
 
@@ -93,6 +122,8 @@ public struct CoordinatorSummary {
     public var refusedWorkers = 0
     /// Error messages about a shard the sender does not hold (ignored: they neither re-queue nor stop anything).
     public var ignoredErrors = 0
+    /// Audits: shards drawn, confirmed by two workers, and conflicts (different latents for one shard).
+    public var auditSelected = 0, auditConfirmed = 0, auditConflicts = 0
     public var elapsedSeconds = 0.0
     public var aggregator = Aggregator.Stats()
 }

@@ -23,6 +23,9 @@ struct WorkerPolicy {
     private var malformed: [[UInt8]: Int] = [:]
     /// Workers that returned NaN/Inf for a shard (it goes to someone else if possible).
     private var excluded: [Int: Set<[UInt8]>] = [:]
+    /// Audits: routing identities and worker ids whose result of a shard is held; the shard goes only to others.
+    private var auditRoutes: [Int: Set<[UInt8]>] = [:]
+    private var auditIDs: [Int: Set<String>] = [:]
 
     init(models: [Flowturbo_V1_ModelDigest], maxNonFinite: Int, maxMalformed: Int) {
         self.models = models
@@ -84,10 +87,32 @@ struct WorkerPolicy {
     mutating func fatalError(from workerID: String) { fatalReporters.insert(workerID) }
 
     /// Index in `queue` of the shard to give `route`: one it has not failed with NaN/Inf; an excluded one
-    /// only when every live worker is excluded from it (no one else could run it).
-    func pick(_ queue: [Int], for route: [UInt8], live: Set<[UInt8]>) -> Int? {
-        queue.firstIndex { !(excluded[$0]?.contains(route) ?? false) }
-            ?? queue.firstIndex { live.isSubset(of: excluded[$0] ?? []) }
+    /// only when every live worker is excluded from it (no one else could run it). Never a shard whose audit
+    /// holds this worker's own result.
+    func pick(_ queue: [Int], for route: [UInt8], workerID: String, live: Set<[UInt8]>) -> Int? {
+        let open = { (s: Int) in
+            !(self.auditRoutes[s]?.contains(route) ?? false) && !(self.auditIDs[s]?.contains(workerID) ?? false)
+        }
+        return queue.firstIndex { open($0) && !(excluded[$0]?.contains(route) ?? false) }
+            ?? queue.firstIndex { open($0) && live.isSubset(of: excluded[$0] ?? []) }
+    }
+
+    /// Records that the audit of `shard` holds a result of this worker.
+    mutating func auditHeld(shard: Int, route: [UInt8], workerID: String?) {
+        auditRoutes[shard, default: []].insert(route)
+        if let id = workerID { auditIDs[shard, default: []].insert(id) }
+    }
+
+    /// The audit of `shard` is over (confirmed or waived).
+    mutating func auditDone(shard: Int) {
+        auditRoutes.removeValue(forKey: shard)
+        auditIDs.removeValue(forKey: shard)
+    }
+
+    /// True when every live worker already has a result held for `shard` (nobody left to confirm it).
+    func auditBlocked(_ shard: Int, live: Set<[UInt8]>) -> Bool {
+        guard let held = auditRoutes[shard] else { return false }
+        return live.isSubset(of: held)
     }
 
     /// True when no worker is left and at least one was banned: unless a new worker joins, nothing happens.

@@ -55,6 +55,10 @@ struct ClusterRunOptions: ParsableArguments {
     var maxShardMb: Int = 256
     @Option(help: "Most shards leased to one worker at a time.")
     var maxInFlight: Int = 2
+    @Option(help: ArgumentHelp("Fraction of shards computed by two different workers and compared byte for byte before "
+                               + "they are written (0 = off, 1 = all); a worker whose latents differ is banned.",
+                               valueName: "F"))
+    var audit: Double = 0
 
     /// Applies the limit flags to a coordinator configuration.
     func applyLimits(_ c: inout CoordinatorConfig) throws {
@@ -65,6 +69,10 @@ struct ClusterRunOptions: ParsableArguments {
         c.maxControlFrameBytes = min(c.maxControlFrameBytes, maxMessageMb << 20)
         c.maxShardBytes = maxShardMb << 20
         c.maxInFlightPerWorker = maxInFlight
+        guard audit.isFinite, audit >= 0, audit <= 1 else {
+            throw FlowError("--audit \(audit): expected a fraction of shards between 0 and 1 (e.g. 0.05)")
+        }
+        c.auditFraction = audit
     }
 
     /// Refuses a --features value that cannot work before any sample is computed (the report maps sets at the end).

@@ -107,6 +107,29 @@ final class RobustnessTests: XCTestCase {
         XCTAssertEqual(c["banned_workers"] as? Int, 0, "\(c)")
     }
 
+    /// `--audit 1` with honest workers: every shard computed twice and compared, same bytes as a clean run; with
+    /// one worker nobody can confirm, the audits are waived and the run still completes.
+    func testAuditedRunsMatchCleanRun() throws {
+        let ref = try Harness.samples(try reference())
+        for workers in [3, 1] {
+            let d = Harness.tempDir("robust-audit-\(workers)")
+            let args = ["run", "--workers", String(workers), "--audit", "1", "--out", d + "/run"] + Self.common
+            let (status, err) = try Harness.run(args, logDir: d, tag: "audit", timeout: 90)
+            XCTAssertEqual(status, 0, err)
+            XCTAssertTrue(try Harness.samples(d + "/run").bytes == ref.bytes, "\(workers) worker(s): latents differ")
+            let c = try cluster(d + "/run")
+            XCTAssertEqual(c["audit_selected"] as? Int, 10, "\(c)")
+            XCTAssertEqual(c["audit_conflicts"] as? Int, 0, "honest workers always agree: \(c)")
+            XCTAssertEqual(c["banned_workers"] as? Int, 0, "\(c)")
+            if workers == 3 { XCTAssertGreaterThan(c["audit_confirmed"] as? Int ?? 0, 0, "\(c)") }
+        }
+        let d = Harness.tempDir("robust-audit-bad")
+        let (status, err) = try Harness.run(["run", "--audit", "1.5", "--out", d + "/run"] + Self.common, logDir: d,
+                                            tag: "bad")
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("--audit"), err)
+    }
+
     /// A SiT checkpoint whose weights are all NaN (tiny: 1×8×8 samples).
     func nanModel(_ dir: String) throws -> String {
         let cfg = SiTConfig(inputSize: 8, patchSize: 4, inChannels: 1, hiddenSize: 16, depth: 1, numHeads: 2,

@@ -107,6 +107,42 @@ final class RobustnessTests: XCTestCase {
         XCTAssertEqual(c["banned_workers"] as? Int, 0, "\(c)")
     }
 
+    /// The README's single shared `worker.key`: a worker banned for NaN results must not revoke the key of the
+    /// others; workers with the same key that connect afterwards finish the run with a clean run's bytes.
+    func testSharedKeyBanDoesNotLockOutOtherWorkers() throws {
+        guard CurveKeys.available else { throw XCTSkip("libzmq without CURVE") }
+        let ref = try Harness.samples(try reference())
+        let d = Harness.tempDir("robust-shared")
+        let keys = d + "/keys"
+        let (kstatus, kerr) = try Harness.run(["keys", "generate", "--out", keys], logDir: d, tag: "keys")
+        XCTAssertEqual(kstatus, 0, kerr)
+        let out = d + "/run"
+        let coordArgs = ["coordinator", "--bind", "tcp://127.0.0.1:0", "--curve-secret", keys + "/coordinator.key",
+                         "--allow", keys + "/worker.pub", "--out", out] + Self.common
+        let coord = try Harness.start(coordArgs, logDir: d, tag: "coord")
+        defer { if coord.isRunning { kill(coord.processIdentifier, SIGKILL) } }
+        XCTAssertTrue(Harness.wait(timeout: 20) { FileManager.default.fileExists(atPath: out + "/endpoints.json") })
+        let port = try Harness.json(out + "/endpoints.json")["control_port"] as! Int
+        let connect = ["--connect", "tcp://127.0.0.1:\(port)", "--model", "gmm:synthetic", "--give-up-seconds", "30",
+                       "--curve-server-key", keys + "/coordinator.pub", "--curve-secret", keys + "/worker.key"]
+        let (bad, badErr) = try Harness.run(["worker", "--id", "nan", "--inject-nan"] + connect, logDir: d, tag: "nan",
+                                            timeout: 60)
+        XCTAssertEqual(bad, WorkerProcesses.refusedExitStatus, badErr)
+        XCTAssertTrue(badErr.contains("NaN"), badErr)
+        let good = try (0..<2).map {
+            try Harness.start(["worker", "--id", "good\($0)"] + connect, logDir: d, tag: "good\($0)")
+        }
+        XCTAssertTrue(Harness.wait(timeout: 60) { !coord.isRunning }, "the shared key was locked out")
+        coord.waitUntilExit()
+        for w in good { w.waitUntilExit() }
+        let coordErr = (try? String(contentsOfFile: d + "/coord.err", encoding: .utf8)) ?? ""
+        XCTAssertEqual(coord.terminationStatus, 0, coordErr)
+        XCTAssertTrue(try Harness.samples(out).bytes == ref.bytes, "latents differ from a clean run")
+        let c = try cluster(out)
+        XCTAssertEqual(c["banned_workers"] as? Int, 1, "\(c)")
+        XCTAssertGreaterThanOrEqual(c["nonfinite_shards"] as? Int ?? 0, 3, "\(c)")
+    }
+
     /// `--audit 1` with honest workers: every shard computed twice and compared, same bytes as a clean run; with
     /// one worker nobody can confirm, the audits are waived and the run still completes.
     func testAuditedRunsMatchCleanRun() throws {

@@ -9,10 +9,10 @@ import Glibc
 /// A run directory holds the ports of a live run (`endpoints.json`) and its results; another local user
 /// must not find the ports nor read or replace the latents.
 public enum PrivateFiles {
-    /// Creates `path` and missing parents; directories this call creates for the run itself (the last
-    /// component) get mode 0700, parents the usual 0755. An existing run directory (one with a
-    /// `journal.log`) is narrowed to 0700; other existing directories are left as they are (it may be a
-    /// shared folder the user chose, such as /tmp).
+    /// Creates `path` and missing parents; the run directory itself (the last component) gets mode 0700,
+    /// parents the usual 0755. An existing directory of this user is narrowed to 0700 when it is empty or
+    /// already holds run files (journal, latents, endpoints, a lock); any other existing directory is left as it
+    /// is (it may be a shared folder the user chose, such as /tmp).
     public static func makeDirectory(_ path: String) throws {
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty && parent != path { try FileIO.makeDirectories(parent) }
@@ -23,7 +23,13 @@ public enum PrivateFiles {
         guard errno == EEXIST else {
             throw FlowError("\(path): cannot create directory (\(String(cString: strerror(errno))))")
         }
-        if FileIO.exists(path + "/journal.log") { chmod(path, 0o700) }
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_uid == geteuid() else { return }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        let runFiles: Set<String> = ["journal.log", "latents", "endpoints.json"]
+        if entries.isEmpty || entries.contains(where: { runFiles.contains($0) || $0.hasSuffix(".lock") }) {
+            chmod(path, 0o700)
+        }
     }
 
     /// Creates a directory inside a run directory with mode 0700 (succeeds if it exists; parents are created

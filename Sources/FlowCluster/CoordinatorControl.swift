@@ -8,17 +8,20 @@ extension Coordinator {
     /// shut down and ignored from then on (its leases go back to the queue).
     func malformed(from id: [UInt8]) {
         guard policy.malformedMessage(from: id) else { return }
-        ban(id, reason: "\(config.maxMalformedPerPeer) malformed control messages; disconnecting")
+        // Anyone can send garbage under any claimed worker id: ban only this connection, not the id.
+        let reason = "\(config.maxMalformedPerPeer) malformed control messages; disconnecting"
+        ban(id, reason: reason, includingWorkerID: false)
     }
 
     /// Tells one identity (routing id + worker id, not its CURVE key, which other workers may share) to shut
-    /// down, ignores it from then on, revokes its leases and re-queues its shards.
-    func ban(_ id: [UInt8], reason: String) {
+    /// down, ignores it from then on, revokes its leases and re-queues its shards. The worker id is banned only
+    /// for what a lease holder did (NaN/Inf results, fatal errors, lost audits).
+    func ban(_ id: [UInt8], reason: String, includingWorkerID: Bool = true) {
         var bye = Flowturbo_V1_Envelope()
         bye.shutdown.reason = reason
         bye.shutdown.refused = true
         send(bye, to: id)
-        policy.ban(route: id, workerID: workers[id]?.id, reason: reason)
+        policy.ban(route: id, workerID: workers[id]?.id, reason: reason, includingWorkerID: includingWorkerID)
         workers.removeValue(forKey: id)
         summary.bannedWorkers += 1
         leases.revoke(holder: id)

@@ -59,9 +59,9 @@ struct WorkerPolicy {
     func isBanned(_ route: [UInt8]) -> Bool { bannedRoutes.contains(route) }
 
     /// Records a ban of one identity.
-    mutating func ban(route: [UInt8], workerID: String?, reason: String) {
+    mutating func ban(route: [UInt8], workerID: String?, reason: String, includingWorkerID: Bool = true) {
         bannedRoutes.insert(route)
-        if let id = workerID, !id.isEmpty { bannedIDs.insert(id) }
+        if includingWorkerID, let id = workerID, !id.isEmpty { bannedIDs.insert(id) }
         lastBan = "worker \(workerID ?? "?"): \(reason)"
         nonFinite.removeValue(forKey: route)
         malformed.removeValue(forKey: route)

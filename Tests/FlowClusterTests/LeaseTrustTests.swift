@@ -255,6 +255,12 @@ final class LeaseTrustTests: XCTestCase {
         for i in 0..<config.maxMalformedPerPeer { bad.sendRaw([0xFF, 0x00, UInt8(i), 0x07]) }   // undecodable
         while bad.shutdown == nil && Date() < deadline { bad.poll(timeoutMs: 50) }
         XCTAssertEqual(bad.shutdown?.refused, true, "the misbehaving worker is banned")
+        // Garbage proves nothing about who sent it: the claimed worker id stays admissible.
+        let again = try peer(live, context, "bad", curve: security)
+        again.hello()
+        while !again.welcomed && again.shutdown == nil && Date() < deadline { again.poll(timeoutMs: 50) }
+        XCTAssertTrue(again.welcomed, "a malformed-message ban must not ban the worker id")
+        again.close()
         // A new connection with the same key and a new worker id is admitted and finishes the run.
         let good = try peer(live, context, "good", curve: security)
         let completed = good.serve(evalSet: config.evalSet, seconds: 20) { live.finished() }
@@ -290,6 +296,14 @@ final class LeaseTrustTests: XCTestCase {
             nan.heartbeat()
         }
         XCTAssertEqual(nan.shutdown?.refused, true, "3 NaN results ban the worker")
+        // The banned worker id cannot come back on a new connection.
+        let back = try peer(live, context, "nan")
+        back.hello()
+        let deadline = Date().addingTimeInterval(3)
+        while back.shutdown == nil && !back.welcomed && Date() < deadline { back.poll(timeoutMs: 20) }
+        XCTAssertFalse(back.welcomed)
+        XCTAssertTrue(back.shutdown?.reason.contains("banned") ?? false, back.shutdown?.reason ?? "no Shutdown")
+        back.close()
         XCTAssertEqual(live.done.wait(timeout: .now() + 10), .success, "the run waited forever with no worker left")
         let message = "\(live.error.map { "\($0)" } ?? "no error")"
         XCTAssertTrue(message.contains("no worker can make progress") && message.contains("NaN"), message)

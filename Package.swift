@@ -63,6 +63,6 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: v5),
         .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "FlowProto", "FlowSampler"],
                     exclude: ["cpeer"], swiftSettings: v5),
-        .testTarget(name: "EndToEndTests", dependencies: ["FlowTensor", "FlowCluster"], swiftSettings: v5),
+        .testTarget(name: "EndToEndTests", dependencies: ["FlowTensor", "FlowModels", "FlowProto", "FlowCluster"], swiftSettings: v5),
     ]
 )

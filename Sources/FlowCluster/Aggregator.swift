@@ -10,12 +10,19 @@ import CZeroMQ
 /// Files per shard, under `<out>/latents/`: `shard-NNNNNN.npy` (float32, `[count, …sampleShape]`),
 /// `shard-NNNNNN.labels.npy` (int32) and `shard-NNNNNN.json` (per-sample NFE, stage timings).
 /// Each is written with `FileIO.writeAtomically(durable: true)` before the commit is sent, so a
-/// journaled shard is always on disk. Results are validated (shard known, index range, labels,
-/// byte count); invalid or undecodable messages are dropped and counted, duplicates dropped.
+/// journaled shard is always on disk (files 0600 in a 0700 directory). A result is written only when it
+/// answers a lease the coordinator issued for that shard: its lease id and secret token, and with CURVE the
+/// key of the lease's holder (`LeaseBook`); anything else is counted as forged and dropped before any other
+/// check. Results are then validated (index range, labels, byte count); invalid or undecodable messages
+/// are dropped and counted, duplicates dropped.
 public final class Aggregator {
     /// Counters and per-shard statistics, readable after `stop()`.
     public struct Stats {
         public var received = 0, committed = 0, duplicates = 0, dropped = 0
+        /// Results that answer no lease issued to their sender (unknown lease id, wrong token, wrong key, revoked).
+        public var forged = 0
+        /// Results of audited shards held until another worker confirms (or contradicts) them.
+        public var auditHeld = 0
         /// Results with NaN/Inf latents (not written) and shards that could not be written (disk full…).
         public var nonFinite = 0, writeErrors = 0
         public var bytes = 0
@@ -34,6 +41,8 @@ public final class Aggregator {
     private let sampleShape: [Int]
     private let shards: [Range<Int>]
     private let expectedLabels: (Range<Int>) -> [Int32]
+    private let leases: LeaseBook
+    private let audit: AuditBook?
     private let pull: ZMQSocket
     private let commitEndpoint: String
     private let lock = NSLock()
@@ -49,12 +58,14 @@ public final class Aggregator {
     /// Binds the data socket on `dataBind` (`tcp://*:0` picks a free port). `alreadyCommitted`
     /// are shards from the journal (their results are duplicates).
     public init(context: ZMQContext, dataBind: String, outDir: String, sampleShape: [Int], shards: [Range<Int>],
-                alreadyCommitted: Set<Int>, commitEndpoint: String, security: CurveServerSecurity? = nil, maxMessageBytes: Int64,
+                alreadyCommitted: Set<Int>, commitEndpoint: String, leases: LeaseBook, audit: AuditBook? = nil,
+                security: CurveServerSecurity? = nil, maxMessageBytes: Int64,
                 expectedLabels: @escaping (Range<Int>) -> [Int32]) throws {
         self.context = context; self.outDir = outDir; self.sampleShape = sampleShape
-        self.sampleSize = sampleShape.reduce(1, *); self.shards = shards
+        self.sampleSize = sampleShape.reduce(1, *); self.shards = shards; self.leases = leases
+        self.audit = audit
         self.committedSet = alreadyCommitted; self.commitEndpoint = commitEndpoint; self.expectedLabels = expectedLabels
-        try FileIO.makeDirectories(outDir + "/latents")
+        try PrivateFiles.makeSubdirectory(outDir + "/latents")
         pull = try context.socket(.pull)
         try pull.setLinger(0)
         try pull.setMaxMessageSize(maxMessageBytes)
@@ -103,8 +114,8 @@ public final class Aggregator {
             if stop { return }
             do {
                 guard try ZMQPoll.readable([pull], timeoutMs: 50)[0] else { continue }
-                while let frames = try pull.receive(dontWait: true) {
-                    handle(frames, push: push)
+                while let (frames, userID) = try pull.receiveWithUserID(dontWait: true) {
+                    handle(frames, peerKey: userID, push: push)
                 }
             } catch let e as ZMQError where e.isTerminated {
                 return
@@ -116,7 +127,7 @@ public final class Aggregator {
 
     private func count(_ f: (inout Stats) -> Void) { lock.lock(); f(&_stats); lock.unlock() }
 
-    private func handle(_ frames: [[UInt8]], push: ZMQSocket) {
+    private func handle(_ frames: [[UInt8]], peerKey: String?, push: ZMQSocket) {
         let bytes = frames.reduce(0) { $0 + $1.count }
         count { $0.received += 1; $0.bytes += bytes }
         guard frames.count == 1, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[0]),
@@ -124,6 +135,11 @@ public final class Aggregator {
             count { $0.dropped += 1 }; return
         }
         guard let shard = Int(exactly: r.shardID), shard < shards.count else { count { $0.dropped += 1 }; return }
+        // Before anything else (a forged NaN result must not get the lease's real holder banned).
+        let verdict = leases.verify(shard: shard, leaseID: r.leaseID, token: r.leaseToken, peerKey: peerKey)
+        guard case .accepted(let lease) = verdict else {
+            count { $0.forged += 1 }; return
+        }
         let range = shards[shard]
         let n = range.count
         guard r.firstIndex == UInt64(range.lowerBound), r.count == UInt64(n), r.latents.count == n * sampleSize * 4,
@@ -138,8 +154,13 @@ public final class Aggregator {
         if !Aggregator.allFinite(r.latents) {
             // Not written: the coordinator marks the shard and re-runs it on another worker.
             count { $0.nonFinite += 1 }
-            report(push, shard: shard, worker: r.workerID, message: "latents contain NaN/Inf", fatal: false)
+            report(push, shard: shard, lease: r.leaseID, worker: r.workerID, message: "latents contain NaN/Inf",
+                   fatal: false)
             return
+        }
+        if let a = audit, a.offer(shard: shard, holder: lease.holder, worker: r.workerID, latents: r.latents) == .hold {
+            count { $0.auditHeld += 1 }
+            return   // audited: written once another worker sends the same bytes
         }
         do {
             let file = Aggregator.latentsFile(shard: shard)
@@ -156,9 +177,9 @@ public final class Aggregator {
             let json = try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys])
             // Latents and labels are fsynced, the advisory timings file is not; one directory fsync
             // then makes all three renames durable (3 fsyncs per shard instead of 6).
-            try Aggregator.writeReplacing(base + ".labels.npy", labelBytes, sync: true)
-            try Aggregator.writeReplacing(base + ".json", Array(json), sync: false)
-            try Aggregator.writeReplacing(outDir + "/" + file, npy, sync: true)
+            try PrivateFiles.replace(base + ".labels.npy", labelBytes, sync: true)
+            try PrivateFiles.replace(base + ".json", Array(json), sync: false)
+            try PrivateFiles.replace(outDir + "/" + file, npy, sync: true)
             FileIO.syncDirectory(of: outDir + "/" + file)
             var c = Flowturbo_V1_ShardCommitted()
             c.shardID = UInt64(shard); c.leaseID = r.leaseID; c.file = file; c.checksum = CRC32.hex(npy); c.workerID = r.workerID
@@ -201,7 +222,7 @@ public final class Aggregator {
             // Nothing was journaled for this shard; stop the run with a clear error (a full disk does
             // not get better by retrying on another worker). `--resume` continues once it is fixed.
             count { $0.writeErrors += 1 }
-            report(push, shard: shard, worker: r.workerID,
+            report(push, shard: shard, lease: r.leaseID, worker: r.workerID,
                    message: "cannot write shard \(shard) into \(outDir): \(error); the journal is intact — free space (or fix the directory) and rerun with --resume", fatal: true)
         }
     }
@@ -235,27 +256,11 @@ public final class Aggregator {
     }
 
     /// Tells the coordinator about a refused result over the commit channel.
-    private func report(_ push: ZMQSocket, shard: Int, worker: String, message: String, fatal: Bool) {
+    private func report(_ push: ZMQSocket, shard: Int, lease: UInt64, worker: String, message: String, fatal: Bool) {
         var e = Flowturbo_V1_Error()
-        e.shardID = UInt64(shard); e.workerID = worker; e.message = message; e.fatal = fatal
+        e.shardID = UInt64(shard); e.leaseID = lease; e.workerID = worker; e.message = message; e.fatal = fatal
         var env = Flowturbo_V1_Envelope(); env.error = e
         if let b = try? env.serializedBytes() as [UInt8] { try? push.send(b) }
         if fatal { FileHandle.standardError.write(Data("aggregator: \(message)\n".utf8)) }
-    }
-
-    /// Temp file + optional fsync + rename, without the directory fsync (the caller does one for several files).
-    static func writeReplacing(_ path: String, _ bytes: [UInt8], sync: Bool) throws {
-        let tmp = path + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw FlowError("\(path): cannot create (\(String(cString: strerror(errno))))") }
-        var done = 0
-        while done < bytes.count {
-            let k = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-            if k < 0 { if errno == EINTR { continue }; let m = String(cString: strerror(errno)); close(fd); unlink(tmp); throw FlowError("\(path): write failed (\(m))") }
-            done += k
-        }
-        if sync && fsync(fd) != 0 { let m = String(cString: strerror(errno)); close(fd); unlink(tmp); throw FlowError("\(path): fsync failed (\(m))") }
-        close(fd)
-        guard rename(tmp, path) == 0 else { let m = String(cString: strerror(errno)); unlink(tmp); throw FlowError("\(path): rename failed (\(m))") }
     }
 }

@@ -113,6 +113,9 @@ public enum RunOutput {
             "workers_seen": summary.workersSeen, "worker_errors": summary.workerErrors,
             "auth_rejected": summary.authRejected, "nonfinite_shards": summary.nonFiniteShards,
             "nonfinite_shard_ids": summary.nonFiniteShardIDs, "banned_workers": summary.bannedWorkers,
+            "refused_workers": summary.refusedWorkers, "ignored_errors": summary.ignoredErrors, "forged_results": agg.forged,
+            "audit_selected": summary.auditSelected, "audit_confirmed": summary.auditConfirmed,
+            "audit_conflicts": summary.auditConflicts,
         ]
         json["cluster"] = cluster
         json["complete"] = n == all.header.samples

@@ -33,6 +33,14 @@ public struct WorkerConfig {
     public init(connect: String, workerID: String) { self.connect = connect; self.workerID = workerID }
 }
 
+/// The coordinator refused this worker (models that differ from the run's, another protocol version, or a
+/// ban): the worker stops with this error instead of a normal exit.
+public struct WorkerRefused: Error, CustomStringConvertible {
+    public let workerID: String
+    public let reason: String
+    public var description: String { "worker \(workerID): refused by the coordinator: \(reason)" }
+}
+
 /// What a worker did before it exited.
 public struct WorkerSummary {
     public var shards = 0
@@ -158,6 +166,7 @@ public final class Worker {
                     case .shutdown(let s)?:
                         summary.shutdownReason = s.reason
                         waitForCompute()
+                        if s.refused { throw WorkerRefused(workerID: config.workerID, reason: s.reason) }
                         return summary
                     default: break
                     }
@@ -230,14 +239,15 @@ public final class Worker {
 
     private func reject(_ a: Flowturbo_V1_ShardAssignment, _ message: String, fatal: Bool) {
         var e = Flowturbo_V1_Error()
-        e.workerID = config.workerID; e.shardID = a.shardID; e.message = message; e.fatal = fatal
+        e.workerID = config.workerID; e.shardID = a.shardID; e.leaseID = a.leaseID; e.message = message; e.fatal = fatal
         lock.lock(); finishedError = e; busy = true; lock.unlock()
     }
 
     /// Validates an assignment and starts the compute thread (or queues an Error reply).
     private func start(_ a: Flowturbo_V1_ShardAssignment) {
         if isBusy || pendingSend != nil {
-            var e = Flowturbo_V1_Error(); e.workerID = config.workerID; e.shardID = a.shardID; e.message = "busy with another shard"
+            var e = Flowturbo_V1_Error()
+            e.workerID = config.workerID; e.shardID = a.shardID; e.leaseID = a.leaseID; e.message = "busy with another shard"
             sendControl(envelope { $0.error = e }); return
         }
         guard a.protocolVersion == UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue) else {
@@ -280,51 +290,5 @@ public final class Worker {
         t.start()
         summary.shards += 1
         summary.samples += n
-    }
-
-    /// Runs one shard batch by batch and returns the serialized result envelope.
-    static func compute(_ a: Flowturbo_V1_ShardAssignment, program: ShardProgram, workerID: String, batchDelayMs: Int = 0,
-                        poison: Bool = false, queueWaitSeconds: Double = 0) -> [UInt8] {
-        let n = Int(a.count), batch = Int(a.batch), first = Int(a.firstIndex)
-        let shape = program.sampleShape
-        let s = shape.reduce(1, *)
-        var latents = [Float](repeating: 0, count: n * s)
-        let labels = a.labels.isEmpty ? [Int32](repeating: 0, count: n) : a.labels
-        var nfe = [UInt32](repeating: 0, count: n)
-        var r = Flowturbo_V1_ShardResult()
-        let t0 = Date()
-        latents.withUnsafeMutableBufferPointer { out in
-            labels.withUnsafeBufferPointer { lab in
-                var b = 0
-                while b < n {
-                    let c = min(batch, n - b)
-                    let tb = Date()
-                    let st = program.run(seed: a.seed, firstIndex: first + b, count: c, labels: lab.baseAddress! + b,
-                                         out: out.baseAddress! + b * s)
-                    r.batchSeconds.append(Date().timeIntervalSince(tb))
-                    r.timings.predictorSeconds += st.predictorSeconds
-                    r.timings.refinerSeconds += st.refinerSeconds
-                    r.timings.solverSeconds += st.solverSeconds
-                    var bt = Flowturbo_V1_StageTimings()
-                    bt.predictorSeconds = st.predictorSeconds; bt.refinerSeconds = st.refinerSeconds; bt.solverSeconds = st.solverSeconds
-                    r.batchTimings.append(bt)
-                    for i in 0..<c { nfe[b + i] = UInt32(program.nfe(ofRow: i)) }
-                    b += c
-                    if batchDelayMs > 0 { usleep(UInt32(batchDelayMs) * 1000) }
-                }
-            }
-        }
-        r.timings.totalSeconds = Date().timeIntervalSince(t0)
-        r.queueWaitSeconds = queueWaitSeconds
-        r.finishedUnixUs = Int64(Date().timeIntervalSince1970 * 1e6)
-        r.shardID = a.shardID; r.leaseID = a.leaseID; r.workerID = workerID
-        r.firstIndex = a.firstIndex; r.count = a.count
-        r.shape = ([n] + shape).map { UInt32($0) }
-        if poison && !latents.isEmpty { latents[latents.count / 2] = .nan }
-        r.latents = latents.withUnsafeBytes { Data($0) }   // little-endian float32 on every supported host
-        r.labels = a.labels
-        r.nfe = nfe
-        var e = Flowturbo_V1_Envelope(); e.result = r
-        return (try? e.serializedBytes()) ?? []
     }
 }

@@ -9,15 +9,22 @@ public final class WorkerProcesses {
     private var processes: [Process] = []
     private let executable: String
     private let arguments: [String]
+    private let environment: [String: String]
     private var nextID = 0
     /// Crashed workers restarted so far.
     public private(set) var respawns = 0
     /// Upper bound on restarts (a worker that crashes on every start must not loop forever).
     public var maxRespawns: Int
 
-    /// Prepares `count` workers running `executable worker <arguments> --id local-K --parent-pid PID`.
-    public init(count: Int, executable: String = WorkerProcesses.selfExecutable, arguments: [String]) {
-        self.executable = executable; self.arguments = arguments; self.maxRespawns = 2 * count + 2
+    /// Exit status of a worker the coordinator refused or banned: it is not restarted (it would be refused again).
+    public static let refusedExitStatus: Int32 = 3
+
+    /// Prepares `count` workers running `executable worker <arguments> --id local-K --parent-pid PID`, with
+    /// `environment` added to this process's (e.g. the run's ephemeral CURVE keys).
+    public init(count: Int, executable: String = WorkerProcesses.selfExecutable, arguments: [String],
+                environment: [String: String] = [:]) {
+        self.executable = executable; self.arguments = arguments; self.environment = environment
+        self.maxRespawns = 2 * count + 2
         for _ in 0..<count { processes.append(makeProcess()) }
     }
 
@@ -33,6 +40,7 @@ public final class WorkerProcesses {
         nextID += 1
         var env = ProcessInfo.processInfo.environment
         env["OPENBLAS_NUM_THREADS"] = "1"
+        env.merge(environment) { _, new in new }
         p.environment = env
         return p
     }
@@ -47,11 +55,22 @@ public final class WorkerProcesses {
     /// PIDs of the running workers.
     public var pids: [Int32] { processes.filter { $0.isRunning }.map { $0.processIdentifier } }
 
-    /// Restarts workers that died abnormally (not those that exited with status 0 after Shutdown).
+    private func crashed(_ p: Process) -> Bool {
+        !p.isRunning && (p.terminationReason == .uncaughtSignal
+                         || (p.terminationStatus != 0 && p.terminationStatus != WorkerProcesses.refusedExitStatus))
+    }
+
+    /// True when no worker runs and none will be restarted (all exited after Shutdown or refusal, or the
+    /// restart budget is spent): the run cannot make progress with local workers.
+    public var exhausted: Bool {
+        processes.allSatisfy { !$0.isRunning } && (respawns >= maxRespawns || !processes.contains(where: crashed))
+    }
+
+    /// Restarts workers that died abnormally (not those that exited with status 0 after Shutdown, nor
+    /// refused ones).
     public func respawnCrashed() {
-        for (i, p) in processes.enumerated() where !p.isRunning {
-            let crashed = p.terminationReason == .uncaughtSignal || p.terminationStatus != 0
-            guard crashed, respawns < maxRespawns else { continue }
+        for (i, p) in processes.enumerated() where crashed(p) {
+            guard respawns < maxRespawns else { continue }
             let q = makeProcess()
             if (try? q.run()) != nil { processes[i] = q; respawns += 1 }
         }

@@ -227,6 +227,13 @@ public nonisolated struct Flowturbo_V1_ShardAssignment: @unchecked Sendable {
     set {_uniqueStorage()._labels = newValue}
   }
 
+  /// Unguessable secret of this lease (16 random bytes); the worker copies it into the ShardResult. The
+  /// aggregator accepts a result only with the token of a lease it issued for that shard to that peer.
+  public var leaseToken: Data {
+    get {_storage._leaseToken}
+    set {_uniqueStorage()._leaseToken = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -362,6 +369,12 @@ public nonisolated struct Flowturbo_V1_ShardResult: @unchecked Sendable {
     set {_uniqueStorage()._finishedUnixUs = newValue}
   }
 
+  /// The lease_token of the assignment this result answers (results without the right token are refused).
+  public var leaseToken: Data {
+    get {_storage._leaseToken}
+    set {_uniqueStorage()._leaseToken = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -402,8 +415,13 @@ public nonisolated struct Flowturbo_V1_Error: Sendable {
 
   public var message: String = String()
 
-  /// True when retrying on another worker cannot help (the run should stop).
+  /// True when this worker cannot run the run's assignments (it is retired; the run stops only when no
+  /// worker is left that can make progress).
   public var fatal: Bool = false
+
+  /// Lease the error is about (0 from workers before this field); errors about shards the sender does not
+  /// hold are ignored.
+  public var leaseID: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -417,6 +435,10 @@ public nonisolated struct Flowturbo_V1_Shutdown: Sendable {
   // methods supported on all messages.
 
   public var reason: String = String()
+
+  /// True when the coordinator refused this worker (e.g. different model digests at hello, or it was
+  /// banned): the worker exits with an error naming the reason instead of success.
+  public var refused: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -748,7 +770,7 @@ nonisolated extension Flowturbo_V1_EvalSetSpec: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardAssignment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}shard_id\0\u{3}eval_set\0\u{3}first_index\0\u{1}count\0\u{1}plan\0\u{3}guidance_scale\0\u{3}guidance_channels\0\u{1}batch\0\u{1}seed\0\u{1}models\0\u{3}lease_deadline_unix_ms\0\u{3}lease_id\0\u{1}labels\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}shard_id\0\u{3}eval_set\0\u{3}first_index\0\u{1}count\0\u{1}plan\0\u{3}guidance_scale\0\u{3}guidance_channels\0\u{1}batch\0\u{1}seed\0\u{1}models\0\u{3}lease_deadline_unix_ms\0\u{3}lease_id\0\u{1}labels\0\u{3}lease_token\0")
 
   fileprivate class _StorageClass {
     var _protocolVersion: UInt32 = 0
@@ -765,6 +787,7 @@ nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, Swift
     var _leaseDeadlineUnixMs: Int64 = 0
     var _leaseID: UInt64 = 0
     var _labels: [Int32] = []
+    var _leaseToken: Data = Data()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -789,6 +812,7 @@ nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, Swift
       _leaseDeadlineUnixMs = source._leaseDeadlineUnixMs
       _leaseID = source._leaseID
       _labels = source._labels
+      _leaseToken = source._leaseToken
     }
   }
 
@@ -821,6 +845,7 @@ nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, Swift
         case 12: try { try decoder.decodeSingularInt64Field(value: &_storage._leaseDeadlineUnixMs) }()
         case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._leaseID) }()
         case 14: try { try decoder.decodeRepeatedInt32Field(value: &_storage._labels) }()
+        case 15: try { try decoder.decodeSingularBytesField(value: &_storage._leaseToken) }()
         default: break
         }
       }
@@ -875,6 +900,9 @@ nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, Swift
       if !_storage._labels.isEmpty {
         try visitor.visitPackedInt32Field(value: _storage._labels, fieldNumber: 14)
       }
+      if !_storage._leaseToken.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._leaseToken, fieldNumber: 15)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -898,6 +926,7 @@ nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, Swift
         if _storage._leaseDeadlineUnixMs != rhs_storage._leaseDeadlineUnixMs {return false}
         if _storage._leaseID != rhs_storage._leaseID {return false}
         if _storage._labels != rhs_storage._labels {return false}
+        if _storage._leaseToken != rhs_storage._leaseToken {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -999,7 +1028,7 @@ nonisolated extension Flowturbo_V1_StageTimings: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Flowturbo_V1_ShardResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{3}lease_id\0\u{3}worker_id\0\u{3}first_index\0\u{1}count\0\u{1}shape\0\u{1}latents\0\u{1}labels\0\u{1}nfe\0\u{1}timings\0\u{3}batch_seconds\0\u{3}batch_timings\0\u{3}queue_wait_seconds\0\u{3}finished_unix_us\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{3}lease_id\0\u{3}worker_id\0\u{3}first_index\0\u{1}count\0\u{1}shape\0\u{1}latents\0\u{1}labels\0\u{1}nfe\0\u{1}timings\0\u{3}batch_seconds\0\u{3}batch_timings\0\u{3}queue_wait_seconds\0\u{3}finished_unix_us\0\u{3}lease_token\0")
 
   fileprivate class _StorageClass {
     var _shardID: UInt64 = 0
@@ -1016,6 +1045,7 @@ nonisolated extension Flowturbo_V1_ShardResult: SwiftProtobuf.Message, SwiftProt
     var _batchTimings: [Flowturbo_V1_StageTimings] = []
     var _queueWaitSeconds: Double = 0
     var _finishedUnixUs: Int64 = 0
+    var _leaseToken: Data = Data()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1040,6 +1070,7 @@ nonisolated extension Flowturbo_V1_ShardResult: SwiftProtobuf.Message, SwiftProt
       _batchTimings = source._batchTimings
       _queueWaitSeconds = source._queueWaitSeconds
       _finishedUnixUs = source._finishedUnixUs
+      _leaseToken = source._leaseToken
     }
   }
 
@@ -1072,6 +1103,7 @@ nonisolated extension Flowturbo_V1_ShardResult: SwiftProtobuf.Message, SwiftProt
         case 12: try { try decoder.decodeRepeatedMessageField(value: &_storage._batchTimings) }()
         case 13: try { try decoder.decodeSingularDoubleField(value: &_storage._queueWaitSeconds) }()
         case 14: try { try decoder.decodeSingularInt64Field(value: &_storage._finishedUnixUs) }()
+        case 15: try { try decoder.decodeSingularBytesField(value: &_storage._leaseToken) }()
         default: break
         }
       }
@@ -1126,6 +1158,9 @@ nonisolated extension Flowturbo_V1_ShardResult: SwiftProtobuf.Message, SwiftProt
       if _storage._finishedUnixUs != 0 {
         try visitor.visitSingularInt64Field(value: _storage._finishedUnixUs, fieldNumber: 14)
       }
+      if !_storage._leaseToken.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._leaseToken, fieldNumber: 15)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1149,6 +1184,7 @@ nonisolated extension Flowturbo_V1_ShardResult: SwiftProtobuf.Message, SwiftProt
         if _storage._batchTimings != rhs_storage._batchTimings {return false}
         if _storage._queueWaitSeconds != rhs_storage._queueWaitSeconds {return false}
         if _storage._finishedUnixUs != rhs_storage._finishedUnixUs {return false}
+        if _storage._leaseToken != rhs_storage._leaseToken {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1210,7 +1246,7 @@ nonisolated extension Flowturbo_V1_ShardCommitted: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Flowturbo_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Error"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}shard_id\0\u{1}message\0\u{1}fatal\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}shard_id\0\u{1}message\0\u{1}fatal\0\u{3}lease_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1222,6 +1258,7 @@ nonisolated extension Flowturbo_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.shardID) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.message) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.fatal) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.leaseID) }()
       default: break
       }
     }
@@ -1240,6 +1277,9 @@ nonisolated extension Flowturbo_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._
     if self.fatal != false {
       try visitor.visitSingularBoolField(value: self.fatal, fieldNumber: 4)
     }
+    if self.leaseID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.leaseID, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1248,6 +1288,7 @@ nonisolated extension Flowturbo_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.shardID != rhs.shardID {return false}
     if lhs.message != rhs.message {return false}
     if lhs.fatal != rhs.fatal {return false}
+    if lhs.leaseID != rhs.leaseID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1255,7 +1296,7 @@ nonisolated extension Flowturbo_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Flowturbo_V1_Shutdown: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Shutdown"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{1}refused\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1264,6 +1305,7 @@ nonisolated extension Flowturbo_V1_Shutdown: SwiftProtobuf.Message, SwiftProtobu
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.refused) }()
       default: break
       }
     }
@@ -1273,11 +1315,15 @@ nonisolated extension Flowturbo_V1_Shutdown: SwiftProtobuf.Message, SwiftProtobu
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 1)
     }
+    if self.refused != false {
+      try visitor.visitSingularBoolField(value: self.refused, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Flowturbo_V1_Shutdown, rhs: Flowturbo_V1_Shutdown) -> Bool {
     if lhs.reason != rhs.reason {return false}
+    if lhs.refused != rhs.refused {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

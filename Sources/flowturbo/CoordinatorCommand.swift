@@ -55,6 +55,10 @@ struct ClusterRunOptions: ParsableArguments {
     var maxShardMb: Int = 256
     @Option(help: "Most shards leased to one worker at a time.")
     var maxInFlight: Int = 2
+    @Option(help: ArgumentHelp("Fraction of shards computed by two different workers and compared byte for byte before "
+                               + "they are written (0 = off, 1 = all); a worker whose latents differ is banned.",
+                               valueName: "F"))
+    var audit: Double = 0
 
     /// Applies the limit flags to a coordinator configuration.
     func applyLimits(_ c: inout CoordinatorConfig) throws {
@@ -65,6 +69,10 @@ struct ClusterRunOptions: ParsableArguments {
         c.maxControlFrameBytes = min(c.maxControlFrameBytes, maxMessageMb << 20)
         c.maxShardBytes = maxShardMb << 20
         c.maxInFlightPerWorker = maxInFlight
+        guard audit.isFinite, audit >= 0, audit <= 1 else {
+            throw FlowError("--audit \(audit): expected a fraction of shards between 0 and 1 (e.g. 0.05)")
+        }
+        c.auditFraction = audit
     }
 
     /// Refuses a --features value that cannot work before any sample is computed (the report maps sets at the end).
@@ -178,8 +186,8 @@ func isLoopback(_ endpoint: String) -> Bool {
     return host.hasPrefix("127.") || host == "localhost" || host == "[::1]" || host == "::1"
 }
 
-/// Records the bound ports in `<out>/endpoints.json` (tests and scripts read it).
+/// Records the bound ports in `<out>/endpoints.json` (mode 0600; tests and scripts read it).
 func writeEndpoints(outDir: String, control: Int, data: Int) throws {
     let text = "{\"control_port\": \(control), \"data_port\": \(data), \"pid\": \(getpid())}\n"
-    try FileIO.writeAtomically(outDir + "/endpoints.json", Array(text.utf8))
+    try PrivateFiles.write(outDir + "/endpoints.json", Array(text.utf8))   // 0600: other users do not learn the ports
 }

@@ -29,18 +29,28 @@ struct RunCommand: ParsableCommand {
         config.progress = !opts.quiet
         config.leaseSeconds = opts.leaseSeconds
         try opts.applyLimits(&config)
+        // A private cluster: ephemeral CURVE keys only this run's workers receive (in their environment).
+        let keys = CurveKeys.available ? try LocalClusterKeys.generate() : nil
+        config.curve = keys?.serverSecurity
+        if keys == nil {
+            FileHandle.standardError.write(Data("note: this libzmq has no CURVE; the local cluster relies on lease tokens only\n".utf8))
+        }
         let context = try ZMQContext()
         let coordinator = try Coordinator(config: config, context: context)
         try writeEndpoints(outDir: spec.outDir, control: coordinator.controlPort, data: coordinator.dataPort)
         let connect = Endpoint.loopback(for: bind, port: coordinator.controlPort)
         let procs = WorkerProcesses(count: workers, arguments: ["--connect", connect]
-                                        + opts.workerModelArguments(spec) + ["--batch-delay-ms", String(workerBatchDelayMs)])
+                                        + opts.workerModelArguments(spec) + ["--batch-delay-ms", String(workerBatchDelayMs)],
+                                    environment: keys?.environment ?? [:])
         try procs.start()
         var lastCheck = Date()
         coordinator.onTick = {
             if Date().timeIntervalSince(lastCheck) > 0.5 {
                 lastCheck = Date(); procs.respawnCrashed()
-                if procs.pids.isEmpty && procs.respawns >= procs.maxRespawns {
+                if procs.exhausted && coordinator.bannedWorkers > 0 {
+                    // No other process can join this private cluster: nothing will ever finish the run.
+                    coordinator.abort(coordinator.noProgressMessage)
+                } else if procs.pids.isEmpty && procs.respawns >= procs.maxRespawns {
                     let manual = (["flowturbo worker --connect", connect] + opts.workerModelArguments(spec))
                         .joined(separator: " ")
                     coordinator.abort("every worker process keeps exiting (\(procs.respawns) restarts); "

@@ -48,10 +48,17 @@ struct WorkerCommand: ParsableCommand {
         guard (curveServerKey == nil) == (curveSecret == nil) else {
             throw FlowError("--curve-server-key and --curve-secret go together (the coordinator's public key and this worker's secret key)")
         }
+        // `flowturbo run` hands its workers ephemeral keys in the environment (not on the command line).
+        let inherited = try LocalClusterKeys.clientFromEnvironment()
         if let server = curveServerKey, let secret = curveSecret {
             config.curve = CurveClientSecurity(serverKey: try CurveKeys.readPublic(server), keys: try CurveKeys.readSecret(secret))
+        } else {
+            config.curve = inherited
         }
         let worker = Worker(config: config, backend: backend, context: try ZMQContext())
-        _ = try worker.run()
+        do { _ = try worker.run() } catch let refused as WorkerRefused {
+            FileHandle.standardError.write(Data("\(refused)\n".utf8))
+            throw ExitCode(WorkerProcesses.refusedExitStatus)
+        }
     }
 }

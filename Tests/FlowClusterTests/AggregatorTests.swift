@@ -15,8 +15,10 @@ final class AggregatorTests: XCTestCase {
         let context = try ZMQContext()
         let commits = try context.socket(.pull)
         try commits.bind("inproc://agg-test-commits")
+        let book = LeaseBook()
+        let leases = (0..<3).map { book.issue(shard: $0, holder: [UInt8($0)], key: nil) }
         let agg = try Aggregator(context: context, dataBind: "tcp://127.0.0.1:0", outDir: dir, sampleShape: FuzzCorpus.sampleShape,
-                                 shards: shards, alreadyCommitted: [], commitEndpoint: "inproc://agg-test-commits",
+                                 shards: shards, alreadyCommitted: [], commitEndpoint: "inproc://agg-test-commits", leases: book,
                                  maxMessageBytes: 1 << 24, expectedLabels: { evalSet.labels(first: $0.lowerBound, count: $0.count) })
         try agg.start()
         let push = try context.socket(.push)
@@ -24,6 +26,8 @@ final class AggregatorTests: XCTestCase {
         try push.connect("tcp://127.0.0.1:\(agg.port)")
         func send(_ r: Flowturbo_V1_ShardResult) throws {
             var e = Flowturbo_V1_Envelope(); e.result = r
+            let lease = leases[Int(r.shardID)]
+            e.result.leaseID = lease.id; e.result.leaseToken = Data(lease.token)
             try push.send([try e.serializedBytes()])
         }
         func stage(_ p: Double, _ r: Double, _ s: Double) -> Flowturbo_V1_StageTimings {

@@ -182,18 +182,18 @@ final class LimitsTests: XCTestCase {
         }
         XCTAssertTrue(shutdown.contains("malformed"), "expected a Shutdown naming the reason, got \"\(shutdown)\"")
         XCTAssertEqual(assigned, 0)
-        let push = try context.socket(.push)
-        try push.setLinger(1000)
-        try push.connect("tcp://127.0.0.1:\(coordinator.dataPort)")
-        for s in 0..<(64 / FuzzCorpus.shardSize) {
-            var e = Flowturbo_V1_Envelope(); e.result = FuzzCorpus.result(shard: s, evalSet: config.evalSet)
-            try push.send(try e.serializedBytes() as [UInt8])
+        // An honest peer (its own lease tokens) completes the run.
+        let honest = try ScriptedPeer(context: context, control: "tcp://127.0.0.1:\(coordinator.controlPort)",
+                                      data: "tcp://127.0.0.1:\(coordinator.dataPort)", workerID: "honest", models: config.models)
+        let finished = honest.serve(evalSet: config.evalSet, seconds: 20) {
+            if done.wait(timeout: .now()) == .success { done.signal(); return true }
+            return false
         }
-        XCTAssertEqual(done.wait(timeout: .now() + 20), .success, "run did not complete")
+        XCTAssertTrue(finished, "run did not complete: \(honest.shutdown?.reason ?? "no Shutdown")")
         XCTAssertEqual(summary?.completed, true)
         XCTAssertEqual(summary?.bannedWorkers, 1)
         XCTAssertGreaterThanOrEqual(summary?.droppedFrames ?? 0, config.maxMalformedPerPeer)
-        dealer.close(); push.close()
+        dealer.close(); honest.close()
     }
 
     /// Regression: a Shutdown that arrives while a shard is computing used to hang the worker forever

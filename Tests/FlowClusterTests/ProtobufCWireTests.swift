@@ -50,6 +50,7 @@ final class ProtobufCWireTests: XCTestCase {
         r.labels = [0, 7, -1]
         r.nfe = [16, 17, 300]
         r.timings.predictorSeconds = 0.125
+        r.leaseToken = Data([0x00, 0x7F, 0x80, 0xFF] + (0..<12).map { UInt8($0 * 17) })
         var env = Flowturbo_V1_Envelope(); env.result = r
         let path = dir + "/result.bin"
         try Data(try env.serializedBytes() as [UInt8]).write(to: URL(fileURLWithPath: path))
@@ -70,6 +71,7 @@ final class ProtobufCWireTests: XCTestCase {
         XCTAssertEqual(fields["labels"], "0,7,-1")
         XCTAssertEqual(fields["nfe"], "16,17,300")
         XCTAssertEqual(fields["predictor_seconds"], "0.125")
+        XCTAssertEqual(fields["lease_token"], "007f80ff" + (0..<12).map { String(format: "%02x", $0 * 17) }.joined())
     }
 
     func testSwiftDecodesCPeerAssignment() throws {
@@ -96,5 +98,6 @@ final class ProtobufCWireTests: XCTestCase {
         XCTAssertEqual(a.leaseDeadlineUnixMs, -42)
         XCTAssertEqual(a.leaseID, 9)
         XCTAssertEqual(a.labels, [3, 4, 5, -6])
+        XCTAssertEqual([UInt8](a.leaseToken), (0..<16).map { UInt8(0xF0 ^ $0) })
     }
 }

@@ -37,6 +37,9 @@ static int decode_result(const char *path) {
     printf("\nnfe=");
     for (size_t i = 0; i < r->n_nfe; i++) printf("%s%u", i ? "," : "", r->nfe[i]);
     printf("\npredictor_seconds=%.17g\n", r->timings ? r->timings->predictor_seconds : -1.0);
+    printf("lease_token=");
+    for (size_t i = 0; i < r->lease_token.len; i++) printf("%02x", r->lease_token.data[i]);
+    printf("\n");
     flowturbo__v1__envelope__free_unpacked(env, NULL);
     return 0;
 }
@@ -55,6 +58,10 @@ static int encode_assignment(const char *path) {
     a.plan = "H2P4R2"; a.guidance_scale = 1.5f; a.guidance_channels = 3; a.batch = 8;
     a.seed = 18446744073709551615ULL; a.n_models = 1; a.models = mds;
     a.lease_deadline_unix_ms = -42; a.lease_id = 9; a.n_labels = 4; a.labels = labels;
+    uint8_t token[16];
+    for (int i = 0; i < 16; i++) token[i] = (uint8_t)(0xF0 ^ i);
+    a.lease_token.len = 16;
+    a.lease_token.data = token;
     Flowturbo__V1__Envelope env = FLOWTURBO__V1__ENVELOPE__INIT;
     env.body_case = FLOWTURBO__V1__ENVELOPE__BODY_ASSIGNMENT;
     env.assignment = &a;

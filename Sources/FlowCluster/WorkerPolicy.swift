@@ -1,0 +1,128 @@
+import FlowProto
+
+/// Who may take work, as a plain value the coordinator consults: admission at hello, bans by identity,
+/// NaN/Inf exclusions and the "no worker can make progress" rule.
+///
+/// Bans name identities — the control connection's routing identity and the hello's worker id — never a
+/// CURVE key: with one key shared by every worker (the README's `worker.key`), revoking the key of one
+/// bad worker would lock out all the good ones.
+struct WorkerPolicy {
+    /// Models every worker must hold (role, digest).
+    let models: [Flowturbo_V1_ModelDigest]
+    let maxNonFinite: Int
+    let maxMalformed: Int
+    /// Routing identities told to shut down; their control messages are dropped.
+    private(set) var bannedRoutes = Set<[UInt8]>()
+    /// Worker ids of banned workers; a new hello with one of them is refused.
+    private(set) var bannedIDs = Set<String>()
+    /// "worker ID: reason" of the last ban (the error text when no worker is left).
+    private(set) var lastBan: String?
+    /// Distinct workers that reported a fatal error about a lease they held.
+    private(set) var fatalReporters = Set<String>()
+    private var nonFinite: [[UInt8]: Int] = [:]
+    private var malformed: [[UInt8]: Int] = [:]
+    /// Workers that returned NaN/Inf for a shard (it goes to someone else if possible).
+    private var excluded: [Int: Set<[UInt8]>] = [:]
+    /// Audits: routing identities and worker ids whose result of a shard is held; the shard goes only to others.
+    private var auditRoutes: [Int: Set<[UInt8]>] = [:]
+    private var auditIDs: [Int: Set<String>] = [:]
+
+    init(models: [Flowturbo_V1_ModelDigest], maxNonFinite: Int, maxMalformed: Int) {
+        self.models = models
+        self.maxNonFinite = maxNonFinite
+        self.maxMalformed = maxMalformed
+    }
+
+    /// Why a hello is refused, or nil to admit it: another protocol version, a banned worker id, or models
+    /// whose digests differ from the run's (such a worker could only send errors or wrong latents).
+    func refusal(_ h: Flowturbo_V1_WorkerHello) -> String? {
+        let current = UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue)
+        guard h.protocolVersion == current else {
+            return "protocol version \(h.protocolVersion) != \(current); update the worker"
+        }
+        if bannedIDs.contains(h.workerID) {
+            return "worker \(h.workerID) was banned from this run (\(lastBan ?? "banned"))"
+        }
+        for m in models {
+            guard let held = h.models.first(where: { $0.role == m.role }) else {
+                return "this run needs a \(m.role) (\(m.spec)) but worker \(h.workerID) holds none; "
+                    + "start it with the run's models"
+            }
+            if held.sha256 != m.sha256 {
+                return "model digest mismatch for the \(m.role): the run uses \(m.spec)@\(m.sha256.prefix(12)), worker "
+                    + "\(h.workerID) holds \(held.spec)@\(held.sha256.prefix(12)); start it with the run's models"
+            }
+        }
+        return nil
+    }
+
+    func isBanned(_ route: [UInt8]) -> Bool { bannedRoutes.contains(route) }
+
+    /// Records a ban of one identity.
+    mutating func ban(route: [UInt8], workerID: String?, reason: String, includingWorkerID: Bool = true) {
+        bannedRoutes.insert(route)
+        if includingWorkerID, let id = workerID, !id.isEmpty { bannedIDs.insert(id) }
+        lastBan = "worker \(workerID ?? "?"): \(reason)"
+        nonFinite.removeValue(forKey: route)
+        malformed.removeValue(forKey: route)
+    }
+
+    /// Counts an undecodable, oversized or misplaced message; true when the peer must be banned now.
+    mutating func malformedMessage(from route: [UInt8]) -> Bool {
+        malformed[route, default: 0] += 1
+        return malformed[route]! >= maxMalformed
+    }
+
+    /// Counts a NaN/Inf result of `route` for `shard` (excluded for it from now on); true when banned now.
+    mutating func nonFiniteResult(shard: Int, from route: [UInt8]) -> Bool {
+        excluded[shard, default: []].insert(route)
+        nonFinite[route, default: 0] += 1
+        return nonFinite[route]! >= maxNonFinite
+    }
+
+    /// NaN/Inf results of `route` so far.
+    func nonFiniteCount(_ route: [UInt8]) -> Int { nonFinite[route] ?? 0 }
+
+    /// Records a fatal error from a worker about a lease it held.
+    mutating func fatalError(from workerID: String) { fatalReporters.insert(workerID) }
+
+    /// Index in `queue` of the shard to give `route`: one it has not failed with NaN/Inf; an excluded one
+    /// only when every live worker is excluded from it (no one else could run it). Never a shard whose audit
+    /// holds this worker's own result.
+    func pick(_ queue: [Int], for route: [UInt8], workerID: String, live: Set<[UInt8]>) -> Int? {
+        let open = { (s: Int) in
+            !(self.auditRoutes[s]?.contains(route) ?? false) && !(self.auditIDs[s]?.contains(workerID) ?? false)
+        }
+        return queue.firstIndex { open($0) && !(excluded[$0]?.contains(route) ?? false) }
+            ?? queue.firstIndex { open($0) && live.isSubset(of: excluded[$0] ?? []) }
+    }
+
+    /// Records that the audit of `shard` holds a result of this worker.
+    mutating func auditHeld(shard: Int, route: [UInt8], workerID: String?) {
+        auditRoutes[shard, default: []].insert(route)
+        if let id = workerID { auditIDs[shard, default: []].insert(id) }
+    }
+
+    /// The audit of `shard` is over (confirmed or waived).
+    mutating func auditDone(shard: Int) {
+        auditRoutes.removeValue(forKey: shard)
+        auditIDs.removeValue(forKey: shard)
+    }
+
+    /// True when every live worker already has a result held for `shard` (nobody left to confirm it).
+    func auditBlocked(_ shard: Int, live: Set<[UInt8]>) -> Bool {
+        guard let held = auditRoutes[shard] else { return false }
+        return live.isSubset(of: held)
+    }
+
+    /// True when no worker is left and at least one was banned: unless a new worker joins, nothing happens.
+    func stalled(liveWorkers: Int) -> Bool { liveWorkers == 0 && !bannedRoutes.isEmpty }
+
+    /// The one-line error of a run that cannot make progress.
+    func noProgressMessage(pendingShards: Int) -> String {
+        let n = bannedRoutes.count
+        return "no worker can make progress: \(n) worker\(n == 1 ? " was" : "s were") banned and none is left, "
+            + "\(pendingShards) shard\(pendingShards == 1 ? "" : "s") not done (last: \(lastBan ?? "?")); "
+            + "the journal is intact — fix the cause and rerun with --resume"
+    }
+}

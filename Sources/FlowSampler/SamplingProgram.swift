@@ -136,7 +136,8 @@ public final class SamplingProgram {
     /// Samples global indices firstIndex ..< firstIndex+count (count ≤ batch) with the given labels.
     ///
     /// Noise of sample i is `Noise.fill(seed:index:)`, and every row is computed independently of the
-    /// others, so the output does not depend on batch composition. Labels outside 0..<numClasses mean the
+    /// others, so with one batch size the output does not depend on the neighbours in a batch (across batch sizes
+    /// optimised BLAS kernels may round differently: they choose algorithms by matrix size). Labels outside 0..<numClasses mean the
     /// null class. Writes count × sampleSize floats to `out`. Allocation-free.
     public func run(seed: UInt64, firstIndex: Int, count: Int, labels: UnsafePointer<Int32>,
                     out: UnsafeMutablePointer<Float>) -> RunStats {

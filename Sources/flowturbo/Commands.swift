@@ -19,5 +19,6 @@ enum CommandRegistry {
         StatsCommand.self,
         FuzzCommand.self,
         KeysCommand.self,
+        TextCommand.self,
     ]
 }

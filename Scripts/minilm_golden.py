@@ -45,6 +45,7 @@ TRICKY = [
     "$100 & 50% off — (limited) [offer] {now} <tags> `code` ~tilde ^caret |pipe \\backslash /slash _under",
     "ǅungla Ǆ ǆ ΐ ΰ ﬀ ﬃ Ϋ́",
     "𠀀𠀁 𪜀 𫝀 𫠠 𬺰 丽 豈 ⺀ ㄅ ㆠ ꀀ",
+    "CJK ext E edge x\U0002B81Fy x\U0002B820y x\U0002B91Fy x\U0002B920y x\U0002CEAFy x\U0002CEB0y",
     "\U0001F600\U0001F970\U0001FAE0 new emoji and \U000E0001 tag \U000F0000 private",
     ". ".join(["A very long prompt about a red fox jumping over the lazy dog"] * 30),
     " ".join(f"word{i}" for i in range(200)),

@@ -102,11 +102,12 @@ e0100r e01f0o f0000r ffffeo 100000r 10fffeo
     }
 
     /// BERT's "Chinese character" blocks (CJK Unified Ideographs and extensions, compatibility ideographs):
-    /// each gets spaces around it so it becomes a word of its own.
+    /// each gets spaces around it so it becomes a word of its own. Extension E starts at U+2B920 here, not U+2B820:
+    /// that is the range the `tokenizers` library checks (measured), so U+2B820–U+2B91F stay inside words.
     static func isChinese(_ s: Unicode.Scalar) -> Bool {
         switch s.value {
         case 0x4E00...0x9FFF, 0x3400...0x4DBF, 0x20000...0x2A6DF, 0x2A700...0x2B73F,
-             0x2B740...0x2B81F, 0x2B820...0x2CEAF, 0xF900...0xFAFF, 0x2F800...0x2FA1F:
+             0x2B740...0x2B81F, 0x2B920...0x2CEAF, 0xF900...0xFAFF, 0x2F800...0x2FA1F:
             return true
         default:
             return false

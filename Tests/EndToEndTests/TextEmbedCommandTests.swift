@@ -5,7 +5,8 @@ import XCTest
 /// `flowturbo text embed` (the real binary) on the fixture prompts of the original sentence-transformers run.
 final class TextEmbedCommandTests: XCTestCase {
     var repo: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let here = URL(fileURLWithPath: #filePath)
+        return here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
     var fixtures: String { repo.appendingPathComponent("Tests/FlowTextTests/Fixtures").path }
     var encoder: String { repo.appendingPathComponent("Models/minilm").path }

@@ -8,7 +8,36 @@ struct TextCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "text",
         abstract: "Text encoder (all-MiniLM-L6-v2 from Models/minilm, fetched by Scripts/fetch-minilm.sh).",
-        subcommands: [TextEmbedCommand.self])
+        subcommands: [TextEmbedCommand.self, TextInfoCommand.self])
+}
+
+/// `flowturbo text info`: the encoder's configuration, parameter count and SHA-256 digest (for journal headers).
+struct TextInfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Configuration, parameter count and SHA-256 digest of the text encoder.")
+
+    @Option(help: "Encoder folder (default Models/minilm).")
+    var encoder: String?
+
+    func run() throws {
+        let dir = encoder ?? MiniLMEncoder.defaultDirectory
+        let enc = try MiniLMEncoder.load(directory: dir)
+        let c = enc.config
+        let w = enc.weights
+        var params = w.wordEmbeddings.count + w.positionEmbeddings.count + w.tokenTypeEmbeddings.count
+        params += w.embLNW.count + w.embLNB.count
+        for l in w.layers {
+            params += l.qkvW.count + l.qkvB.count + l.attnOutW.count + l.attnOutB.count + l.ln1W.count + l.ln1B.count
+            params += l.fc1W.count + l.fc1B.count + l.fc2W.count + l.fc2B.count + l.ln2W.count + l.ln2B.count
+        }
+        print("encoder: \(dir)")
+        print("bert: hidden \(c.hidden), layers \(c.layers), heads \(c.heads), intermediate \(c.intermediate), "
+            + "vocab \(c.vocabSize), positions \(c.maxPositions), layer-norm eps \(c.layerNormEps)")
+        print("max tokens: \(c.maxTokens) ([CLS] and [SEP] included)")
+        print("parameters: \(params)")
+        print("sha256: \(try MiniLMEncoder.digest(directory: dir))")
+    }
 }
 
 /// `flowturbo text embed`: sentence embeddings, token ids or per-token features of a prompt file.

@@ -35,6 +35,7 @@ let package = Package(
         .target(name: "FlowTensor", dependencies: ["COpenBLAS", "CZlib"], swiftSettings: v5),
         .target(name: "FlowModels", dependencies: ["FlowTensor"], swiftSettings: v5),
         .target(name: "FlowSampler", dependencies: ["FlowModels", "FlowTensor"], swiftSettings: v5),
+        .target(name: "FlowText", dependencies: ["FlowTensor", "FlowModels"], swiftSettings: v5),
         .target(name: "FlowTraining", dependencies: ["FlowModels", "FlowTensor"], swiftSettings: v5),
         .target(name: "FlowStats", dependencies: [
             "FlowTensor", "CLAPACKE",
@@ -48,7 +49,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: v5),
         .executableTarget(name: "flowturbo", dependencies: [
-            "FlowTensor", "FlowModels", "FlowSampler", "FlowTraining", "FlowStats", "FlowCluster",
+            "FlowTensor", "FlowModels", "FlowSampler", "FlowTraining", "FlowStats", "FlowCluster", "FlowText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: v5),
@@ -63,6 +64,8 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: v5),
         .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "FlowProto", "FlowSampler"],
                     exclude: ["cpeer"], swiftSettings: v5),
+        .testTarget(name: "FlowTextTests", dependencies: ["FlowText", "FlowTensor"],
+                    resources: [.copy("Fixtures")], swiftSettings: v5),
         .testTarget(name: "EndToEndTests", dependencies: ["FlowTensor", "FlowModels", "FlowProto", "FlowCluster"], swiftSettings: v5),
     ]
 )

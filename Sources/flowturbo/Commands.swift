@@ -20,5 +20,6 @@ enum CommandRegistry {
         StatsCommand.self,
         FuzzCommand.self,
         KeysCommand.self,
+        TextCommand.self,
     ]
 }

@@ -91,7 +91,8 @@ final class PixArtForwardCrossCheckTests: XCTestCase {
         var outs: [Tensor] = []
         for batch in ["5", "2"] {
             let (rc, log) = try run(binary, ["sample", "--model", dir + "/model.safetensors", "--heads", "3",
-                                             "--plan", "H2P1", "--cfg", "2.5", "--caption-features", dir + "/cap.npz", "--batch", batch,
+                                             "--plan", "H2P1", "--cfg", "2.5", "--caption-features", dir + "/cap.npz",
+                                             "--batch", batch,
                                              "--out", dir + "/s\(batch).npy"])
             XCTAssertEqual(rc, 0, log)
             outs.append(try NPY.readTensor(dir + "/s\(batch).npy"))
@@ -99,7 +100,8 @@ final class PixArtForwardCrossCheckTests: XCTestCase {
         XCTAssertEqual(outs[0].shape, [5, 2, 8, 8])
         for i in 0..<outs[0].count { XCTAssertEqual(outs[0].data[i], outs[1].data[i], accuracy: 1e-5) }
         let (rc, log) = try run(binary, ["sample", "--model", dir + "/model.safetensors", "--heads", "3",
-                                         "--plan", "H2", "--caption-features", dir + "/caption.npy", "--out", dir + "/bad.npy"])
+                                         "--plan", "H2", "--caption-features", dir + "/caption.npy",
+                                         "--out", dir + "/bad.npy"])
         XCTAssertNotEqual(rc, 0, "a .npy instead of an .npz must be refused")
         XCTAssertFalse(log.isEmpty)
     }

@@ -17,18 +17,18 @@ reads concat(x, v) and returns r + v.
 
 usage: pixart_numpy_reference.py OUT_DIR --hidden 24 --depth 2 --heads 3 --patch 2 --size 8 --channels 2
        --caption-channels 10 --tokens 6 [--caption-len L] [--learn-sigma] [--refiner] [--batch 4] [--seed 0]
-       [--null-row] [--no-pos-embed] [--lewei-scale S]
+       [--null-row] [--no-pos-embed] [--lewei-scale S] [--f64]
 """
 import argparse, json, os, struct
 import numpy as np
 
 
-def save_safetensors(path, tensors):
+def save_safetensors(path, tensors, f64=False):
     header, offset, blobs = {}, 0, []
     for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name], dtype='<f4')
+        a = np.ascontiguousarray(tensors[name], dtype='<f8' if f64 else '<f4')
         b = a.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
+        header[name] = {"dtype": "F64" if f64 else "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
         offset += len(b)
         blobs.append(b)
     h = json.dumps(header).encode()
@@ -146,6 +146,8 @@ def weights(a, rng):
                   p + 'cross_attn.proj.weight': r(D, D), p + 'cross_attn.proj.bias': r(D),
                   p + 'mlp.fc1.weight': r(4 * D, D), p + 'mlp.fc1.bias': r(4 * D),
                   p + 'mlp.fc2.weight': r(D, 4 * D), p + 'mlp.fc2.bias': r(D)})
+    if a.f64:
+        return W                                               # an F64 file (state dict saved after model.double())
     return {k: w.astype(np.float32) for k, w in W.items()}   # the file holds float32; compute from exactly those
 
 
@@ -156,14 +158,14 @@ def main():
                  ('caption-channels', 10), ('tokens', 6), ('caption-len', 0), ('batch', 4), ('seed', 0)]:
         ap.add_argument('--' + k, type=int, default=d)
     ap.add_argument('--lewei-scale', type=float, default=1.0)
-    for f in ['learn-sigma', 'refiner', 'null-row', 'no-pos-embed']:
+    for f in ['learn-sigma', 'refiner', 'null-row', 'no-pos-embed', 'f64']:
         ap.add_argument('--' + f, action='store_true')
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     W = weights(a, rng)
     os.makedirs(a.out, exist_ok=True)
     stored = {k: w for k, w in W.items() if not (a.no_pos_embed and k == 'pos_embed')}
-    save_safetensors(os.path.join(a.out, 'model.safetensors'), stored)
+    save_safetensors(os.path.join(a.out, 'model.safetensors'), stored, a.f64)
     N, C, S, L = a.batch, a.channels, a.size, a.caption_len or a.tokens
     x = rng.normal(size=(N, C, S, S)).astype(np.float32)
     t = rng.uniform(0, 1, size=N).astype(np.float32)

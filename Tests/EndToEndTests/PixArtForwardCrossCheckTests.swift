@@ -5,7 +5,7 @@ import FlowTensor
 /// `flowturbo forward --caption --caption-mask` (the real binary) against an independent numpy implementation of
 /// the official PixArt-α modules (`Scripts/pixart_numpy_reference.py`), on tensors-only checkpoints with official
 /// names: pred_sigma, 3 heads, padding masks (suffix and scattered), a null-caption row, refiners, pos_embed values
-/// that differ from the default (lewei_scale 2) and a file without pos_embed.
+/// that differ from the default (lewei_scale 2), a file without pos_embed and an F64 file.
 final class PixArtForwardCrossCheckTests: XCTestCase {
     private var repo: URL {
         let here = URL(fileURLWithPath: #filePath)
@@ -71,6 +71,7 @@ final class PixArtForwardCrossCheckTests: XCTestCase {
         try check(["--learn-sigma", "--null-row", "--lewei-scale", "2", "--batch", "5", "--hidden", "48",
                    "--channels", "4", "--size", "16", "--caption-channels", "32", "--tokens", "12"], heads: 3)
         try check(["--no-pos-embed", "--null-row"], heads: 3)
+        try check(["--f64", "--learn-sigma", "--null-row"], heads: 3)   // F64 tensors, rounded on load
         try check(["--refiner", "--depth", "1", "--null-row"], heads: 3, refiner: true)
         try check(["--refiner", "--learn-sigma", "--depth", "1"], heads: 3, refiner: true, refinerFlag: true)
     }

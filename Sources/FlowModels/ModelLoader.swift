@@ -3,8 +3,8 @@ import FlowTensor
 
 /// Resolves model specs used on the command line and in cluster assignments.
 ///
-/// A spec is a preset (`gmm:synthetic`, `gmm:mnist`) or a safetensors path: a SiT predictor/refiner checkpoint, or a
-/// Gaussian-mixture file written by `flowturbo fit-gmm` (recognised by its metadata).
+/// A spec is a preset (`gmm:synthetic`, `gmm:mnist`) or a safetensors path: a SiT or PixArt-α predictor/refiner
+/// checkpoint, or a Gaussian-mixture file written by `flowturbo fit-gmm` (recognised by its metadata).
 public enum ModelLoader {
     /// The built-in presets, for help texts and errors.
     public static let presets = ["gmm:synthetic", "gmm:mnist"]
@@ -23,6 +23,7 @@ public enum ModelLoader {
             if refiner == true { throw FlowError("\(spec) is a Gaussian-mixture predictor, not a refiner") }
             return try GaussianMixtureField.load(spec)
         }
+        if PixArtConfig.describes(file) { return try PixArtModel.load(file, heads: heads, refiner: refiner) }
         return try SiTModel.load(spec, heads: heads, refiner: refiner)
     }
 

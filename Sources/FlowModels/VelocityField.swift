@@ -39,3 +39,24 @@ public protocol VelocityEvaluator: AnyObject {
     /// The same at an arbitrary time (used by adaptive solvers; no per-time caching).
     func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, t: Float, out: UnsafeMutablePointer<Float>)
 }
+
+/// A velocity field conditioned on caption token features (PixArt-α) instead of class labels.
+///
+/// A caption is (L, captionChannels) float features with a mask (non-zero = real token). The null caption used by
+/// classifier-free guidance is the model's own learned one (L_max = `captionTokens` tokens, all real).
+public protocol CaptionConditionedField: VelocityField {
+    /// Channels of one caption token feature.
+    var captionChannels: Int { get }
+    /// L_max: tokens of the null caption.
+    var captionTokens: Int { get }
+    /// An evaluator that also accepts captions of up to `maxCaptionLength` tokens.
+    func makeCaptionEvaluator(maxRows: Int, times: [Float], maxCaptionLength: Int) -> CaptionConditionedEvaluator
+}
+
+/// An evaluator of a `CaptionConditionedField`: captions are set once per batch, before `setLabels`.
+public protocol CaptionConditionedEvaluator: VelocityEvaluator {
+    /// Rows `0 ..< captionRows` read `length` token features each from `features` (row-major (rows, L, C)) with
+    /// `mask` (rows, L), nil = every token real; rows `captionRows ..< rows` take the null caption.
+    func setCaptions(features: UnsafePointer<Float>?, mask: UnsafePointer<Int32>?, length: Int, captionRows: Int,
+                     rows: Int)
+}

@@ -32,9 +32,18 @@ public final class SamplingProgram {
     let nullLabel: Int32
     let predictorEval: VelocityEvaluator?
     let refinerEval: VelocityEvaluator?
+    /// The same evaluators when their model is caption-conditioned (PixArt-α), else nil.
+    let predictorCaptions: CaptionConditionedEvaluator?
+    let refinerCaptions: CaptionConditionedEvaluator?
+    /// Longest caption (tokens) `run(…captions…)` accepts.
+    public let maxCaptionLength: Int
+    /// The batch's captions, set only for the duration of `run(…captions…)`.
+    var captionInput: CaptionInput? = nil
     let x, xin, vin, vout: UnsafeMutablePointer<Float>
     var d, cache: UnsafeMutablePointer<Float>
     let rowLabels: UnsafeMutablePointer<Int32>
+    /// `batch` null labels (the labels a caption-conditioned run passes on).
+    let nullLabels: UnsafeMutablePointer<Int32>
     // dopri5 path
     let dopri: Dopri5?
     let field64: GuidedField64?
@@ -43,7 +52,8 @@ public final class SamplingProgram {
 
     /// Compiles `options.plan` for the given models. Throws if the plan needs a refiner that is missing, or
     /// the models do not fit together.
-    public init(options: SamplerOptions, predictor: VelocityField, refiner: VelocityField?) throws {
+    public init(options: SamplerOptions, predictor: VelocityField, refiner: VelocityField?,
+                maxCaptionLength: Int = 0) throws {
         let plan = options.plan
         guard options.batch > 0 else { throw FlowError("batch must be ≥ 1 (got \(options.batch))") }
         guard !predictor.isRefiner else { throw FlowError("the predictor is a refiner checkpoint; pass the base model as --model and the refiner as --refiner") }
@@ -67,7 +77,8 @@ public final class SamplingProgram {
         sampleSize = predictor.sampleSize
         batch = options.batch
         scale = options.guidance.scale
-        guided = options.guidance.isActive && predictor.numClasses > 0
+        let captioned = predictor is CaptionConditionedField
+        guided = options.guidance.isActive && (predictor.numClasses > 0 || captioned)
         nullLabel = Int32(predictor.numClasses)
         let channels = predictor.sampleShape.first ?? 1
         if let c = options.guidance.channels {
@@ -101,13 +112,23 @@ public final class SamplingProgram {
         vin.initialize(repeating: 0, count: rows * s)
         vout.initialize(repeating: 0, count: rows * s)
         rowLabels = .allocate(capacity: rows)
+        nullLabels = .allocate(capacity: batch)
+        nullLabels.initialize(repeating: Int32(predictor.numClasses), count: batch)
         state64 = .allocate(capacity: s)
         perSampleNFE = .allocate(capacity: batch)
         perSampleNFE.initialize(repeating: 0, count: batch)
         let effective = guided ? options.guidance : Guidance(scale: 1)
+        if stepCount == 0, captioned || refiner is CaptionConditionedField {
+            throw FlowError("dopri5 does not take caption-conditioned models yet; use a fixed-step plan "
+                            + "(H{a}P{b}R{c} or E{n})")
+        }
+        self.maxCaptionLength = max(maxCaptionLength, (predictor as? CaptionConditionedField)?.captionTokens ?? 0,
+                                    (self.refiner as? CaptionConditionedField)?.captionTokens ?? 0)
         if stepCount == 0 {
             predictorEval = nil
             refinerEval = nil
+            predictorCaptions = nil
+            refinerCaptions = nil
             dopri = Dopri5(dimension: s)
             if let g = predictor as? GaussianMixtureField {
                 field64 = MixtureField64(field: g, guidance: effective, guidedCount: guidedCount)
@@ -115,8 +136,14 @@ public final class SamplingProgram {
                 field64 = EvaluatorField64(field: predictor, guidance: effective, guidedCount: guidedCount)
             }
         } else {
-            predictorEval = predictor.makeEvaluator(maxRows: rows, times: times)
-            refinerEval = self.refiner?.makeEvaluator(maxRows: rows, times: times)
+            (predictorEval, predictorCaptions) = SamplingProgram.evaluator(predictor, rows: rows, times: times,
+                                                                           captionLength: self.maxCaptionLength)
+            if let r = self.refiner {
+                (refinerEval, refinerCaptions) = SamplingProgram.evaluator(r, rows: rows, times: times,
+                                                                           captionLength: self.maxCaptionLength)
+            } else {
+                (refinerEval, refinerCaptions) = (nil, nil)
+            }
             dopri = nil
             field64 = nil
         }
@@ -125,6 +152,7 @@ public final class SamplingProgram {
     deinit {
         for p in [x, xin, vin, vout, d, cache] { p.deallocate() }
         rowLabels.deallocate(); state64.deallocate(); perSampleNFE.deallocate()
+        nullLabels.deallocate()
     }
 
     /// Shape of one output sample.
@@ -178,8 +206,14 @@ public final class SamplingProgram {
         // Per-batch conditioning (timestep/label embeddings and every block's adaLN vectors for all plan times)
         // is model work: it counts as predictor/refiner time, not as time outside the model.
         let c0 = Clock.now()
+        predictorCaptions?.setCaptions(features: captionInput?.features, mask: captionInput?.mask,
+                                       length: captionInput?.length ?? 0, captionRows: captionInput == nil ? 0 : count,
+                                       rows: rows)
         predictorEval!.setLabels(rowLabels, rows: rows)
         let c1 = Clock.now()
+        refinerCaptions?.setCaptions(features: captionInput?.features, mask: captionInput?.mask,
+                                     length: captionInput?.length ?? 0, captionRows: captionInput == nil ? 0 : count,
+                                     rows: rows)
         refinerEval?.setLabels(rowLabels, rows: rows)
         let c2 = Clock.now()
         let n = count * s
@@ -252,122 +286,5 @@ public final class SamplingProgram {
         let t0 = Clock.now()
         refinerEval!.evaluate(x: xin, v: vin, timeIndex: timeIndex, out: vout)
         return Clock.now() - t0
-    }
-
-    // MARK: fused passes (guidance combine + solver update + next input, one pass over the batch)
-
-    /// Guided velocity of flat element `j`: `guidedEnd` is the end of the guided prefix of j's row
-    /// (row start + guidedCount), so the channel test is one compare, no division.
-    @inline(__always)
-    private func g(_ j: Int, _ half: Int, _ guidedEnd: Int) -> Float {
-        if half == 0 { return vout[j] }
-        let c = vout[j]
-        if j >= guidedEnd { return c }
-        let u = vout[half + j]
-        return u + scale * (c - u)
-    }
-
-    private func copyToInput(from src: UnsafeMutablePointer<Float>, n: Int, half: Int) {
-        for j in 0..<n { xin[j] = src[j] }
-        if half > 0 { for j in 0..<n { xin[half + j] = src[j] } }
-    }
-
-    private func copyToV(from src: UnsafeMutablePointer<Float>, n: Int, half: Int) {
-        for j in 0..<n { vin[j] = src[j] }
-        if half > 0 { for j in 0..<n { vin[half + j] = src[j] } }
-    }
-
-    private func guideInto(_ dst: UnsafeMutablePointer<Float>, n: Int, half: Int) {
-        var row = 0
-        while row < n {
-            let end = row + guidedCount
-            for j in row..<(row + sampleSize) { dst[j] = g(j, half, end) }
-            row += sampleSize
-        }
-    }
-
-    private func fusedPredict(n: Int, half: Int, h: Float) {
-        var row = 0
-        while row < n {
-            let end = row + guidedCount
-            for j in row..<(row + sampleSize) {
-                let v = g(j, half, end)
-                d[j] = v
-                let y = x[j] + h * v
-                xin[j] = y
-                if half > 0 { xin[half + j] = y }
-            }
-            row += sampleSize
-        }
-    }
-
-    private func predictFromD(n: Int, half: Int, h: Float) {
-        for j in 0..<n {
-            let y = x[j] + h * d[j]
-            xin[j] = y
-            if half > 0 { xin[half + j] = y }
-        }
-    }
-
-    private func fusedCorrect(n: Int, half: Int, h2: Float) {
-        var row = 0
-        while row < n {
-            let end = row + guidedCount
-            for j in row..<(row + sampleSize) {
-                let v = g(j, half, end)
-                let y = x[j] + h2 * (d[j] + v)
-                x[j] = y
-                cache[j] = v
-                xin[j] = y
-                if half > 0 { xin[half + j] = y }
-            }
-            row += sampleSize
-        }
-    }
-
-    private func fusedEuler(n: Int, half: Int, h: Float) {
-        var row = 0
-        while row < n {
-            let end = row + guidedCount
-            for j in row..<(row + sampleSize) {
-                let v = g(j, half, end)
-                d[j] = v
-                let y = x[j] + h * v
-                x[j] = y
-                xin[j] = y
-                if half > 0 { xin[half + j] = y }
-            }
-            row += sampleSize
-        }
-    }
-
-    private func fusedRefinePredict(n: Int, half: Int, h: Float) {
-        var row = 0
-        while row < n {
-            let end = row + guidedCount
-            for j in row..<(row + sampleSize) {
-                let v = g(j, half, end)
-                d[j] = v
-                let y = x[j] + h * v
-                xin[j] = y
-                vin[j] = v
-                if half > 0 { xin[half + j] = y; vin[half + j] = v }
-            }
-            row += sampleSize
-        }
-    }
-
-    private func fusedRefineCorrect(n: Int, half: Int, h2: Float) {
-        var row = 0
-        while row < n {
-            let end = row + guidedCount
-            for j in row..<(row + sampleSize) {
-                let y = x[j] + h2 * (d[j] + g(j, half, end))
-                x[j] = y
-                xin[j] = y
-                if half > 0 { xin[half + j] = y }
-            }
-            row += sampleSize
-        }
     }
 }

@@ -8,8 +8,14 @@ import Foundation
 public struct SafeTensorsFile: Sendable {
     /// Element types a safetensors file may declare that flowturbo converts to float32.
     public enum DType: String, Sendable {
-        case f32 = "F32", f16 = "F16", bf16 = "BF16"
-        var size: Int { self == .f32 ? 4 : 2 }
+        case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64"
+        var size: Int {
+            switch self {
+            case .f64: return 8
+            case .f32: return 4
+            case .f16, .bf16: return 2
+            }
+        }
     }
 
     struct Entry: Sendable {
@@ -50,6 +56,11 @@ public struct SafeTensorsFile: Sendable {
                 for i in 0..<n { out[i] = SafeTensors.halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: base + 2 * i, as: UInt16.self))) }
             case .bf16:
                 for i in 0..<n { out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: base + 2 * i, as: UInt16.self))) << 16) }
+            case .f64:
+                for i in 0..<n {
+                    let bits = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: base + 8 * i, as: UInt64.self))
+                    out[i] = Float(Double(bitPattern: bits))
+                }
             }
         }
         return Tensor(shape: e.shape, data: out)
@@ -122,7 +133,7 @@ public enum SafeTensors {
                 throw FlowError("\(path): tensor '\(name)': malformed header entry (needs dtype, shape, data_offsets)")
             }
             guard let dtype = SafeTensorsFile.DType(rawValue: dtypeName) else {
-                throw FlowError("\(path): tensor '\(name)': dtype \(dtypeName) is not supported (F32, F16, BF16); convert with tensor.float()")
+                throw FlowError("\(path): tensor '\(name)': dtype \(dtypeName) is not supported (F32, F64, F16, BF16); convert with tensor.float()")
             }
             var shape: [Int] = []
             var count = 1

@@ -30,6 +30,8 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "dopri5 relative tolerance.") var rtol: Double = 1e-6
     @Option(help: "dopri5 absolute tolerance.") var atol: Double = 1e-6
     @Option(help: "Output: .npy latents (N, ...) or .png grid for image latents.") var out: String
+    @Option(help: "Text-conditioned models: .npz with features (N,L,C) float32, mask (N,L); sample i uses row i mod N.")
+    var captionFeatures: String?
 
     func run() throws {
         let planValue = try Plan.parse(plan)
@@ -40,14 +42,18 @@ struct SampleCommand: ParsableCommand {
         let predictor = try ModelLoader.load(spec, heads: heads, refiner: false)
         let refinerSpec = refiner ?? (model == nil && planValue.needsRefiner ? ModelLoader.defaultRefinerSpec : nil)
         let ref = try refinerSpec.map { try ModelLoader.load($0, heads: heads, refiner: true) }
+        let captions = try captionFeatures.map { try CaptionFeatures(path: $0, model: predictor) }
+        if captions != nil && classes != nil { throw FlowError("--classes is for class-conditional models; drop it") }
         // Before the labels and the output buffer exist: N samples of this shape must fit in memory.
-        try Validate.fitsInMemory([n ?? 1, predictor.sampleSize], bytesPerElement: 4,
-                                  "--n \(n ?? 1) samples of shape \(predictor.sampleShape)")
-        let labels = try SampleCommand.labels(classes: classes, n: n, numClasses: predictor.numClasses)
+        let requested = n ?? captions?.batch.rows
+        try Validate.fitsInMemory([requested ?? 1, predictor.sampleSize], bytesPerElement: 4,
+                                  "--n \(requested ?? 1) samples of shape \(predictor.sampleShape)")
+        let labels = try SampleCommand.labels(classes: classes, n: requested, numClasses: predictor.numClasses)
         let count = labels.count
         let options = SamplerOptions(plan: planValue, guidance: Guidance(scale: cfg, channels: cfgChannels), refinerStep: step,
                                      batch: max(1, min(batch, count)), rtol: rtol, atol: atol)
-        let program = try SamplingProgram(options: options, predictor: predictor, refiner: ref)
+        let program = try SamplingProgram(options: options, predictor: predictor, refiner: ref,
+                                          maxCaptionLength: captions?.batch.length ?? 0)
         let s = predictor.sampleSize
         let isPNG = out.lowercased().hasSuffix(".png")
         if isPNG && predictor.sampleShape.count != 3 {
@@ -61,7 +67,11 @@ struct SampleCommand: ParsableCommand {
         var done = 0
         while done < count {
             let c = min(options.batch, count - done)
-            let st = labels.withUnsafeBufferPointer { lb in
+            let st = captions.map { cf in
+                output.withUnsafeMutableBufferPointer { ob in
+                    cf.run(program, seed: seed, first: done, count: c, out: ob.baseAddress! + done * s)
+                }
+            } ?? labels.withUnsafeBufferPointer { lb in
                 output.withUnsafeMutableBufferPointer { ob in
                     program.run(seed: seed, firstIndex: done, count: c, labels: lb.baseAddress! + done, out: ob.baseAddress! + done * s)
                 }

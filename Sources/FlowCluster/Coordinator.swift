@@ -15,6 +15,8 @@ public struct CoordinatorConfig {
     public var guidanceScale: Float = 1
     /// 0 = all channels.
     public var guidanceChannels: Int = 0
+    /// Shape of R steps ("heun" or "euler"), sent in every assignment and kept in the journal header.
+    public var refinerStep = "heun"
     public var batch: Int
     /// Samples per shard (a multiple of `batch`).
     public var shardSize: Int
@@ -54,7 +56,8 @@ public struct CoordinatorConfig {
     public var header: RunHeader {
         RunHeader(evalSetId: evalSet.id, samples: evalSet.samples, classes: evalSet.classes, labelMode: evalSet.labelMode.rawValue,
                   seed: evalSet.seed, plan: plan, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels,
-                  batch: batch, shardSize: shardSize, models: models.map { "\($0.role)=\($0.spec)@\($0.sha256)" })
+                  batch: batch, shardSize: shardSize, models: models.map { "\($0.role)=\($0.spec)@\($0.sha256)" },
+                  refinerStep: refinerStep == "heun" ? nil : refinerStep)
     }
 }
 
@@ -426,6 +429,7 @@ public final class Coordinator {
         a.plan = config.plan
         a.guidanceScale = config.guidanceScale
         a.guidanceChannels = UInt32(config.guidanceChannels)
+        a.refinerStep = config.refinerStep
         a.batch = UInt32(config.batch)
         a.seed = config.evalSet.seed
         a.models = config.models

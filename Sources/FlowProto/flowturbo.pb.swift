@@ -227,6 +227,12 @@ public nonisolated struct Flowturbo_V1_ShardAssignment: @unchecked Sendable {
     set {_uniqueStorage()._labels = newValue}
   }
 
+  /// Shape of R steps: "heun" (2 refiner calls) or "euler" (1); empty = "heun" (older coordinators).
+  public var refinerStep: String {
+    get {_storage._refinerStep}
+    set {_uniqueStorage()._refinerStep = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -748,7 +754,7 @@ nonisolated extension Flowturbo_V1_EvalSetSpec: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardAssignment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}shard_id\0\u{3}eval_set\0\u{3}first_index\0\u{1}count\0\u{1}plan\0\u{3}guidance_scale\0\u{3}guidance_channels\0\u{1}batch\0\u{1}seed\0\u{1}models\0\u{3}lease_deadline_unix_ms\0\u{3}lease_id\0\u{1}labels\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}shard_id\0\u{3}eval_set\0\u{3}first_index\0\u{1}count\0\u{1}plan\0\u{3}guidance_scale\0\u{3}guidance_channels\0\u{1}batch\0\u{1}seed\0\u{1}models\0\u{3}lease_deadline_unix_ms\0\u{3}lease_id\0\u{1}labels\0\u{4}\u{6}refiner_step\0")
 
   fileprivate class _StorageClass {
     var _protocolVersion: UInt32 = 0
@@ -765,6 +771,7 @@ nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, Swift
     var _leaseDeadlineUnixMs: Int64 = 0
     var _leaseID: UInt64 = 0
     var _labels: [Int32] = []
+    var _refinerStep: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -789,6 +796,7 @@ nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, Swift
       _leaseDeadlineUnixMs = source._leaseDeadlineUnixMs
       _leaseID = source._leaseID
       _labels = source._labels
+      _refinerStep = source._refinerStep
     }
   }
 
@@ -821,6 +829,7 @@ nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, Swift
         case 12: try { try decoder.decodeSingularInt64Field(value: &_storage._leaseDeadlineUnixMs) }()
         case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._leaseID) }()
         case 14: try { try decoder.decodeRepeatedInt32Field(value: &_storage._labels) }()
+        case 20: try { try decoder.decodeSingularStringField(value: &_storage._refinerStep) }()
         default: break
         }
       }
@@ -875,6 +884,9 @@ nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, Swift
       if !_storage._labels.isEmpty {
         try visitor.visitPackedInt32Field(value: _storage._labels, fieldNumber: 14)
       }
+      if !_storage._refinerStep.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._refinerStep, fieldNumber: 20)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -898,6 +910,7 @@ nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, Swift
         if _storage._leaseDeadlineUnixMs != rhs_storage._leaseDeadlineUnixMs {return false}
         if _storage._leaseID != rhs_storage._leaseID {return false}
         if _storage._labels != rhs_storage._labels {return false}
+        if _storage._refinerStep != rhs_storage._refinerStep {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -11,6 +11,8 @@ public struct RunSpec {
     public var plan: String
     public var guidanceScale: Float = 1
     public var guidanceChannels = 0
+    /// Shape of R steps: "heun" or "euler".
+    public var refinerStep = "heun"
     public var batch = 16
     public var seed: UInt64 = 0
     public var samples = 1000
@@ -56,6 +58,10 @@ public struct RunSpec {
                                   batch: batch, shardSize: effectiveShardSize, models: models, sampleShape: predictor.sampleShape)
         c.guidanceScale = guidanceScale
         c.guidanceChannels = guidanceChannels
+        guard RefinerStep(rawValue: refinerStep) != nil else {
+            throw FlowError("refiner step \"\(refinerStep)\" is not heun or euler")
+        }
+        c.refinerStep = refinerStep
         c.resume = resume
         if resume {
             // Verify what the journal says is committed before anything else runs; damaged or missing shards

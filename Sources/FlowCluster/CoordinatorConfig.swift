@@ -13,6 +13,8 @@ public struct CoordinatorConfig {
     public var guidanceScale: Float = 1
     /// 0 = all channels.
     public var guidanceChannels: Int = 0
+    /// Shape of R steps ("heun" or "euler"), sent in every assignment and kept in the journal header.
+    public var refinerStep = "heun"
     public var batch: Int
     /// Samples per shard (a multiple of `batch`).
     public var shardSize: Int
@@ -60,7 +62,8 @@ public struct CoordinatorConfig {
         RunHeader(evalSetId: evalSet.id, samples: evalSet.samples, classes: evalSet.classes,
                   labelMode: evalSet.labelMode.rawValue,
                   seed: evalSet.seed, plan: plan, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels,
-                  batch: batch, shardSize: shardSize, models: models.map { "\($0.role)=\($0.spec)@\($0.sha256)" })
+                  batch: batch, shardSize: shardSize, models: models.map { "\($0.role)=\($0.spec)@\($0.sha256)" },
+                  refinerStep: refinerStep == "heun" ? nil : refinerStep)
     }
 
     /// The assignment (a lease) of shard `s` covering `r`.
@@ -79,6 +82,7 @@ public struct CoordinatorConfig {
         a.plan = plan
         a.guidanceScale = guidanceScale
         a.guidanceChannels = UInt32(guidanceChannels)
+        a.refinerStep = refinerStep
         a.batch = UInt32(batch)
         a.seed = evalSet.seed
         a.models = models

@@ -21,13 +21,17 @@ public struct RunHeader: Codable, Equatable {
     public var shardSize: Int
     /// "role=spec@digest" for the predictor and (optional) refiner.
     public var models: [String]
+    /// Shape of R steps when not the default "heun" (nil = heun, so journals written before this field resume).
+    public var refinerStep: String?
 
     /// Creates a header from the run parameters.
     public init(evalSetId: String, samples: Int, classes: Int, labelMode: String, seed: UInt64, plan: String,
-                guidanceScale: Float, guidanceChannels: Int, batch: Int, shardSize: Int, models: [String]) {
+                guidanceScale: Float, guidanceChannels: Int, batch: Int, shardSize: Int, models: [String],
+                refinerStep: String? = nil) {
         self.evalSetId = evalSetId; self.samples = samples; self.classes = classes; self.labelMode = labelMode
         self.seed = seed; self.plan = plan; self.guidanceScale = guidanceScale; self.guidanceChannels = guidanceChannels
         self.batch = batch; self.shardSize = shardSize; self.models = models
+        self.refinerStep = refinerStep
     }
 
     /// Names the first field that differs from `other` (for the resume error), nil if equal.

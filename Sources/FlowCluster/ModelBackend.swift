@@ -30,9 +30,18 @@ public final class ModelBackend: WorkerBackend {
     }
 
     public func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int) throws -> ShardProgram {
+        try makeProgram(plan: plan, batch: batch, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels,
+                        refinerStep: "heun")
+    }
+
+    public func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int,
+                            refinerStep: String) throws -> ShardProgram {
         let p = try Plan.parse(plan)
+        guard let step = RefinerStep(rawValue: refinerStep.isEmpty ? "heun" : refinerStep) else {
+            throw FlowError("unknown refiner step \"\(refinerStep)\" (expected heun or euler)")
+        }
         let options = SamplerOptions(plan: p, guidance: Guidance(scale: guidanceScale, channels: guidanceChannels == 0 ? nil : guidanceChannels),
-                                     batch: batch)
+                                     refinerStep: step, batch: batch)
         return try SamplingProgram(options: options, predictor: predictor, refiner: refiner)
     }
 }

@@ -8,6 +8,11 @@ import Foundation
 /// Everything is derived from the journal (the authority on what is committed) and the shard
 /// files, so it is identical after any kill + resume.
 public enum RunOutput {
+    /// Extra quality figures for a report from every sample (float32, flattened), its requested label and the
+    /// sample shape: JSON keys merged into report.json and a Markdown section (e.g. `class_agreement`).
+    public typealias QualityScorer = (_ samples: [Float], _ labels: [Int32], _ sampleShape: [Int]) throws
+        -> (json: [String: Any], markdown: String)
+
     /// Loads every committed shard in index order: latents (float32 bytes), labels, sample shape.
     /// Verifies every shard first (`RunIntegrity`: confined path, latents CRC, labels) and names the first damage.
     public static func loadAll(outDir: String) throws -> (header: RunHeader, commits: [ShardCommit], latents: [UInt8], labels: [Int32], sampleShape: [Int]) {
@@ -72,7 +77,8 @@ public enum RunOutput {
     @discardableResult
     public static func writeReport(outDir: String, summary: CoordinatorSummary, workers: Int, reference: String? = nil,
                                    featureName: String = "raw",
-                                   features: ((StatsSet, String) throws -> StatsSet)? = nil) throws -> String {
+                                   features: ((StatsSet, String) throws -> StatsSet)? = nil,
+                                   quality: QualityScorer? = nil) throws -> String {
         let all = try loadAll(outDir: outDir)
         let n = all.labels.count
         let d = all.sampleShape.reduce(1, *)
@@ -101,9 +107,12 @@ public enum RunOutput {
             input.metrics = try Evaluation.compare(generated: generated, reference: refSet)
         }
         input.extra = ["models": all.header.models.joined(separator: ", "), "seed": String(all.header.seed),
-                       "batch": String(all.header.batch), "samples_total": String(n)]
+                       "batch": String(all.header.batch), "samples_total": String(n),
+                       "guidance": String(all.header.guidanceScale), "refiner_step": all.header.refinerStep ?? "heun"]
+        let scored = try quality.map { try $0(floats, all.labels, all.sampleShape) }
         try Report.write(input, to: outDir)
         var json = Report.json(input)
+        for (k, v) in scored?.json ?? [:] { json[k] = v }
         let cluster: [String: Any] = [
             "shards": summary.shards, "resumed_shards": summary.resumedShards,
             "committed_this_session": summary.committedThisSession, "assignments": summary.assignments,
@@ -124,7 +133,7 @@ public enum RunOutput {
         json["latents"] = ["mean": mean, "std": std]
         if let ref = reference { json["reference"] = ref; json["features"] = featureName }
         try FileIO.writeAtomically(outDir + "/report.json", Array((try Report.serialize(json) + "\n").utf8), durable: true)
-        let md = Report.markdown(input) + """
+        let md = Report.markdown(input) + (scored?.markdown ?? "") + """
 
         ## Cluster
 

@@ -270,10 +270,14 @@ public final class Worker {
         if let p = try? Plan.parse(a.plan), p.steps > config.maxPlanSteps {
             return reject(a, "plan \(a.plan) has \(p.steps) steps, over this worker's limit of \(config.maxPlanSteps)", fatal: true)
         }
-        let key = "\(a.plan)|\(batch)|\(a.guidanceScale)|\(a.guidanceChannels)"
+        let step = a.refinerStep.isEmpty ? "heun" : a.refinerStep
+        let key = "\(a.plan)|\(batch)|\(a.guidanceScale)|\(a.guidanceChannels)|\(step)"
         let program: ShardProgram
         if let p = programs[key] { program = p } else {
-            do { program = try backend.makeProgram(plan: a.plan, batch: batch, guidanceScale: a.guidanceScale, guidanceChannels: Int(a.guidanceChannels)) }
+            do {
+                program = try backend.makeProgram(plan: a.plan, batch: batch, guidanceScale: a.guidanceScale,
+                                                  guidanceChannels: Int(a.guidanceChannels), refinerStep: step)
+            }
             catch { return reject(a, "cannot compile plan \"\(a.plan)\": \(error)", fatal: true) }
             programs[key] = program
         }

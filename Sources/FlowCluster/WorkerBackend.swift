@@ -23,4 +23,15 @@ public protocol WorkerBackend: AnyObject {
     var hasTextConditioning: Bool { get }
     /// Compiles a program; throws `FlowError` for an unknown plan or models that do not fit.
     func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int) throws -> ShardProgram
+    /// Compiles a program with R steps of the given shape ("heun" or "euler").
+    func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int,
+                     refinerStep: String) throws -> ShardProgram
+}
+
+extension WorkerBackend {
+    /// Backends without refiners run every plan the same way whatever the R-step shape.
+    public func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int,
+                            refinerStep: String) throws -> ShardProgram {
+        try makeProgram(plan: plan, batch: batch, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels)
+    }
 }

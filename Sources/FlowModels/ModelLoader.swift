@@ -70,13 +70,6 @@ public enum ModelLoader {
         return FileIO.exists(sit) ? sit : "gmm:mnist"
     }
 
-    /// Default refiner for R plans when the default predictor is used: the shipped Models/refiner-mnist.safetensors
-    /// (trained against Models/sit-mnist.safetensors by `flowturbo train-refiner`), or nil if absent.
-    public static var defaultRefinerSpec: String? {
-        let r = modelsDirectory + "/refiner-mnist.safetensors"
-        return FileIO.exists(r) && defaultPredictorSpec.hasSuffix("/sit-mnist.safetensors") ? r : nil
-    }
-
     /// Hex SHA-256 of a model spec: the file bytes for files, the preset file for gmm:*, and for `gmm:synthetic`
     /// the float64 parameters (little-endian) with its shape, so any change to the generator changes the digest.
     public static func digest(_ spec: String) throws -> String {

@@ -11,7 +11,8 @@
 /// flowturbo cluster protocol, version 1.
 ///
 /// Control plane (worker DEALER <-> coordinator ROUTER): every frame is one serialized Envelope.
-/// Data plane (worker PUSH -> aggregator PULL): one serialized ShardResult per message; latents
+/// Data plane (worker PUSH -> aggregator PULL): one single-frame message per shard, a serialized
+/// Envelope whose body is `result` (Envelope{result: ShardResult}, not a bare ShardResult); latents
 /// travel as raw little-endian float32 bytes and never pass through the coordinator's control loop.
 /// Bump PROTOCOL_VERSION on any incompatible change; peers refuse a different version.
 
@@ -232,6 +233,12 @@ public nonisolated struct Flowturbo_V1_ShardAssignment: @unchecked Sendable {
   public var leaseToken: Data {
     get {_storage._leaseToken}
     set {_uniqueStorage()._leaseToken = newValue}
+  }
+
+  /// Shape of R steps: "heun" (2 refiner calls) or "euler" (1); empty = "heun" (older coordinators).
+  public var refinerStep: String {
+    get {_storage._refinerStep}
+    set {_uniqueStorage()._refinerStep = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -770,7 +777,7 @@ nonisolated extension Flowturbo_V1_EvalSetSpec: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardAssignment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}shard_id\0\u{3}eval_set\0\u{3}first_index\0\u{1}count\0\u{1}plan\0\u{3}guidance_scale\0\u{3}guidance_channels\0\u{1}batch\0\u{1}seed\0\u{1}models\0\u{3}lease_deadline_unix_ms\0\u{3}lease_id\0\u{1}labels\0\u{3}lease_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}shard_id\0\u{3}eval_set\0\u{3}first_index\0\u{1}count\0\u{1}plan\0\u{3}guidance_scale\0\u{3}guidance_channels\0\u{1}batch\0\u{1}seed\0\u{1}models\0\u{3}lease_deadline_unix_ms\0\u{3}lease_id\0\u{1}labels\0\u{3}lease_token\0\u{4}\u{5}refiner_step\0")
 
   fileprivate class _StorageClass {
     var _protocolVersion: UInt32 = 0
@@ -788,6 +795,7 @@ nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, Swift
     var _leaseID: UInt64 = 0
     var _labels: [Int32] = []
     var _leaseToken: Data = Data()
+    var _refinerStep: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -813,6 +821,7 @@ nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, Swift
       _leaseID = source._leaseID
       _labels = source._labels
       _leaseToken = source._leaseToken
+      _refinerStep = source._refinerStep
     }
   }
 
@@ -846,6 +855,7 @@ nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, Swift
         case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._leaseID) }()
         case 14: try { try decoder.decodeRepeatedInt32Field(value: &_storage._labels) }()
         case 15: try { try decoder.decodeSingularBytesField(value: &_storage._leaseToken) }()
+        case 20: try { try decoder.decodeSingularStringField(value: &_storage._refinerStep) }()
         default: break
         }
       }
@@ -903,6 +913,9 @@ nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, Swift
       if !_storage._leaseToken.isEmpty {
         try visitor.visitSingularBytesField(value: _storage._leaseToken, fieldNumber: 15)
       }
+      if !_storage._refinerStep.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._refinerStep, fieldNumber: 20)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -927,6 +940,7 @@ nonisolated extension Flowturbo_V1_ShardAssignment: SwiftProtobuf.Message, Swift
         if _storage._leaseID != rhs_storage._leaseID {return false}
         if _storage._labels != rhs_storage._labels {return false}
         if _storage._leaseToken != rhs_storage._leaseToken {return false}
+        if _storage._refinerStep != rhs_storage._refinerStep {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FlowModels
 import FlowTensor
 import FlowTraining
 
@@ -11,7 +12,8 @@ struct ClassifyCommand: ParsableCommand {
         abstract: "Class agreement of generated MNIST samples (.npy from `flowturbo sample`) under the digit classifier; error vs a reference.")
 
     @Option(help: "Samples (.npy, N×1×28×28 in [−1, 1]).") var samples: String
-    @Option(help: "Digit classifier.") var classifier: String = "Models/classifier-mnist.safetensors"
+    @Option(help: "Digit classifier (default: the shipped one, found as every command finds models).")
+    var classifier: String = ModelDefaults.shipped("classifier-mnist.safetensors")
     @Option(help: "Requested labels, comma-separated and cycled as `flowturbo sample --classes` does (default: index mod 10).")
     var classes: String?
     @Option(help: "Reference samples of the same noise (e.g. an H50 solve): prints RMSE and mean |error| per pixel.")

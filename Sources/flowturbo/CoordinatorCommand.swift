@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowCluster
 import FlowModels
+import FlowSampler
 import FlowTensor
 import Foundation
 
@@ -8,14 +9,16 @@ import Foundation
 struct ClusterRunOptions: ParsableArguments {
     @Option(help: "Number of class-conditional samples (labels i mod K unless --labels random).")
     var samples: Int = 1000
-    @Option(help: "Sampling plan, e.g. H8, H2P4R2, E16, dopri5 (default: H2P4R2 with a refiner, else H8).")
+    @Option(help: "Sampling plan, e.g. H8, H2P4R2, E16, dopri5 (default: the model's recommended plan, else H8).")
     var plan: String?
     @Option(help: "Predictor model spec: gmm:synthetic, gmm:mnist or a .safetensors path (default: the shipped default).")
     var model: String?
-    @Option(help: "Refiner .safetensors (enables R steps).")
+    @Option(help: "Refiner .safetensors (default: the one the model's metadata recommends; `none` = no refiner).")
     var refiner: String?
-    @Option(help: "Classifier-free guidance scale (1 = off).")
-    var cfg: Float = 1
+    @Option(help: "Shape of R steps: heun (2 refiner calls) or euler (1) (default: the model's recommendation, else heun).")
+    var refinerStep: String?
+    @Option(help: "Classifier-free guidance scale (1 = off; default: the model's recommendation, else 1).")
+    var cfg: Float?
     @Option(help: "Guidance channels (0 = all; 3 = the official quirk).")
     var cfgChannels: Int = 0
     @Option(help: "Batch size of the compiled sampling program (results are bitwise stable for a fixed batch).")
@@ -38,7 +41,7 @@ struct ClusterRunOptions: ParsableArguments {
     var exportNpz = false
     @Option(help: "Seconds before an uncommitted lease is re-queued even if its worker still heartbeats.")
     var leaseSeconds: Double = 600
-    @Option(help: "Reference statistics file (FlowStats stats .npz) to compute FD/PRDC/KID/SWD against in report.json.")
+    @Option(help: "Reference statistics (FlowStats stats .npz) for FD/PRDC/KID/SWD in report.json (default for MNIST-shaped class runs: the shipped MNIST-test statistics in classifier space; `none` = no quality figures).")
     var reference: String?
     @Option(help: ArgumentHelp(stringLiteral: "Metric space of --reference. " + CLIFeatureMaps.help
                                + " A statistics-only reference must already be in that space (`stats reference --features`)."))
@@ -78,7 +81,7 @@ struct ClusterRunOptions: ParsableArguments {
     /// Refuses a --features value that cannot work before any sample is computed (the report maps sets at the end).
     func validateFeatures() throws {
         guard features != "raw" else { return }
-        guard reference != nil else { throw FlowError("--features \(features) sets the metric space of --reference; add --reference STATS or drop --features") }
+        guard reference != nil, reference != QualityDefaults.none else { throw FlowError("--features \(features) sets the metric space of --reference; add --reference STATS or drop --features") }
         if features == "random-projection" {
             guard projectionDim >= 1 else { throw FlowError("--projection-dim must be ≥ 1") }
             return
@@ -94,12 +97,13 @@ struct ClusterRunOptions: ParsableArguments {
     /// The resolved run spec (defaults filled in).
     func spec() throws -> RunSpec {
         try validateFeatures()
-        let m = model ?? ModelLoader.defaultPredictorSpec
-        var s = RunSpec(model: m, refiner: refiner, plan: plan ?? (refiner != nil ? "H2P4R2" : "H8"), outDir: out)
+        let r = try resolved()
+        var s = RunSpec(model: r.model, refiner: r.refiner, plan: r.plan, outDir: out)
         guard let mode = EvalSet.LabelMode(rawValue: labels) else {
             throw FlowError("--labels \(labels): expected one of \(EvalSet.LabelMode.allCases.map { $0.rawValue }.joined(separator: ", "))")
         }
-        s.samples = samples; s.guidanceScale = cfg; s.guidanceChannels = cfgChannels; s.batch = batch; s.seed = seed
+        s.samples = samples; s.guidanceScale = r.guidance; s.guidanceChannels = cfgChannels; s.batch = batch; s.seed = seed
+        s.refinerStep = r.refinerStep
         s.labelMode = mode; s.promptFile = prompts; s.shardSize = shardSize; s.resume = resume
         if overwrite && resume { throw FlowError("--overwrite and --resume contradict each other; pick one") }
         try RunDirectory.lock(out)
@@ -107,20 +111,31 @@ struct ClusterRunOptions: ParsableArguments {
         return s
     }
 
-    /// Worker flags that make a worker hold the same models.
+    /// Model, refiner, plan, R-step shape and guidance after the defaults rule (`ModelDefaults.resolve`).
+    func resolved() throws -> ResolvedSampling {
+        if let s = refinerStep, RefinerStep(rawValue: s) == nil {
+            throw FlowError("--refiner-step \(s): expected heun or euler")
+        }
+        return try ModelDefaults.resolve(model: model, refiner: refiner, plan: plan, refinerStep: refinerStep, guidance: cfg)
+    }
+
+    /// Worker flags that make a worker hold the same models (`--refiner none` when the run has no refiner, so the
+    /// worker does not load a recommended one the coordinator does not expect).
     func workerModelArguments(_ spec: RunSpec) -> [String] {
-        ["--model", spec.model] + (spec.refiner.map { ["--refiner", $0] } ?? [])
+        ["--model", spec.model, "--refiner", spec.refiner ?? ModelDefaults.noRefiner]
     }
 }
 
 /// Writes manifest, report and (optionally) samples.npz after a completed run and prints the report.
-func finishRun(outDir: String, summary: CoordinatorSummary, workers: Int, exportNPZ: Bool, options o: ClusterRunOptions) throws {
+func finishRun(outDir: String, summary: CoordinatorSummary, workers: Int, exportNPZ: Bool, options o: ClusterRunOptions,
+               spec: RunSpec) throws {
     try RunOutput.writeManifest(outDir: outDir)
-    let features = o.features
-    let md = try RunOutput.writeReport(outDir: outDir, summary: summary, workers: workers, reference: o.reference,
+    let ref = QualityDefaults.reference(o, spec: spec)
+    let features = ref?.features ?? "raw"
+    let md = try RunOutput.writeReport(outDir: outDir, summary: summary, workers: workers, reference: ref?.path,
                                        featureName: features, features: features == "raw" ? nil : { set, path in
         try CLIFeatureMaps.apply(features, to: set, path: path, projectionDimension: o.projectionDim, seed: o.featureSeed)
-    })
+    }, quality: QualityDefaults.classAgreement(o, spec: spec))
     if exportNPZ { print("wrote \(try RunOutput.exportNPZ(outDir: outDir))") }
     print(md)
 }
@@ -174,7 +189,8 @@ struct CoordinatorCommand: ParsableCommand {
             FileHandle.standardError.write(Data("interrupted: journal is consistent; rerun with --resume to continue\n".utf8))
             throw ExitCode(130)
         }
-        try finishRun(outDir: spec.outDir, summary: summary, workers: summary.workersSeen, exportNPZ: opts.exportNpz, options: opts)
+        try finishRun(outDir: spec.outDir, summary: summary, workers: summary.workersSeen, exportNPZ: opts.exportNpz, options: opts,
+                      spec: spec)
     }
 }
 

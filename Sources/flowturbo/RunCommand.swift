@@ -65,6 +65,6 @@ struct RunCommand: ParsableCommand {
             FileHandle.standardError.write(Data("interrupted: journal is consistent; rerun with --resume to continue\n".utf8))
             throw ExitCode(130)
         }
-        try finishRun(outDir: spec.outDir, summary: summary, workers: workers, exportNPZ: opts.exportNpz, options: opts)
+        try finishRun(outDir: spec.outDir, summary: summary, workers: workers, exportNPZ: opts.exportNpz, options: opts, spec: spec)
     }
 }

@@ -17,12 +17,15 @@ struct SampleCommand: ParsableCommand {
 
     @Option(help: "Predictor: gmm:synthetic, gmm:mnist or a safetensors path (default: shipped SiT if present, else gmm:mnist).")
     var model: String?
-    @Option(help: "Refiner checkpoint (needed by plans with R steps; default with the default model: the shipped refiner).") var refiner: String?
+    @Option(help: "Refiner checkpoint (default: the one the model's metadata recommends; `none` = no refiner).") var refiner: String?
     @Option(help: "Attention heads of a converted checkpoint whose metadata lacks them.") var heads: Int?
-    @Option(help: "Plan: H{a}P{b}R{c} (parts optional, in this order), E{n} or dopri5.") var plan: String
-    @Option(help: "Classifier-free guidance scale (1 = off; the null half is skipped).") var cfg: Float = 1
+    @Option(help: "Plan: H{a}P{b}R{c} (parts optional, in this order), E{n} or dopri5 (default: the model's recommendation, else H8).")
+    var plan: String?
+    @Option(help: "Classifier-free guidance scale (1 = off; the null half is skipped; default: the model's recommendation, else 1).")
+    var cfg: Float?
     @Option(help: "Guide only the first N channels (3 = the official DiT/SiT quirk); default all.") var cfgChannels: Int?
-    @Option(help: "Shape of R steps: heun (2 refiner calls) or euler (1).") var refinerStep: String = "heun"
+    @Option(help: "Shape of R steps: heun (2 refiner calls) or euler (1) (default: the model's recommendation, else heun).")
+    var refinerStep: String?
     @Option(help: "Comma-separated class labels, e.g. 0,3,7.") var classes: String?
     @Option(help: "Number of samples.") var n: Int?
     @Option(help: "Global seed.") var seed: UInt64 = 0
@@ -34,14 +37,16 @@ struct SampleCommand: ParsableCommand {
     var captionFeatures: String?
 
     func run() throws {
-        let planValue = try Plan.parse(plan)
-        guard let step = RefinerStep(rawValue: refinerStep) else {
-            throw FlowError("--refiner-step must be heun or euler (got \"\(refinerStep)\")")
+        if let s = refinerStep, RefinerStep(rawValue: s) == nil {
+            throw FlowError("--refiner-step must be heun or euler (got \"\(s)\")")
         }
-        let spec = model ?? ModelLoader.defaultPredictorSpec
+        let r = try ModelDefaults.resolve(model: model, refiner: refiner, plan: plan, refinerStep: refinerStep, guidance: cfg)
+        let planValue = try Plan.parse(r.plan)
+        let step = RefinerStep(rawValue: r.refinerStep) ?? .heun
+        let cfg = r.guidance
+        let spec = r.model
         let predictor = try ModelLoader.load(spec, heads: heads, refiner: false)
-        let refinerSpec = refiner ?? (model == nil && planValue.needsRefiner ? ModelLoader.defaultRefinerSpec : nil)
-        let ref = try refinerSpec.map { try ModelLoader.load($0, heads: heads, refiner: true) }
+        let ref = try (planValue.needsRefiner ? r.refiner : nil).map { try ModelLoader.load($0, heads: heads, refiner: true) }
         let captions = try captionFeatures.map { try CaptionFeatures(path: $0, model: predictor) }
         if captions != nil && classes != nil { throw FlowError("--classes is for class-conditional models; drop it") }
         // Before the labels and the output buffer exist: N samples of this shape must fit in memory.
@@ -102,7 +107,7 @@ struct SampleCommand: ParsableCommand {
         if case .dopri5 = planValue.kind {
             print(String(format: "NFE per sample: %.1f (dopri5 mean, rtol %g, atol %g)", Double(nfeSum) / Double(count), rtol, atol))
         } else {
-            print("NFE per sample: \(total.predictorNFE) predictor + \(total.refinerNFE) refiner (plan \(planValue); a guided [cond; null] pair counts once)")
+            print("NFE per sample: \(total.predictorNFE) predictor + \(total.refinerNFE) refiner (plan \(planValue), R step \(step.rawValue), cfg \(cfg); a guided [cond; null] pair counts once)")
         }
         let model = total.predictorSeconds + total.refinerSeconds
         print(String(format: "wall %.3f s for %d samples (%.3f ms/sample); model %.1f%%, outside model %.2f%%",

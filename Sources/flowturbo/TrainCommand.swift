@@ -111,8 +111,8 @@ struct TrainRefinerCommand: ParsableCommand {
         abstract: "Train a FlowTurbo velocity refiner (1 block, zero-initialised output) against a frozen predictor.")
 
     @OptionGroup var loop: TrainLoopOptions
-    @Option(help: "Frozen predictor checkpoint.")
-    var predictor: String = "Models/sit-mnist.safetensors"
+    @Option(help: "Frozen predictor checkpoint (default: the shipped predictor, found as every command finds models).")
+    var predictor: String = ModelDefaults.shipped("sit-mnist.safetensors")
     @Option(help: "Output safetensors (EMA weights, config in metadata).")
     var out: String = "Models/refiner-mnist.safetensors"
     @Option(help: "Refiner blocks (the paper uses 1).") var depth: Int = 1

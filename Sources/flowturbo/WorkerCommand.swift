@@ -14,7 +14,7 @@ struct WorkerCommand: ParsableCommand {
     var connect: String = "tcp://127.0.0.1:5555"
     @Option(help: "Predictor model spec (must match the coordinator's digest).")
     var model: String?
-    @Option(help: "Refiner .safetensors.")
+    @Option(help: "Refiner .safetensors (default: the one the model's metadata recommends; `none` = no refiner).")
     var refiner: String?
     @Option(help: "Worker id (default HOST:PID).")
     var id: String?
@@ -36,7 +36,8 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         StopSignals.install()
         Gemm.setThreads(1)   // one process per core: OpenBLAS single-threaded
-        let backend = try ModelBackend(model: model ?? ModelLoader.defaultPredictorSpec, refiner: refiner)
+        let r = try ModelDefaults.resolve(model: model, refiner: refiner, plan: nil, refinerStep: nil, guidance: nil)
+        let backend = try ModelBackend(model: r.model, refiner: r.refiner)
         var name = [CChar](repeating: 0, count: 256)
         gethostname(&name, name.count)
         var config = WorkerConfig(connect: connect, workerID: id ?? "\(String(cString: name)):\(getpid())")

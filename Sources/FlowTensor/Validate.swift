@@ -75,6 +75,11 @@ public enum Validate {
         try finite(Double(value), name, Double(range.lowerBound)...Double(range.upperBound))
     }
 
+    /// `finite` for an optional value (nil = not given, nothing to check).
+    public static func finite(_ value: Float?, _ name: String, _ range: ClosedRange<Float>) throws {
+        if let v = value { try finite(v, name, range) }
+    }
+
     /// Product of non-negative factors, nil on overflow.
     public static func product(_ factors: [Int]) -> Int? {
         var p = 1

@@ -119,7 +119,11 @@ extension Coordinator {
         var inFlight = 0
         for st in state { if case .leased(let w, _, _) = st, w == id { inFlight += 1 } }
         let pick = policy.pick(queue, for: id, workerID: workers[id]!.id, live: Set(workers.keys))
-        guard inFlight < config.maxInFlightPerWorker, let qi = pick else { workers[id]!.idle = true; return }
+        guard inFlight < config.maxInFlightPerWorker, let qi = pick else {
+            workers[id]!.idle = true
+            if inFlight == 0 { assignBackup(to: id, now: now) }
+            return
+        }
         let s = queue.remove(at: qi)
         let lease = leases.issue(shard: s, holder: id, key: keyOf[id])
         state[s] = .leased(worker: id, lease: lease.id, deadline: now.addingTimeInterval(config.leaseSeconds))

@@ -97,6 +97,12 @@ struct WorkerPolicy {
             ?? queue.firstIndex { open($0) && live.isSubset(of: excluded[$0] ?? []) }
     }
 
+    /// True when `route` may compute `shard`: it has not failed it with NaN/Inf and holds no audited result of it.
+    func mayTake(_ shard: Int, route: [UInt8], workerID: String) -> Bool {
+        !(excluded[shard]?.contains(route) ?? false) && !(auditRoutes[shard]?.contains(route) ?? false)
+            && !(auditIDs[shard]?.contains(workerID) ?? false)
+    }
+
     /// Records that the audit of `shard` holds a result of this worker.
     mutating func auditHeld(shard: Int, route: [UInt8], workerID: String?) {
         auditRoutes[shard, default: []].insert(route)

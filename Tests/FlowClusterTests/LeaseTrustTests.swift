@@ -312,4 +312,30 @@ final class LeaseTrustTests: XCTestCase {
         XCTAssertEqual(journal.validLength, journal.fileLength, "journal intact")
         nan.close()
     }
+
+    /// A peer that takes leases and sits on them (heartbeating, never answering) cannot hold up the run until
+    /// the lease deadline: idle workers get backup leases of its shards and the first result wins.
+    func testSquattingPeerCannotHoldUpTheRun() throws {
+        let d = tempDir("squat")
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        var config = loopbackConfig(d, samples: 32)
+        config.backupAfterSeconds = 0.5
+        let context = try ZMQContext()
+        let live = try Live(config, context: context)
+        let squatter = try peer(live, context, "squatter")
+        acquire(squatter, 2)
+        XCTAssertEqual(squatter.assignments.count, 2)
+        let honest = try peer(live, context, "honest")
+        let completed = honest.serve(evalSet: config.evalSet, seconds: 15) {
+            squatter.poll(timeoutMs: 0)
+            squatter.heartbeat()
+            return live.finished()
+        }
+        XCTAssertTrue(completed, "the squatter held the run up")
+        XCTAssertEqual(live.summary?.completed, true)
+        XCTAssertGreaterThanOrEqual(live.summary?.backupLeases ?? 0, 2)
+        XCTAssertEqual(FuzzLeases.poisonedShards(dir: d, evalSet: config.evalSet).checked, 4)
+        squatter.close()
+        honest.close()
+    }
 }

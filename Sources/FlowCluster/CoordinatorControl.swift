@@ -97,8 +97,10 @@ extension Coordinator {
                 ban(id, reason: "cannot run this run's assignments: \(e.message)")
                 return nil
             }
-            if summary.workerErrors.count >= 3 * max(1, shards.count) {
-                return "too many worker errors; last: \(e.message)"
+            // A worker that keeps failing its leases is retired (not the whole run: one peer's errors prove
+            // nothing about the configuration).
+            if policy.leaseError(from: id) {
+                ban(id, reason: "\(WorkerPolicy.maxLeaseErrors) errors about its assignments; last: \(e.message)")
             }
         default:
             summary.droppedFrames += 1

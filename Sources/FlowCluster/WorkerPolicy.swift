@@ -21,6 +21,9 @@ struct WorkerPolicy {
     private(set) var fatalReporters = Set<String>()
     private var nonFinite: [[UInt8]: Int] = [:]
     private var malformed: [[UInt8]: Int] = [:]
+    private var leaseErrors: [[UInt8]: Int] = [:]
+    /// Non-fatal errors about its own leases after which a worker is retired.
+    static let maxLeaseErrors = 8
     /// Workers that returned NaN/Inf for a shard (it goes to someone else if possible).
     private var excluded: [Int: Set<[UInt8]>] = [:]
     /// Audits: routing identities and worker ids whose result of a shard is held; the shard goes only to others.
@@ -71,6 +74,12 @@ struct WorkerPolicy {
     mutating func malformedMessage(from route: [UInt8]) -> Bool {
         malformed[route, default: 0] += 1
         return malformed[route]! >= maxMalformed
+    }
+
+    /// Counts a non-fatal error of `route` about a lease it held; true when it must be retired now.
+    mutating func leaseError(from route: [UInt8]) -> Bool {
+        leaseErrors[route, default: 0] += 1
+        return leaseErrors[route]! >= WorkerPolicy.maxLeaseErrors
     }
 
     /// Counts a NaN/Inf result of `route` for `shard` (excluded for it from now on); true when banned now.

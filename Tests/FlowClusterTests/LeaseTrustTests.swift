@@ -338,4 +338,37 @@ final class LeaseTrustTests: XCTestCase {
         squatter.close()
         honest.close()
     }
+
+    /// A peer that keeps taking leases and answering them with (non-fatal) errors is retired after a few; it
+    /// cannot stop the run by piling up errors (it used to, at 3 errors per shard).
+    func testRepeatedLeaseErrorsRetireTheWorkerNotTheRun() throws {
+        let d = tempDir("errors")
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        let config = loopbackConfig(d, samples: 32)
+        let context = try ZMQContext()
+        let live = try Live(config, context: context)
+        let nagger = try peer(live, context, "nagger")
+        nagger.hello()
+        let deadline = Date().addingTimeInterval(10)
+        var errors = 0
+        while nagger.shutdown == nil && errors < 20 && Date() < deadline && !live.finished() {
+            for a in nagger.poll(timeoutMs: 20) {
+                nagger.send {
+                    $0.error.shardID = a.shardID
+                    $0.error.leaseID = a.leaseID
+                    $0.error.message = "cannot right now"
+                }
+                errors += 1
+                nagger.requestWork()
+            }
+            if nagger.welcomed && nagger.assignments.isEmpty { nagger.requestWork() }
+        }
+        XCTAssertEqual(nagger.shutdown?.refused, true, "retired after \(errors) errors")
+        XCTAssertFalse(live.finished(), "errors of one worker stopped the run: \(String(describing: live.error))")
+        let honest = try peer(live, context, "honest")
+        XCTAssertTrue(honest.serve(evalSet: config.evalSet, seconds: 15) { live.finished() })
+        XCTAssertEqual(live.summary?.completed, true)
+        nagger.close()
+        honest.close()
+    }
 }

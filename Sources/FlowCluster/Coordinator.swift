@@ -34,6 +34,10 @@ public final class Coordinator {
     /// Audited shards (nil when auditing is off) and since when an audit conflict has had no one to decide it.
     let audit: AuditBook?
     var auditStuck: [Int: Date] = [:]
+    /// Second leases of shards whose holder takes too long (shard → backup worker), and how long committed
+    /// shards took from lease to commit.
+    var backups: [Int: [UInt8]] = [:]
+    var shardSeconds: [Double] = []
     var summary = CoordinatorSummary()
     let runID: String
     /// Bound control port.
@@ -168,6 +172,7 @@ public final class Coordinator {
                 var hb = Flowturbo_V1_Envelope(); hb.heartbeat = Flowturbo_V1_Heartbeat()
                 for id in workers.keys { send(hb, to: id) }
                 expire(now: now, deadAfter: hbInterval * Double(config.liveness))
+                for (id, w) in workers where w.idle { assign(to: id, now: now) }   // backups for stuck leases
             }
             bar.update(done: samplesDone, workers: workers.count)
             onTick?()
@@ -215,6 +220,10 @@ public final class Coordinator {
         guard !fresh.isEmpty else { return }
         try journal.append(contentsOf: fresh)
         for c in fresh {
+            if case .leased(_, _, let deadline) = state[c.shard] {
+                shardSeconds.append(Date().timeIntervalSince(deadline) + config.leaseSeconds)
+            }
+            backups[c.shard] = nil
             state[c.shard] = .done
             policy.auditDone(shard: c.shard)
             auditStuck[c.shard] = nil

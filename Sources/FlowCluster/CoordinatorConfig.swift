@@ -48,6 +48,10 @@ public struct CoordinatorConfig {
     /// Fraction of shards computed by two different workers and compared byte for byte before they are
     /// written (0 = off); a worker whose latents lose the comparison is banned (`AuditBook`).
     public var auditFraction = 0.0
+    /// A worker with nothing to do gets a second lease of a shard leased longer than this and 4× the median
+    /// shard time to another worker; the first result wins (bit-reproducible), so a stuck or hostile lease
+    /// holder cannot hold up the run until `leaseSeconds`.
+    public var backupAfterSeconds = 30.0
 
     /// Creates a config; see the properties for defaults.
     public init(controlBind: String, dataBind: String, outDir: String, evalSet: EvalSet, plan: String, batch: Int,
@@ -128,6 +132,8 @@ public struct CoordinatorSummary {
     public var ignoredErrors = 0
     /// Audits: shards drawn, confirmed by two workers, and conflicts (different latents for one shard).
     public var auditSelected = 0, auditConfirmed = 0, auditConflicts = 0
+    /// Second leases given to idle workers for shards whose holder took too long.
+    public var backupLeases = 0
     public var elapsedSeconds = 0.0
     public var aggregator = Aggregator.Stats()
 }

@@ -97,8 +97,10 @@ extension Coordinator {
                 ban(id, reason: "cannot run this run's assignments: \(e.message)")
                 return nil
             }
-            if summary.workerErrors.count >= 3 * max(1, shards.count) {
-                return "too many worker errors; last: \(e.message)"
+            // A worker that keeps failing its leases is retired (not the whole run: one peer's errors prove
+            // nothing about the configuration).
+            if policy.leaseError(from: id) {
+                ban(id, reason: "\(WorkerPolicy.maxLeaseErrors) errors about its assignments; last: \(e.message)")
             }
         default:
             summary.droppedFrames += 1
@@ -119,7 +121,11 @@ extension Coordinator {
         var inFlight = 0
         for st in state { if case .leased(let w, _, _) = st, w == id { inFlight += 1 } }
         let pick = policy.pick(queue, for: id, workerID: workers[id]!.id, live: Set(workers.keys))
-        guard inFlight < config.maxInFlightPerWorker, let qi = pick else { workers[id]!.idle = true; return }
+        guard inFlight < config.maxInFlightPerWorker, let qi = pick else {
+            workers[id]!.idle = true
+            if inFlight == 0 { assignBackup(to: id, now: now) }
+            return
+        }
         let s = queue.remove(at: qi)
         let lease = leases.issue(shard: s, holder: id, key: keyOf[id])
         state[s] = .leased(worker: id, lease: lease.id, deadline: now.addingTimeInterval(config.leaseSeconds))

@@ -73,4 +73,31 @@ extension Coordinator {
             ban(w, reason: "\(n) results with NaN/Inf latents; check this worker's hardware and model files")
         }
     }
+
+    /// Gives an idle worker with nothing queued a second lease of the shard leased longest, when that lease is
+    /// older than `backupAfterSeconds` and 4× the median shard time (one backup per shard and per worker).
+    func assignBackup(to id: [UInt8], now: Date) {
+        guard queue.isEmpty, let worker = workers[id], !backups.values.contains(id) else { return }
+        let sorted = shardSeconds.sorted()
+        let threshold = max(config.backupAfterSeconds, 4 * (sorted.isEmpty ? 0 : sorted[sorted.count / 2]))
+        var oldest: (shard: Int, started: Date)?
+        for s in state.indices {
+            guard case .leased(let holder, _, let deadline) = state[s], holder != id,
+                  backups[s].map({ workers[$0] == nil }) ?? true,
+                  policy.mayTake(s, route: id, workerID: worker.id) else { continue }
+            let started = deadline.addingTimeInterval(-config.leaseSeconds)
+            if now.timeIntervalSince(started) >= threshold && started < (oldest?.started ?? .distantFuture) {
+                oldest = (s, started)
+            }
+        }
+        guard let s = oldest?.shard else { return }
+        let lease = leases.issue(shard: s, holder: id, key: keyOf[id])
+        backups[s] = id
+        workers[id]!.idle = false
+        var env = Flowturbo_V1_Envelope()
+        env.assignment = config.assignment(shard: s, range: shards[s], lease: lease, now: now)
+        summary.assignments += 1
+        summary.backupLeases += 1
+        send(env, to: id)
+    }
 }

@@ -124,7 +124,7 @@ public enum RunOutput {
             "nonfinite_shard_ids": summary.nonFiniteShardIDs, "banned_workers": summary.bannedWorkers,
             "refused_workers": summary.refusedWorkers, "ignored_errors": summary.ignoredErrors, "forged_results": agg.forged,
             "audit_selected": summary.auditSelected, "audit_confirmed": summary.auditConfirmed,
-            "audit_conflicts": summary.auditConflicts,
+            "audit_conflicts": summary.auditConflicts, "backup_leases": summary.backupLeases,
         ]
         json["cluster"] = cluster
         json["complete"] = n == all.header.samples

@@ -21,6 +21,9 @@ struct WorkerPolicy {
     private(set) var fatalReporters = Set<String>()
     private var nonFinite: [[UInt8]: Int] = [:]
     private var malformed: [[UInt8]: Int] = [:]
+    private var leaseErrors: [[UInt8]: Int] = [:]
+    /// Non-fatal errors about its own leases after which a worker is retired.
+    static let maxLeaseErrors = 8
     /// Workers that returned NaN/Inf for a shard (it goes to someone else if possible).
     private var excluded: [Int: Set<[UInt8]>] = [:]
     /// Audits: routing identities and worker ids whose result of a shard is held; the shard goes only to others.
@@ -73,6 +76,12 @@ struct WorkerPolicy {
         return malformed[route]! >= maxMalformed
     }
 
+    /// Counts a non-fatal error of `route` about a lease it held; true when it must be retired now.
+    mutating func leaseError(from route: [UInt8]) -> Bool {
+        leaseErrors[route, default: 0] += 1
+        return leaseErrors[route]! >= WorkerPolicy.maxLeaseErrors
+    }
+
     /// Counts a NaN/Inf result of `route` for `shard` (excluded for it from now on); true when banned now.
     mutating func nonFiniteResult(shard: Int, from route: [UInt8]) -> Bool {
         excluded[shard, default: []].insert(route)
@@ -95,6 +104,12 @@ struct WorkerPolicy {
         }
         return queue.firstIndex { open($0) && !(excluded[$0]?.contains(route) ?? false) }
             ?? queue.firstIndex { open($0) && live.isSubset(of: excluded[$0] ?? []) }
+    }
+
+    /// True when `route` may compute `shard`: it has not failed it with NaN/Inf and holds no audited result of it.
+    func mayTake(_ shard: Int, route: [UInt8], workerID: String) -> Bool {
+        !(excluded[shard]?.contains(route) ?? false) && !(auditRoutes[shard]?.contains(route) ?? false)
+            && !(auditIDs[shard]?.contains(workerID) ?? false)
     }
 
     /// Records that the audit of `shard` holds a result of this worker.

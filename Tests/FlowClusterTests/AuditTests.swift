@@ -42,7 +42,7 @@ final class AuditTests: XCTestCase {
                                                   dataBind: "tcp://127.0.0.1:0")
         config.auditFraction = 1
         let context = try ZMQContext()
-        let live = try LeaseTrustTests.Live(config, context: context)
+        let live = try LiveCoordinator(config, context: context)
         let names = ["liar", "a", "b"]
         let peers = try names.map {
             try ScriptedPeer(context: context, control: live.control, data: live.data, workerID: $0,

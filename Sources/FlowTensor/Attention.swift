@@ -1,3 +1,5 @@
+import CFlowKernels
+
 /// Multi-head softmax self-attention on a fused qkv buffer (timm `Attention` layout).
 ///
 /// `qkv` holds rows of 3·D values ordered [q | k | v], each split into `heads` blocks of
@@ -35,12 +37,7 @@ public enum Attention {
     /// Row-wise stable softmax in place.
     @inline(__always)
     public static func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-        for r in 0..<rows {
-            let row = s + r * cols
-            let m = FastMath.max(row, cols)
-            let inv = 1 / FastMath.expShiftedSum(row, cols, shift: m)
-            for j in 0..<cols { row[j] *= inv }
-        }
+        ft_softmax_rows(s, rows, cols)
     }
 
     /// Attention backward from the saved `probs` ([B, H, T, T] from `forward`) and `qkv`: writes dqkv

@@ -3,7 +3,8 @@ import Foundation
 import FlowModels
 import FlowTensor
 
-/// `flowturbo bench model`: SiT forward throughput against the `cblas_sgemm` peak measured in the same run.
+/// `flowturbo bench model`: SiT forward throughput against the `cblas_sgemm` peak measured in the same run, with the
+/// kernel families side by side (elementwise families in this process, OpenBLAS cores in child processes).
 struct BenchModel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
@@ -20,52 +21,111 @@ struct BenchModel: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Batch sizes.") var batches: [Int] = [1, 16, 64]
     @Option(help: "OpenBLAS threads.") var threads = 1
     @Option(help: "Timed (peak, forward) pairs per batch size (medians reported).") var repeats = 21
+    @Option(help: "Elementwise kernel families: active (the one selected) or all (every family this CPU runs).")
+    var elementwise = "active"
+    @Option(parsing: .upToNextOption,
+            help: "Also run the benchmark with each of these OpenBLAS cores (child processes), e.g. SkylakeX Prescott.")
+    var blasCores: [String] = []
+    @Option(help: "Goal: % of the sgemm peak at batch ≥ 16 (reported as met or not).") var goal = 70.0
 
     func run() throws {
+        guard elementwise == "active" || elementwise == "all" else {
+            throw FlowError("--elementwise must be active or all (got \"\(elementwise)\")")
+        }
         Gemm.setThreads(threads)
         printBLASBackend()
         let m: SiTModel
         if let model { m = try SiTModel.load(model, heads: heads) } else {
-            let cfg = SiTConfig(inputSize: size, patchSize: patch, inChannels: channels, hiddenSize: hidden, depth: depth,
-                                numHeads: numHeads, numClasses: 10, learnSigma: false, isRefiner: false)
+            let cfg = SiTConfig(inputSize: size, patchSize: patch, inChannels: channels, hiddenSize: hidden,
+                                depth: depth, numHeads: numHeads, numClasses: 10, learnSigma: false, isRefiner: false)
             try cfg.validate(source: "bench")
-            let w = SiTWeights(config: cfg); w.randomize(seed: 1)
+            let w = SiTWeights(config: cfg)
+            w.randomize(seed: 1)
             m = SiTModel(weights: w)
         }
         let c = m.config
-        // The peak and the model are timed in alternation (one peak GEMM, one forward, …) so both see the same
-        // machine load; each row reports medians and the median of the per-pair ratios.
+        print("model: D \(c.hiddenSize), depth \(c.depth), heads \(c.numHeads), patch \(c.patchSize), "
+              + "\(c.inChannels)×\(c.inputSize)×\(c.inputSize), "
+              + String(format: "%.1f MFLOP/sample (token path), %d OpenBLAS thread%@", c.flopsPerSample / 1e6, threads,
+                       threads == 1 ? "" : "s"))
+        let families = elementwise == "all" ? ElementwiseKernels.supported.reversed() : [ElementwiseKernels.active]
+        let saved = ElementwiseKernels.active
+        defer { ElementwiseKernels.select(saved) }
+        print("elementwise   batch   ms/forward   ms/sample   GFLOP/s   sgemm peak GFLOP/s   "
+              + "% of peak (median of paired ratios)")
+        var misses: [String] = [], checked = 0
+        for b in batches {
+            for family in families {
+                ElementwiseKernels.select(family)
+                let r = measure(m, batch: b)
+                let name = "\(family)".padding(toLength: 11, withPad: " ", startingAt: 0)
+                print(name + String(format: "   %5d   %10.3f   %9.3f   %7.1f   %18.1f   %5.1f%%", b, r.ms,
+                                    r.ms / Double(b), r.gflops, r.peak, r.percent))
+                if b >= 16 && family == saved {
+                    checked += 1
+                    if r.percent < goal { misses.append("batch \(b)") }
+                }
+            }
+        }
+        let verdict = checked == 0 ? "not measured (no batch ≥ 16)"
+            : misses.isEmpty ? "met" : "missed at " + misses.joined(separator: ", ")
+        let goalText = String(format: "goal ≥ %.0f%% of peak at batch ≥ 16", goal)
+        print(goalText + " (\(saved) elementwise kernels): " + verdict)
+        for core in blasCores { try runChild(core: core) }
+    }
+
+    /// Median forward time, GFLOP/s, peak and the median of paired ratios at batch `b`. The peak (a 512³ sgemm) and
+    /// the model are timed in alternation, one peak GEMM then one forward, so both see the same machine load.
+    func measure(_ m: SiTModel, batch b: Int) -> (ms: Double, gflops: Double, peak: Double, percent: Double) {
+        let c = m.config
         let pa = Buffer(count: 512 * 512), pb = Buffer(count: 512 * 512), pc = Buffer(count: 512 * 512)
         var rng = SeededRandom(seed: 2)
-        pa.copy(from: rng.normals(pa.count)); pb.copy(from: rng.normals(pb.count))
+        pa.copy(from: rng.normals(pa.count))
+        pb.copy(from: rng.normals(pb.count))
         let peakFlops = 2.0 * 512 * 512 * 512
-        print("model: D \(c.hiddenSize), depth \(c.depth), heads \(c.numHeads), patch \(c.patchSize), \(c.inChannels)×\(c.inputSize)×\(c.inputSize), "
-              + String(format: "%.1f MFLOP/sample (token path), %d OpenBLAS thread%@", c.flopsPerSample / 1e6, threads, threads == 1 ? "" : "s"))
-        print("batch   ms/forward   ms/sample   GFLOP/s   sgemm peak GFLOP/s   % of peak (median of paired ratios)")
-        for b in batches {
-            let ev = m.makeEvaluator(maxRows: b, times: [0.5])
-            let x = Buffer(rng.normals(b * c.sampleSize)), out = Buffer(count: b * c.sampleSize)
-            let v = c.isRefiner ? Buffer(rng.normals(b * c.sampleSize)) : nil
-            var labels = (0..<b).map { Int32($0 % max(c.numClasses, 1)) }
-            ev.setLabels(&labels, rows: b)
-            let vp: UnsafePointer<Float>? = v.map { UnsafePointer($0.ptr) }
-            var modelT: [Double] = [], peakT: [Double] = [], ratios: [Double] = []
-            for i in 0..<(repeats + 2) {
-                var t0 = Clock.now()
-                Gemm.sgemm(m: 512, n: 512, k: 512, a: pa.ptr, b: pb.ptr, c: pc.ptr)
-                let tp = Clock.now() - t0
-                t0 = Clock.now()
-                ev.evaluate(x: x.ptr, v: vp, timeIndex: 0, out: out.ptr)
-                let tm = Clock.now() - t0
-                if i < 2 { continue }   // warm-up
-                modelT.append(tm); peakT.append(tp)
-                ratios.append((c.flopsPerSample * Double(b) / tm) / (peakFlops / tp))
-            }
-            let tm = median(modelT), tp = median(peakT)
-            let gflops = c.flopsPerSample * Double(b) / tm / 1e9
-            print(String(format: "%5d   %10.3f   %9.3f   %7.1f   %18.1f   %5.1f%%", b, tm * 1e3, tm * 1e3 / Double(b), gflops,
-                         peakFlops / tp / 1e9, 100 * median(ratios)))
+        let ev = m.makeEvaluator(maxRows: b, times: [0.5])
+        let x = Buffer(rng.normals(b * c.sampleSize)), out = Buffer(count: b * c.sampleSize)
+        let v = c.isRefiner ? Buffer(rng.normals(b * c.sampleSize)) : nil
+        var labels = (0..<b).map { Int32($0 % max(c.numClasses, 1)) }
+        ev.setLabels(&labels, rows: b)
+        let vp: UnsafePointer<Float>? = v.map { UnsafePointer($0.ptr) }
+        var modelT: [Double] = [], peakT: [Double] = [], ratios: [Double] = []
+        for i in 0..<(repeats + 2) {
+            var t0 = Clock.now()
+            Gemm.sgemm(m: 512, n: 512, k: 512, a: pa.ptr, b: pb.ptr, c: pc.ptr)
+            let tp = Clock.now() - t0
+            t0 = Clock.now()
+            ev.evaluate(x: x.ptr, v: vp, timeIndex: 0, out: out.ptr)
+            let tm = Clock.now() - t0
+            if i < 2 { continue }   // warm-up
+            modelT.append(tm)
+            peakT.append(tp)
+            ratios.append((c.flopsPerSample * Double(b) / tm) / (peakFlops / tp))
         }
+        let tm = median(modelT), tp = median(peakT)
+        return (tm * 1e3, c.flopsPerSample * Double(b) / tm / 1e9, peakFlops / tp / 1e9, 100 * median(ratios))
+    }
+
+    /// Runs this benchmark again in a child process whose OpenBLAS loads `core` (OPENBLAS_CORETYPE, kept as given).
+    func runChild(core: String) throws {
+        var args = Array(CommandLine.arguments.dropFirst())
+        if let i = args.firstIndex(of: "--blas-cores") {
+            var j = i + 1
+            while j < args.count && !args[j].hasPrefix("--") { j += 1 }
+            args.removeSubrange(i..<j)
+        }
+        print("\n--- OpenBLAS core \(core) (child process, OPENBLAS_CORETYPE=\(core)) ---")
+        fflush(stdout)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env[BLASCoreSelection.coreVariable] = core
+        env[BLASCoreSelection.markerVariable] = nil
+        p.environment = env
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw FlowError("bench model with OpenBLAS core \(core) failed") }
     }
 
     private func median(_ a: [Double]) -> Double {

@@ -91,13 +91,16 @@ public enum BLASCoreSelection {
     }
 
     /// One line naming the GEMM and elementwise kernels that run, e.g.
-    /// `OpenBLAS SkylakeX kernels (selected by flowturbo; OpenBLAS detected Prescott), elementwise AVX-512`.
+    /// `OpenBLAS SkylakeX kernels (selected by flowturbo; OpenBLAS detected Prescott, …), elementwise AVX-512`, or
+    /// `oneDNN 2.6.3 sgemm (OpenBLAS … not used for products), elementwise AVX-512` with FLOWTURBO_GEMM=onednn.
     public static func kernelSummary() -> String {
         let reason: String
         switch currentDecision() {
         case .keep(let r): reason = r
         case .select(let core): reason = "detected by OpenBLAS; \(core) would be faster (re-execution did not happen)"
         }
-        return "OpenBLAS \(Gemm.backend.core) kernels (\(reason)), elementwise \(ElementwiseKernels.active)"
+        let blas = "OpenBLAS \(Gemm.backend.core) kernels (\(reason))"
+        let gemm = Gemm.library == .onednn ? "oneDNN \(Gemm.oneDNNVersion) sgemm (\(blas) not used for products)" : blas
+        return gemm + ", elementwise \(ElementwiseKernels.active)"
     }
 }

@@ -1,7 +1,9 @@
+import CFlowKernels
 import COpenBLAS
 import Foundation
 
-/// Matrix products through CBLAS (OpenBLAS), row-major, and the PyTorch `nn.Linear` layer built on them.
+/// Matrix products through CBLAS (OpenBLAS) or oneDNN (`GemmLibrary`), row-major, and the PyTorch `nn.Linear` layer
+/// built on them.
 public enum Gemm {
     /// C[M×N] = alpha·op(A)·op(B) + beta·C, row-major; op = transpose when the flag is set.
     /// `lda`, `ldb`, `ldc` are row strides of the stored matrices (default: packed).
@@ -13,6 +15,10 @@ public enum Gemm {
         let lda = lda ?? (transA ? m : k)
         let ldb = ldb ?? (transB ? k : n)
         let ldc = ldc ?? n
+        if useOneDNN {
+            _ = ft_onednn_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
@@ -20,7 +26,8 @@ public enum Gemm {
     /// `nn.Linear` forward: out[rows×outF] = x[rows×inF] · Wᵀ + bias, with PyTorch's weight layout W[outF×inF].
     @inline(__always)
     public static func linear(_ x: UnsafePointer<Float>, rows: Int, inF: Int, weight: UnsafePointer<Float>,
-                              bias: UnsafePointer<Float>?, outF: Int, out: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+                              bias: UnsafePointer<Float>?, outF: Int, out: UnsafeMutablePointer<Float>,
+                              accumulate: Bool = false) {
         if let bias, !accumulate {
             for r in 0..<rows { (out + r * outF).update(from: bias, count: outF) }
             sgemm(transB: true, m: rows, n: outF, k: inF, a: x, b: weight, beta: 1, c: out)
@@ -30,8 +37,18 @@ public enum Gemm {
         }
     }
 
-    /// Limits OpenBLAS to `n` threads (workers and benchmarks use 1).
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    /// The same product always on OpenBLAS (the benchmarks' peak reference), whatever `library` is.
+    public static func openblasSgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                                     c: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(n), blasint(k), 1, a, blasint(k),
+                    b, blasint(n), 0, c, blasint(n))
+    }
+
+    /// Limits OpenBLAS (and oneDNN when it is loaded) to `n` threads (workers and benchmarks use 1).
+    public static func setThreads(_ n: Int) {
+        openblas_set_num_threads(Int32(n))
+        ft_onednn_set_threads(Int32(n))
+    }
 
     /// OpenBLAS's kernel family (e.g. "SkylakeX", "Haswell", "Prescott") and build configuration.
     public static var backend: (core: String, config: String) {
@@ -52,7 +69,8 @@ public enum Gemm {
         if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { suggestion = "SkylakeX" }
         else if flags.isSuperset(of: ["avx2", "fma"]) { suggestion = "Haswell" }
         else { return nil }
-        return "OpenBLAS runs its generic \(backend.core) kernels on a CPU with \(suggestion == "SkylakeX" ? "AVX-512" : "AVX2"); "
+        let unit = suggestion == "SkylakeX" ? "AVX-512" : "AVX2"
+        return "OpenBLAS runs its generic \(backend.core) kernels on a CPU with \(unit); "
             + "OPENBLAS_CORETYPE=\(suggestion) selects the fast ones (check results with the test suite on that machine)"
     }
 

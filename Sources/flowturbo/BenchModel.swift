@@ -23,6 +23,8 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Timed (peak, forward) pairs per batch size (medians reported).") var repeats = 21
     @Option(help: "Elementwise kernel families: active (the one selected) or all (every family this CPU runs).")
     var elementwise = "active"
+    @Option(parsing: .upToNextOption, help: "GEMM libraries to compare: openblas, onednn (default: the active one).")
+    var gemm: [String] = []
     @Option(parsing: .upToNextOption,
             help: "Also run the benchmark with each of these OpenBLAS cores (child processes), e.g. SkylakeX Prescott.")
     var blasCores: [String] = []
@@ -32,6 +34,14 @@ struct BenchModel: ParsableCommand {
         guard elementwise == "active" || elementwise == "all" else {
             throw FlowError("--elementwise must be active or all (got \"\(elementwise)\")")
         }
+        let libs = try gemm.map { name -> GemmLibrary in
+            guard let lib = GemmLibrary(rawValue: name.lowercased()) else {
+                throw FlowError("--gemm \(name): expected openblas or onednn")
+            }
+            return lib
+        }
+        let savedLib = Gemm.library
+        defer { try? Gemm.select(savedLib) }
         Gemm.setThreads(threads)
         printBLASBackend()
         let m: SiTModel
@@ -51,17 +61,19 @@ struct BenchModel: ParsableCommand {
         let families = elementwise == "all" ? ElementwiseKernels.supported.reversed() : [ElementwiseKernels.active]
         let saved = ElementwiseKernels.active
         defer { ElementwiseKernels.select(saved) }
-        print("elementwise   batch   ms/forward   ms/sample   GFLOP/s   sgemm peak GFLOP/s   "
+        print("gemm       elementwise   batch   ms/forward   ms/sample   GFLOP/s   sgemm peak GFLOP/s   "
               + "% of peak (median of paired ratios)")
         var misses: [String] = [], checked = 0
         for b in batches {
-            for family in families {
+            for (lib, family) in (libs.isEmpty ? [savedLib] : libs).flatMap({ l in families.map { (l, $0) } }) {
+                try Gemm.select(lib)
                 ElementwiseKernels.select(family)
                 let r = measure(m, batch: b)
-                let name = "\(family)".padding(toLength: 11, withPad: " ", startingAt: 0)
+                let name = "\(lib)".padding(toLength: 11, withPad: " ", startingAt: 0)
+                    + "\(family)".padding(toLength: 11, withPad: " ", startingAt: 0)
                 print(name + String(format: "   %5d   %10.3f   %9.3f   %7.1f   %18.1f   %5.1f%%", b, r.ms,
                                     r.ms / Double(b), r.gflops, r.peak, r.percent))
-                if b >= 16 && family == saved {
+                if b >= 16 && family == saved && lib == savedLib {
                     checked += 1
                     if r.percent < goal { misses.append("batch \(b)") }
                 }
@@ -70,7 +82,7 @@ struct BenchModel: ParsableCommand {
         let verdict = checked == 0 ? "not measured (no batch ≥ 16)"
             : misses.isEmpty ? "met" : "missed at " + misses.joined(separator: ", ")
         let goalText = String(format: "goal ≥ %.0f%% of peak at batch ≥ 16", goal)
-        print(goalText + " (\(saved) elementwise kernels): " + verdict)
+        print(goalText + " (\(savedLib) GEMM, \(saved) elementwise kernels): " + verdict)
         for core in blasCores { try runChild(core: core) }
     }
 
@@ -92,7 +104,7 @@ struct BenchModel: ParsableCommand {
         var modelT: [Double] = [], peakT: [Double] = [], ratios: [Double] = []
         for i in 0..<(repeats + 2) {
             var t0 = Clock.now()
-            Gemm.sgemm(m: 512, n: 512, k: 512, a: pa.ptr, b: pb.ptr, c: pc.ptr)
+            Gemm.openblasSgemm(m: 512, n: 512, k: 512, a: pa.ptr, b: pb.ptr, c: pc.ptr)
             let tp = Clock.now() - t0
             t0 = Clock.now()
             ev.evaluate(x: x.ptr, v: vp, timeIndex: 0, out: out.ptr)

@@ -75,7 +75,8 @@ final class BLASCoreSelectionTests: XCTestCase {
 
     func testSummaryNamesBothKernelFamilies() {
         let s = BLASCoreSelection.kernelSummary()
-        XCTAssertTrue(s.hasPrefix("OpenBLAS \(Gemm.backend.core) kernels ("), s)
+        let gemm = Gemm.library == .onednn ? "oneDNN " : "OpenBLAS \(Gemm.backend.core) kernels ("
+        XCTAssertTrue(s.hasPrefix(gemm), s)
         XCTAssertTrue(s.hasSuffix("elementwise \(ElementwiseKernels.active)"), s)
     }
 }

@@ -5,6 +5,7 @@
 #define FLOWKERNELS_H
 
 #include <stddef.h>
+#include "onednn_gemm.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -6,17 +6,25 @@ import Foundation
 /// built on them.
 public enum Gemm {
     /// C[M×N] = alpha·op(A)·op(B) + beta·C, row-major; op = transpose when the flag is set.
-    /// `lda`, `ldb`, `ldc` are row strides of the stored matrices (default: packed).
+    /// `lda`, `ldb`, `ldc` are row strides of the stored matrices (default: packed). With `rowInvariant` (default) and
+    /// A not transposed, a row of C does not depend on M (see `rowInvariantSgemm`); pass false where M is fixed by
+    /// the model (attention over a sample's tokens) or where bytes need not follow the batch (training).
     @inline(__always)
     public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                              alpha: Float = 1, a: UnsafePointer<Float>, lda: Int? = nil,
                              b: UnsafePointer<Float>, ldb: Int? = nil,
-                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil,
+                             rowInvariant: Bool = true) {
         let lda = lda ?? (transA ? m : k)
         let ldb = ldb ?? (transB ? k : n)
         let ldc = ldc ?? n
         if useOneDNN {
             _ = ft_onednn_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        if rowInvariant && !transA && m > 0 && n > 0 {
+            rowInvariantSgemm(transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                              beta: beta, c: c, ldc: ldc)
             return
         }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
@@ -71,7 +79,8 @@ public enum Gemm {
         else { return nil }
         let unit = suggestion == "SkylakeX" ? "AVX-512" : "AVX2"
         return "OpenBLAS runs its generic \(backend.core) kernels on a CPU with \(unit); "
-            + "OPENBLAS_CORETYPE=\(suggestion) selects the fast ones (check results with the test suite on that machine)"
+            + "OPENBLAS_CORETYPE=\(suggestion) selects the fast ones "
+            + "(check results with the test suite on that machine)"
     }
 
     /// Flags of the first CPU in /proc/cpuinfo (empty when unreadable).
@@ -90,7 +99,7 @@ public enum Gemm {
                                       dx: UnsafeMutablePointer<Float>?, accumulateDx: Bool = false,
                                       dW: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?) {
         if let dx {
-            sgemm(m: rows, n: inF, k: outF, a: dout, b: weight, beta: accumulateDx ? 1 : 0, c: dx)
+            sgemm(m: rows, n: inF, k: outF, a: dout, b: weight, beta: accumulateDx ? 1 : 0, c: dx, rowInvariant: false)
         }
         if let dW {
             sgemm(transA: true, m: outF, n: inF, k: rows, a: dout, b: x, beta: 1, c: dW)

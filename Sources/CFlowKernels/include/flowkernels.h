@@ -33,6 +33,9 @@ void ft_modulate(const float *x, ptrdiff_t batch, ptrdiff_t tokens, ptrdiff_t di
 void ft_gated_residual(float *x, const float *y, ptrdiff_t batch, ptrdiff_t tokens, ptrdiff_t dim,
                        const float *gate, ptrdiff_t mod_stride);
 
+/// A scratch buffer of at least `count` floats owned by the calling thread (reused; NULL if allocation fails).
+float *ft_thread_scratch(size_t count);
+
 /// The family the kernels run with now (FT_ISA_*).
 int ft_kernels_isa(void);
 /// The best family this CPU supports (CPUID), whatever is selected.

@@ -15,6 +15,10 @@ final class SiTAllocationTests: XCTestCase {
     }
 
     func testEvaluateAllocatesNothing() {
+        // Single-threaded OpenBLAS, as workers run: its multi-threaded dispatch allocates a job queue per call, and
+        // the row-invariant products (48-row blocks) are large enough for it to go multi-threaded.
+        Gemm.setThreads(1)
+        defer { Gemm.setThreads(0) }
         for refiner in [false, true] {
             let cfg = SiTConfig(inputSize: 8, patchSize: 2, inChannels: 2, hiddenSize: 24, depth: 2, numHeads: 3,
                                 numClasses: 3, learnSigma: false, isRefiner: refiner)

@@ -7,7 +7,7 @@ float *ft_thread_scratch(size_t count) {
     static __thread float *buffer;
     static __thread size_t capacity;
     if (count > capacity) {
-        size_t c = count > 262144 ? count : 262144;
+        size_t c = count > 1048576 ? count : 1048576;
         float *p = realloc(buffer, c * sizeof(float));
         if (!p) return NULL;
         buffer = p;

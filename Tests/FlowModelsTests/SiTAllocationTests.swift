@@ -6,6 +6,8 @@ import FlowTensor
 /// The SiT evaluator's hot path (evaluate after setLabels) performs no heap allocation.
 final class SiTAllocationTests: XCTestCase {
     func testSgemmAllocatesNothing() {
+        Gemm.setThreads(1)   // as workers run (multi-threaded OpenBLAS allocates a job queue per call)
+        defer { Gemm.setThreads(0) }
         let a = Buffer(count: 64 * 64), b = Buffer(count: 64 * 64), c = Buffer(count: 64 * 64)
         Gemm.sgemm(m: 64, n: 64, k: 64, a: a.ptr, b: b.ptr, c: c.ptr)
         alloc_counter_thread_reset()

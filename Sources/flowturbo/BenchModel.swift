@@ -50,20 +50,9 @@ struct BenchModel: ParsableCommand {
         defer { try? Gemm.select(savedLib) }
         Gemm.setThreads(threads)
         printBLASBackend()
-        let m: SiTModel
-        if let model { m = try SiTModel.load(model, heads: heads) } else {
-            let cfg = SiTConfig(inputSize: size, patchSize: patch, inChannels: channels, hiddenSize: hidden,
-                                depth: depth, numHeads: numHeads, numClasses: 10, learnSigma: false, isRefiner: false)
-            try cfg.validate(source: "bench")
-            let w = SiTWeights(config: cfg)
-            w.randomize(seed: 1)
-            m = SiTModel(weights: w)
-        }
-        let c = m.config
-        print("model: D \(c.hiddenSize), depth \(c.depth), heads \(c.numHeads), patch \(c.patchSize), "
-              + "\(c.inChannels)×\(c.inputSize)×\(c.inputSize), "
-              + String(format: "%.1f MFLOP/sample (token path), %d OpenBLAS thread%@", c.flopsPerSample / 1e6, threads,
-                       threads == 1 ? "" : "s"))
+        let (m, flops, desc) = try benchedModel()
+        print("model: " + desc + String(format: ", %.1f MFLOP/sample (token path), %d OpenBLAS thread%@", flops / 1e6,
+                                        threads, threads == 1 ? "" : "s"))
         let families = elementwise == "all" ? ElementwiseKernels.supported.reversed() : [ElementwiseKernels.active]
         let saved = ElementwiseKernels.active
         defer { ElementwiseKernels.select(saved) }
@@ -74,7 +63,7 @@ struct BenchModel: ParsableCommand {
             for (lib, family) in (libs.isEmpty ? [savedLib] : libs).flatMap({ l in families.map { (l, $0) } }) {
                 try Gemm.select(lib)
                 ElementwiseKernels.select(family)
-                let r = measure(m, batch: b)
+                let r = measure(m, flops: flops, batch: b)
                 let name = "\(lib)".padding(toLength: 11, withPad: " ", startingAt: 0)
                     + "\(family)".padding(toLength: 11, withPad: " ", startingAt: 0)
                 print(name + String(format: "   %5d   %10.3f   %9.3f   %7.1f   %18.1f   %5.1f%%", b, r.ms,
@@ -94,17 +83,17 @@ struct BenchModel: ParsableCommand {
 
     /// Median forward time, GFLOP/s, peak and the median of paired ratios at batch `b`. The peak (a 512³ sgemm) and
     /// the model are timed in alternation, one peak GEMM then one forward, so both see the same machine load.
-    func measure(_ m: SiTModel, batch b: Int) -> (ms: Double, gflops: Double, peak: Double, percent: Double) {
-        let c = m.config
+    func measure(_ m: VelocityField, flops: Double, batch b: Int)
+        -> (ms: Double, gflops: Double, peak: Double, percent: Double) {
         let pa = Buffer(count: 512 * 512), pb = Buffer(count: 512 * 512), pc = Buffer(count: 512 * 512)
         var rng = SeededRandom(seed: 2)
         pa.copy(from: rng.normals(pa.count))
         pb.copy(from: rng.normals(pb.count))
         let peakFlops = 2.0 * 512 * 512 * 512
         let ev = m.makeEvaluator(maxRows: b, times: [0.5])
-        let x = Buffer(rng.normals(b * c.sampleSize)), out = Buffer(count: b * c.sampleSize)
-        let v = c.isRefiner ? Buffer(rng.normals(b * c.sampleSize)) : nil
-        var labels = (0..<b).map { Int32($0 % max(c.numClasses, 1)) }
+        let x = Buffer(rng.normals(b * m.sampleSize)), out = Buffer(count: b * m.sampleSize)
+        let v = m.isRefiner ? Buffer(rng.normals(b * m.sampleSize)) : nil
+        var labels = (0..<b).map { Int32($0 % max(m.numClasses, 1)) }
         ev.setLabels(&labels, rows: b)
         let vp: UnsafePointer<Float>? = v.map { UnsafePointer($0.ptr) }
         var modelT: [Double] = [], peakT: [Double] = [], ratios: [Double] = []
@@ -125,10 +114,27 @@ struct BenchModel: ParsableCommand {
             if i < 2 { continue }   // warm-up
             modelT.append(tm)
             peakT.append(tp)
-            ratios.append((c.flopsPerSample * Double(b) / tm) / (peakFlops / tp))
+            ratios.append((flops * Double(b) / tm) / (peakFlops / tp))
         }
         let tm = median(modelT), tp = median(peakT)
-        return (tm * 1e3, c.flopsPerSample * Double(b) / tm / 1e9, peakFlops / tp / 1e9, 100 * median(ratios))
+        return (tm * 1e3, flops * Double(b) / tm / 1e9, peakFlops / tp / 1e9, 100 * median(ratios))
+    }
+
+    /// The model to time, its token-path FLOPs per sample and a one-line description.
+    private func benchedModel() throws -> (VelocityField, Double, String) {
+        let s: SiTModel
+        if let model { s = try SiTModel.load(model, heads: heads) } else {
+            let cfg = SiTConfig(inputSize: size, patchSize: patch, inChannels: channels, hiddenSize: hidden,
+                                depth: depth, numHeads: numHeads, numClasses: 10, learnSigma: false, isRefiner: false)
+            try cfg.validate(source: "bench")
+            let w = SiTWeights(config: cfg)
+            w.randomize(seed: 1)
+            s = SiTModel(weights: w)
+        }
+        let c = s.config
+        let desc = "D \(c.hiddenSize), depth \(c.depth), heads \(c.numHeads), patch \(c.patchSize), "
+            + "\(c.inChannels)×\(c.inputSize)×\(c.inputSize)"
+        return (s, c.flopsPerSample, desc)
     }
 
     /// Runs this benchmark again in a child process whose OpenBLAS loads `core` (OPENBLAS_CORETYPE, kept as given).

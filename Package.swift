@@ -31,8 +31,10 @@ let package = Package(
                        providers: [.apt(["libzmq3-dev"])]),
         // Test-only malloc counter (interposes malloc/free through glibc's __libc_* entry points).
         .target(name: "CAllocCounter"),
+        // Elementwise kernels (GELU, softmax, LayerNorm, adaLN) compiled for SSE2, AVX2 and AVX-512, chosen at run time.
+        .target(name: "CFlowKernels"),
 
-        .target(name: "FlowTensor", dependencies: ["COpenBLAS", "CZlib"], swiftSettings: v5),
+        .target(name: "FlowTensor", dependencies: ["COpenBLAS", "CZlib", "CFlowKernels"], swiftSettings: v5),
         .target(name: "FlowModels", dependencies: ["FlowTensor"], swiftSettings: v5),
         .target(name: "FlowSampler", dependencies: ["FlowModels", "FlowTensor"], swiftSettings: v5),
         .target(name: "FlowText", dependencies: ["FlowTensor", "FlowModels"], swiftSettings: v5),

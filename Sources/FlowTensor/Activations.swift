@@ -1,3 +1,5 @@
+import CFlowKernels
+
 /// Elementwise activations: GELU (tanh form, PyTorch `approximate="tanh"`) and SiLU.
 public enum Activations {
     static let geluC: Float = 0.797_884_560_802_865_4  // sqrt(2/π)
@@ -7,11 +9,9 @@ public enum Activations {
     /// Evaluated as x·σ(2u) = x / (1 + e^{−2u}) — the same function (1 + tanh u = 2σ(2u)) with one exp and
     /// one division, and without the cancellation of 1 + tanh(u) for very negative u.
     @inline(__always)
+    /// Runs the vector kernel of the CPU's family (`ElementwiseKernels`).
     public static func gelu(_ x: UnsafeMutablePointer<Float>, count n: Int) {
-        FastMath.map(x, n) { v in
-            let u2 = (2 * geluC) * (v + 0.044715 * v * v * v)
-            return v / (1 + FastMath.exp(-u2))
-        }
+        ft_gelu(x, n)
     }
 
     /// out = GELU(x) (out may alias x).
@@ -24,7 +24,7 @@ public enum Activations {
     /// In-place SiLU(x) = x·σ(x) over `n` floats.
     @inline(__always)
     public static func silu(_ x: UnsafeMutablePointer<Float>, count n: Int) {
-        FastMath.map(x, n) { v in v / (1 + FastMath.exp(-v)) }
+        ft_silu(x, n)
     }
 
     /// out = SiLU(x) (out may alias x).

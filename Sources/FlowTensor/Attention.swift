@@ -1,3 +1,5 @@
+import CFlowKernels
+
 /// Multi-head softmax self-attention on a fused qkv buffer (timm `Attention` layout).
 ///
 /// `qkv` holds rows of 3·D values ordered [q | k | v], each split into `heads` blocks of
@@ -24,10 +26,10 @@ public enum Attention {
                 var s = scratch
                 if let probs { s = probs + (b * heads + h) * tokens * tokens }
                 Gemm.sgemm(transB: true, m: tokens, n: tokens, k: headDim, alpha: scale,
-                           a: q, lda: stride, b: k, ldb: stride, c: s)
+                           a: q, lda: stride, b: k, ldb: stride, c: s, rowInvariant: false)
                 softmaxRows(s, rows: tokens, cols: tokens)
                 Gemm.sgemm(m: tokens, n: headDim, k: tokens, a: s, b: v, ldb: stride,
-                           c: out + b * tokens * d + h * headDim, ldc: d)
+                           c: out + b * tokens * d + h * headDim, ldc: d, rowInvariant: false)
             }
         }
     }
@@ -35,12 +37,7 @@ public enum Attention {
     /// Row-wise stable softmax in place.
     @inline(__always)
     public static func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-        for r in 0..<rows {
-            let row = s + r * cols
-            let m = FastMath.max(row, cols)
-            let inv = 1 / FastMath.expShiftedSum(row, cols, shift: m)
-            for j in 0..<cols { row[j] *= inv }
-        }
+        ft_softmax_rows(s, rows, cols)
     }
 
     /// Attention backward from the saved `probs` ([B, H, T, T] from `forward`) and `qkv`: writes dqkv
@@ -60,16 +57,20 @@ public enum Attention {
                 let p = probs + (b * heads + h) * tokens * tokens
                 let dO_h = dO + h * headDim
                 // dV = Pᵀ dO
-                Gemm.sgemm(transA: true, m: tokens, n: headDim, k: tokens, a: p, b: dO_h, ldb: d, c: dv, ldc: stride)
+                Gemm.sgemm(transA: true, m: tokens, n: headDim, k: tokens, a: p, b: dO_h, ldb: d, c: dv,
+                           ldc: stride)
                 // dP = dO Vᵀ
-                Gemm.sgemm(transB: true, m: tokens, n: tokens, k: headDim, a: dO_h, lda: d, b: v, ldb: stride, c: scratch)
+                Gemm.sgemm(transB: true, m: tokens, n: tokens, k: headDim, a: dO_h, lda: d, b: v, ldb: stride,
+                           c: scratch, rowInvariant: false)
                 for r in 0..<tokens {
                     let pr = p + r * tokens, gr = scratch + r * tokens
                     let s = FastMath.dot(pr, gr, tokens)
                     for j in 0..<tokens { gr[j] = pr[j] * (gr[j] - s) }
                 }
-                Gemm.sgemm(m: tokens, n: headDim, k: tokens, alpha: scale, a: scratch, b: k, ldb: stride, c: dq, ldc: stride)
-                Gemm.sgemm(transA: true, m: tokens, n: headDim, k: tokens, alpha: scale, a: scratch, b: q, ldb: stride, c: dk, ldc: stride)
+                Gemm.sgemm(m: tokens, n: headDim, k: tokens, alpha: scale, a: scratch, b: k, ldb: stride, c: dq,
+                           ldc: stride, rowInvariant: false)
+                Gemm.sgemm(transA: true, m: tokens, n: headDim, k: tokens, alpha: scale, a: scratch, b: q,
+                           ldb: stride, c: dk, ldc: stride)
             }
         }
     }

@@ -1,18 +1,32 @@
+import CFlowKernels
 import COpenBLAS
 import Foundation
 
-/// Matrix products through CBLAS (OpenBLAS), row-major, and the PyTorch `nn.Linear` layer built on them.
+/// Matrix products through CBLAS (OpenBLAS) or oneDNN (`GemmLibrary`), row-major, and the PyTorch `nn.Linear` layer
+/// built on them.
 public enum Gemm {
     /// C[M×N] = alpha·op(A)·op(B) + beta·C, row-major; op = transpose when the flag is set.
-    /// `lda`, `ldb`, `ldc` are row strides of the stored matrices (default: packed).
+    /// `lda`, `ldb`, `ldc` are row strides of the stored matrices (default: packed). With `rowInvariant` (default) and
+    /// A not transposed, a row of C does not depend on M (see `rowInvariantSgemm`); pass false where M is fixed by
+    /// the model (attention over a sample's tokens) or where bytes need not follow the batch (training).
     @inline(__always)
     public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                              alpha: Float = 1, a: UnsafePointer<Float>, lda: Int? = nil,
                              b: UnsafePointer<Float>, ldb: Int? = nil,
-                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil,
+                             rowInvariant: Bool = true) {
         let lda = lda ?? (transA ? m : k)
         let ldb = ldb ?? (transB ? k : n)
         let ldc = ldc ?? n
+        if useOneDNN {
+            _ = ft_onednn_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        if rowInvariant && !transA && m > 0 && n > 0 {
+            rowInvariantSgemm(transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                              beta: beta, c: c, ldc: ldc)
+            return
+        }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
@@ -20,7 +34,8 @@ public enum Gemm {
     /// `nn.Linear` forward: out[rows×outF] = x[rows×inF] · Wᵀ + bias, with PyTorch's weight layout W[outF×inF].
     @inline(__always)
     public static func linear(_ x: UnsafePointer<Float>, rows: Int, inF: Int, weight: UnsafePointer<Float>,
-                              bias: UnsafePointer<Float>?, outF: Int, out: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+                              bias: UnsafePointer<Float>?, outF: Int, out: UnsafeMutablePointer<Float>,
+                              accumulate: Bool = false) {
         if let bias, !accumulate {
             for r in 0..<rows { (out + r * outF).update(from: bias, count: outF) }
             sgemm(transB: true, m: rows, n: outF, k: inF, a: x, b: weight, beta: 1, c: out)
@@ -30,8 +45,18 @@ public enum Gemm {
         }
     }
 
-    /// Limits OpenBLAS to `n` threads (workers and benchmarks use 1).
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    /// The same product always on OpenBLAS (the benchmarks' peak reference), whatever `library` is.
+    public static func openblasSgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                                     c: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(n), blasint(k), 1, a, blasint(k),
+                    b, blasint(n), 0, c, blasint(n))
+    }
+
+    /// Limits OpenBLAS (and oneDNN when it is loaded) to `n` threads (workers and benchmarks use 1).
+    public static func setThreads(_ n: Int) {
+        openblas_set_num_threads(Int32(n))
+        ft_onednn_set_threads(Int32(n))
+    }
 
     /// OpenBLAS's kernel family (e.g. "SkylakeX", "Haswell", "Prescott") and build configuration.
     public static var backend: (core: String, config: String) {
@@ -52,8 +77,10 @@ public enum Gemm {
         if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { suggestion = "SkylakeX" }
         else if flags.isSuperset(of: ["avx2", "fma"]) { suggestion = "Haswell" }
         else { return nil }
-        return "OpenBLAS runs its generic \(backend.core) kernels on a CPU with \(suggestion == "SkylakeX" ? "AVX-512" : "AVX2"); "
-            + "OPENBLAS_CORETYPE=\(suggestion) selects the fast ones (check results with the test suite on that machine)"
+        let unit = suggestion == "SkylakeX" ? "AVX-512" : "AVX2"
+        return "OpenBLAS runs its generic \(backend.core) kernels on a CPU with \(unit); "
+            + "OPENBLAS_CORETYPE=\(suggestion) selects the fast ones "
+            + "(check results with the test suite on that machine)"
     }
 
     /// Flags of the first CPU in /proc/cpuinfo (empty when unreadable).
@@ -72,7 +99,7 @@ public enum Gemm {
                                       dx: UnsafeMutablePointer<Float>?, accumulateDx: Bool = false,
                                       dW: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?) {
         if let dx {
-            sgemm(m: rows, n: inF, k: outF, a: dout, b: weight, beta: accumulateDx ? 1 : 0, c: dx)
+            sgemm(m: rows, n: inF, k: outF, a: dout, b: weight, beta: accumulateDx ? 1 : 0, c: dx, rowInvariant: false)
         }
         if let dW {
             sgemm(transA: true, m: outF, n: inF, k: rows, a: dout, b: x, beta: 1, c: dW)

@@ -1,15 +1,8 @@
+import CFlowKernels
+
 /// LayerNorm without affine parameters (eps 1e-6), as the SiT blocks and final layer use it.
 public enum LayerNorm {
     public static let eps: Float = 1e-6
-
-    /// Mean and 1/sqrt(biased variance + eps) of one row (two passes, for accuracy with large means).
-    @inline(__always)
-    static func rowStats(_ xr: UnsafePointer<Float>, dim: Int) -> (mean: Float, rstd: Float) {
-        let invD = 1 / Float(dim)
-        let m = FastMath.sum(xr, dim) * invD
-        let v = FastMath.sumSquaredDeviations(xr, dim, mean: m)
-        return (m, 1 / (v * invD + eps).squareRoot())
-    }
 
     /// out[r] = (x[r] − mean) / sqrt(var + eps) over `dim`, for each of `rows` rows (biased variance, as PyTorch).
     /// When `mean`/`rstd` are given, the per-row statistics are stored for the backward pass.
@@ -17,14 +10,7 @@ public enum LayerNorm {
     @inline(__always)
     public static func forward(_ x: UnsafePointer<Float>, rows: Int, dim: Int, out: UnsafeMutablePointer<Float>,
                                mean: UnsafeMutablePointer<Float>? = nil, rstd: UnsafeMutablePointer<Float>? = nil) {
-        for r in 0..<rows {
-            let xr = x + r * dim
-            let (m, rs) = rowStats(xr, dim: dim)
-            let o = out + r * dim
-            for i in 0..<dim { o[i] = (xr[i] - m) * rs }
-            mean?[r] = m
-            rstd?[r] = rs
-        }
+        ft_layernorm(x, rows, dim, eps, out, mean, rstd)
     }
 
     /// LayerNorm fused with adaLN modulation: out = LN(x)·(1 + scale[b]) + shift[b], where row r belongs
@@ -33,16 +19,7 @@ public enum LayerNorm {
     public static func forwardModulated(_ x: UnsafePointer<Float>, batch: Int, tokens: Int, dim: Int,
                                         shift: UnsafePointer<Float>, scale: UnsafePointer<Float>, modStride: Int,
                                         out: UnsafeMutablePointer<Float>) {
-        for b in 0..<batch {
-            let sh = shift + b * modStride, sc = scale + b * modStride
-            for tk in 0..<tokens {
-                let r = b * tokens + tk
-                let xr = x + r * dim
-                let (m, rs) = rowStats(xr, dim: dim)
-                let o = out + r * dim
-                for i in 0..<dim { o[i] = (xr[i] - m) * rs * (1 + sc[i]) + sh[i] }
-            }
-        }
+        ft_layernorm_modulated(x, batch, tokens, dim, eps, shift, scale, modStride, out)
     }
 
     /// LayerNorm backward from the saved normalised rows `xhat` and `rstd` (from `forward`):

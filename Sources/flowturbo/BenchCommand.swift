@@ -20,9 +20,15 @@ enum BenchRegistry {
     ]
 }
 
-/// Prints OpenBLAS's kernel family (every benchmark's numbers depend on it) and, on stderr, the hint when
-/// generic kernels run on an AVX2/AVX-512 CPU.
+/// Prints the kernels every benchmark's numbers depend on (OpenBLAS's family and why, the elementwise family) and,
+/// on stderr, the hint when generic kernels still run on an AVX2/AVX-512 CPU.
 func printBLASBackend() {
-    print("OpenBLAS: \(Gemm.backend.core) kernels (\(Gemm.backend.config.trimmingCharacters(in: .whitespaces)))")
+    print("kernels: \(BLASCoreSelection.kernelSummary())")
+    print("OpenBLAS config: \(Gemm.backend.config.trimmingCharacters(in: .whitespaces))")
+    printSlowKernelHint()
+}
+
+/// The one-line hint on stderr when OpenBLAS runs generic kernels on a CPU with faster ones, else nothing.
+func printSlowKernelHint() {
     if let hint = Gemm.slowKernelHint() { FileHandle.standardError.write(Data(("note: " + hint + "\n").utf8)) }
 }

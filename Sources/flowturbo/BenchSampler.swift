@@ -9,81 +9,129 @@ import FlowTensor
 struct BenchSampler: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sampler",
-        abstract: "Plans on gmm:mnist and a SiT model: ms/sample, NFE, RMS error vs dopri5, % time outside the model (goal ≤ 2%).")
+        abstract: "Plans on gmm:mnist and a SiT model: ms/sample, NFE, RMS error vs dopri5, % time outside the model "
+            + "(goal ≤ 2%), and the default plan against H8 (speed ratio, RMS-error ratio).")
 
-    @Option(parsing: .upToNextOption, help: "Plans to compare.") var plans: [String] = ["E8", "H4", "H8", "H2P4", "H2P6", "H2P4R2", "H1P5R3"]
-    @Option(help: "SiT predictor checkpoint (default: Models/sit-mnist.safetensors if present, else random weights of that size).")
+    @Option(parsing: .upToNextOption, help: "Plans to compare.")
+    var plans: [String] = ["E8", "H4", "H8", "H2P4", "H2P6", "H2P4R2", "H1P5R3"]
+    @Option(help: ArgumentHelp("SiT predictor checkpoint (default: Models/sit-mnist.safetensors if present, "
+                               + "else random weights of that size)."))
     var sit: String?
-    @Option(help: "Refiner checkpoint for R plans (default: an untrained depth-1 refiner, output layer zero → returns v_prev).")
+    @Option(help: ArgumentHelp("Refiner checkpoint for R plans (default: Models/refiner-mnist.safetensors with the "
+                               + "shipped SiT, else an untrained depth-1 refiner whose zero output layer "
+                               + "returns v_prev)."))
     var refiner: String?
     @Option(help: "Skip the SiT rows.") var skipSit = false
     @Option(help: "Guidance scale.") var cfg: Float = 1.5
     @Option(help: "Samples per model.") var n: Int = 16
     @Option(help: "Batch size.") var batch: Int = 16
     @Option(help: "dopri5 reference tolerance (rtol = atol).") var tol: Double = 1e-5
-    @Option(help: "Timed repetitions (median).") var repeats: Int = 3
+    @Option(help: "Timed repetitions (the fastest is reported).") var repeats: Int = 3
+    @Option(help: "The default plan to compare against --baseline-plan (speed ratio and RMS-error ratio).")
+    var defaultPlan: String = "H2P4R2"
+    @Option(help: "The baseline of that comparison.") var baselinePlan: String = "H8"
+    @Option(help: "Shape of R steps: heun (2 refiner calls) or euler (1).") var refinerStep: String = "euler"
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
 
     func run() throws {
         Gemm.setThreads(threads)
-        var models: [(name: String, field: VelocityField)] = [("gmm:mnist", try ModelLoader.load("gmm:mnist"))]
+        guard let step = RefinerStep(rawValue: refinerStep) else {
+            throw FlowError("--refiner-step must be heun or euler (got \"\(refinerStep)\")")
+        }
+        _ = try Plan.parse(defaultPlan)
+        _ = try Plan.parse(baselinePlan)
+        let untrained = untrainedRefiner()
+        // A trained refiner belongs to its SiT; gmm:mnist rows use the untrained one unless --refiner is given.
+        let given = try refiner.map { try ModelLoader.load($0, refiner: true) }
+        var models: [(name: String, field: VelocityField, refiner: VelocityField)] = [
+            ("gmm:mnist", try ModelLoader.load("gmm:mnist"), given ?? untrained),
+        ]
+        let shipped = ModelLoader.modelsDirectory + "/sit-mnist.safetensors"
+        let shippedRefiner = ModelLoader.modelsDirectory + "/refiner-mnist.safetensors"
+        let useShipped = sit == nil && FileIO.exists(shipped)
+        let refinerPath = refiner ?? (useShipped && FileIO.exists(shippedRefiner) ? shippedRefiner : nil)
+        let sitRefiner = try given ?? refinerPath.map { try ModelLoader.load($0, refiner: true) } ?? untrained
         if !skipSit {
-            let path = sit ?? (FileIO.exists(ModelLoader.modelsDirectory + "/sit-mnist.safetensors") ? ModelLoader.modelsDirectory + "/sit-mnist.safetensors" : nil)
+            let path = sit ?? (useShipped ? shipped : nil)
             if let path {
-                models.append(((path as NSString).lastPathComponent, try SiTModel.load(path)))
+                models.append(((path as NSString).lastPathComponent, try SiTModel.load(path), sitRefiner))
             } else {
                 let cfg = SiTConfig(inputSize: 28, patchSize: 4, inChannels: 1, hiddenSize: 128, depth: 8, numHeads: 4,
                                     numClasses: 10, learnSigma: false, isRefiner: false)
-                let w = SiTWeights(config: cfg); w.randomize(seed: 1)
-                models.append(("SiT D128 d8 p4 (random)", SiTModel(weights: w)))
+                let w = SiTWeights(config: cfg)
+                w.randomize(seed: 1)
+                models.append(("SiT D128 d8 p4 (random)", SiTModel(weights: w), sitRefiner))
             }
-        }
-        let ref: VelocityField
-        if let refiner {
-            ref = try ModelLoader.load(refiner, refiner: true)
-        } else {
-            let cfg = SiTConfig(inputSize: 28, patchSize: 4, inChannels: 1, hiddenSize: 128, depth: 1, numHeads: 4,
-                                numClasses: 10, learnSigma: false, isRefiner: true)
-            let w = SiTWeights(config: cfg); w.randomize(seed: 2)
-            w.finalW.fill(0); w.finalB.fill(0)
-            ref = SiTModel(weights: w)
         }
         let labels = (0..<n).map { Labels.balanced(index: $0, classes: 10) }
         printBLASBackend()
-        print("n \(n), batch \(batch), cfg \(cfg), reference dopri5 rtol=atol=\(tol), OpenBLAS threads \(threads), median of \(repeats)")
+        let refinerName = refinerPath ?? "untrained (returns v_prev)"
+        print("n \(n), batch \(batch), cfg \(cfg), reference dopri5 rtol=atol=\(tol), OpenBLAS threads \(threads), "
+              + "fastest of \(repeats), R steps \(step.rawValue), SiT refiner \(refinerName)")
         print(pad("model", 28) + pad("plan", 10) + "NFE(p+r)   ms/sample   RMS err vs ref   outside model")
-        for (name, field) in models {
+        for (name, field, ref) in models {
             let refOut = try sampleAll(field, nil, try Plan.parse("dopri5"), labels)
             let refNFE = refOut.nfe
-            print(pad(name, 28) + pad("dopri5", 10) + String(format: "%8.1f   %9.3f", refNFE, 1000 * refOut.seconds / Double(n))
+            let refMs = 1000 * refOut.seconds / Double(n)
+            print(pad(name, 28) + pad("dopri5", 10) + String(format: "%8.1f   %9.3f", refNFE, refMs)
                   + "      (reference)               -")
-            for p in plans {
+            var rows: [String: (ms: Double, rms: Double)] = [:]
+            let all = plans + [defaultPlan, baselinePlan].filter { !plans.contains($0) }
+            for p in all {
                 let plan = try Plan.parse(p)
                 var best = Double.infinity
                 var result = (out: [Float](), nfe: 0.0, seconds: 0.0, outside: 0.0)
                 for _ in 0..<max(1, repeats) {
-                    let r = try sampleAll(field, plan.needsRefiner ? ref : nil, plan, labels)
-                    if r.seconds < best { best = r.seconds; result = r }
+                    let r = try sampleAll(field, plan.needsRefiner ? ref : nil, plan, labels, step)
+                    if r.seconds < best {
+                        best = r.seconds
+                        result = r
+                    }
                 }
                 var e2 = 0.0
-                for j in 0..<result.out.count { let e = Double(result.out[j] - refOut.out[j]); e2 += e * e }
+                for j in 0..<result.out.count {
+                    let e = Double(result.out[j] - refOut.out[j])
+                    e2 += e * e
+                }
                 let rms = (e2 / Double(result.out.count)).squareRoot()
                 print(pad(name, 28) + pad(p, 10) + String(format: "%8.0f   %9.3f   %14.5f   %12.2f%%", result.nfe,
                              1000 * result.seconds / Double(n), rms, 100 * result.outside))
+                rows[p] = (1000 * result.seconds / Double(n), rms)
+            }
+            if let d = rows[defaultPlan], let b = rows[baselinePlan] {
+                print(pad(name, 28) + "default plan \(defaultPlan) vs \(baselinePlan): "
+                      + String(format: "speed ratio %.2f× (%.3f vs %.3f ms/sample), RMSE ratio %.3f (%.4e vs %.4e)",
+                               b.ms / d.ms, d.ms, b.ms, d.rms / max(b.rms, 1e-30), d.rms, b.rms))
             }
         }
-        print("RMS err: per coordinate, against the dopri5 solve of the same noise and labels. Outside model: (wall − model calls) / wall.")
+        print("RMS err: per coordinate, against the dopri5 solve of the same noise and labels. "
+              + "Outside model: (wall − model calls) / wall. Speed ratio: baseline ms/sample ÷ default plan ms/sample; "
+              + "RMSE ratio: default plan RMS err ÷ baseline RMS err.")
+    }
+
+    /// A depth-1 refiner with random weights and a zero output layer: it returns v_prev (R steps reuse the velocity).
+    func untrainedRefiner() -> VelocityField {
+        let cfg = SiTConfig(inputSize: 28, patchSize: 4, inChannels: 1, hiddenSize: 128, depth: 1, numHeads: 4,
+                            numClasses: 10, learnSigma: false, isRefiner: true)
+        let w = SiTWeights(config: cfg)
+        w.randomize(seed: 2)
+        w.finalW.fill(0)
+        w.finalB.fill(0)
+        return SiTModel(weights: w)
     }
 
     /// `s` left-aligned in a column of `width` characters.
-    func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count) }
+    func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
+    }
 
     /// Runs `plan` over all labels; returns outputs, mean NFE per sample, wall seconds and the outside-model share.
-    func sampleAll(_ field: VelocityField, _ refiner: VelocityField?, _ plan: Plan, _ labels: [Int32]) throws
-        -> (out: [Float], nfe: Double, seconds: Double, outside: Double)
-    {
-        let prog = try SamplingProgram(options: SamplerOptions(plan: plan, guidance: Guidance(scale: cfg), batch: batch, rtol: tol, atol: tol),
-                                       predictor: field, refiner: refiner)
+    func sampleAll(_ field: VelocityField, _ refiner: VelocityField?, _ plan: Plan, _ labels: [Int32],
+                   _ step: RefinerStep = .heun) throws
+        -> (out: [Float], nfe: Double, seconds: Double, outside: Double) {
+        let options = SamplerOptions(plan: plan, guidance: Guidance(scale: cfg), refinerStep: step, batch: batch,
+                                     rtol: tol, atol: tol)
+        let prog = try SamplingProgram(options: options, predictor: field, refiner: refiner)
         let s = field.sampleSize
         var out = [Float](repeating: 0, count: labels.count * s)
         var model = 0.0, nfe = 0
@@ -93,7 +141,8 @@ struct BenchSampler: ParsableCommand {
             let c = min(batch, labels.count - done)
             let st = labels.withUnsafeBufferPointer { lb in
                 out.withUnsafeMutableBufferPointer { ob in
-                    prog.run(seed: 0, firstIndex: done, count: c, labels: lb.baseAddress! + done, out: ob.baseAddress! + done * s)
+                    prog.run(seed: 0, firstIndex: done, count: c, labels: lb.baseAddress! + done,
+                             out: ob.baseAddress! + done * s)
                 }
             }
             for r in 0..<c { nfe += prog.nfe(ofRow: r) }

@@ -24,7 +24,7 @@ struct RunCommand: ParsableCommand {
             throw FlowError("--bind \(bind): `flowturbo run` serves only its local workers on loopback; for other hosts use `flowturbo coordinator` with --curve-secret/--allow")
         }
         let spec = try opts.spec()
-        if !opts.quiet, let hint = Gemm.slowKernelHint() { FileHandle.standardError.write(Data(("note: " + hint + "\n").utf8)) }
+        if !opts.quiet { printSlowKernelHint() }
         var config = try spec.coordinatorConfig(controlBind: bind, dataBind: Endpoint.loopback(for: bind, port: 0))
         config.progress = !opts.quiet
         config.leaseSeconds = opts.leaseSeconds
@@ -66,5 +66,6 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(130)
         }
         try finishRun(outDir: spec.outDir, summary: summary, workers: workers, exportNPZ: opts.exportNpz, options: opts, spec: spec)
+        if !opts.quiet { print("kernels (every local worker): \(BLASCoreSelection.kernelSummary())") }
     }
 }

@@ -9,4 +9,8 @@ struct Flowturbo: ParsableCommand {
         subcommands: CommandRegistry.all)
 }
 
+// OpenBLAS reads OPENBLAS_CORETYPE when it loads: when its own detection is weaker than the CPU (e.g. generic
+// Prescott kernels on an AVX-512 Xeon it does not know), this re-executes the binary once with the right core set
+// (never over a user's OPENBLAS_CORETYPE; FLOWTURBO_BLAS_CORE=keep opts out). Worker processes inherit the choice.
+BLASCoreSelection.applyAtStartup()
 Flowturbo.main()

@@ -6,6 +6,8 @@ import FlowTensor
 /// The SiT evaluator's hot path (evaluate after setLabels) performs no heap allocation.
 final class SiTAllocationTests: XCTestCase {
     func testSgemmAllocatesNothing() {
+        Gemm.setThreads(1)   // as workers run (multi-threaded OpenBLAS allocates a job queue per call)
+        defer { Gemm.setThreads(0) }
         let a = Buffer(count: 64 * 64), b = Buffer(count: 64 * 64), c = Buffer(count: 64 * 64)
         Gemm.sgemm(m: 64, n: 64, k: 64, a: a.ptr, b: b.ptr, c: c.ptr)
         alloc_counter_thread_reset()
@@ -15,6 +17,10 @@ final class SiTAllocationTests: XCTestCase {
     }
 
     func testEvaluateAllocatesNothing() {
+        // Single-threaded OpenBLAS, as workers run: its multi-threaded dispatch allocates a job queue per call, and
+        // the row-invariant products (48-row blocks) are large enough for it to go multi-threaded.
+        Gemm.setThreads(1)
+        defer { Gemm.setThreads(0) }
         for refiner in [false, true] {
             let cfg = SiTConfig(inputSize: 8, patchSize: 2, inChannels: 2, hiddenSize: 24, depth: 2, numHeads: 3,
                                 numClasses: 3, learnSigma: false, isRefiner: refiner)

@@ -1,0 +1,6 @@
+// The kernel table compiled for the sse2 family (see kernels_impl.h; chosen at run time in dispatch.c).
+#include <string.h>
+#pragma clang attribute push(__attribute__((target("sse2"))), apply_to = function)
+#define FT_TABLE ft_table_sse2
+#include "kernels_impl.h"
+#pragma clang attribute pop

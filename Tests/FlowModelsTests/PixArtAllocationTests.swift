@@ -6,6 +6,10 @@ import FlowTensor
 /// The PixArt-α evaluator's per-batch caption work and its hot path perform no heap allocation.
 final class PixArtAllocationTests: XCTestCase {
     func testSetCaptionsAndEvaluateAllocateNothing() {
+        // Single-threaded OpenBLAS, as workers run: its multi-threaded dispatch allocates a job queue per call, and
+        // the row-invariant products (48-row blocks) are large enough for it to go multi-threaded.
+        Gemm.setThreads(1)
+        defer { Gemm.setThreads(0) }
         for refiner in [false, true] {
             let cfg = PixArtConfig(inputSize: 8, patchSize: 2, inChannels: 2, hiddenSize: 24, depth: 2, numHeads: 3,
                                    captionChannels: 5, captionTokens: 4, learnSigma: false, isRefiner: refiner)

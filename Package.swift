@@ -47,7 +47,7 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ], swiftSettings: v5),
         .target(name: "FlowCluster", dependencies: [
-            "FlowSampler", "FlowStats", "FlowProto", "CZeroMQ",
+            "FlowSampler", "FlowStats", "FlowProto", "FlowText", "CZeroMQ",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: v5),
         .executableTarget(name: "flowturbo", dependencies: [
@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "FlowTrainingTests", dependencies: ["FlowTraining", "FlowModels", "FlowTensor", "FlowTestSupport"], swiftSettings: v5),
         .testTarget(name: "FlowStatsTests", dependencies: ["FlowStats", "FlowTensor"],
                     resources: [.copy("Fixtures")], swiftSettings: v5),
-        .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "FlowProto", "FlowSampler"],
+        .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "FlowProto", "FlowSampler", "FlowText"],
                     exclude: ["cpeer"], swiftSettings: v5),
         .testTarget(name: "FlowTextTests", dependencies: ["FlowText", "FlowTensor"],
                     resources: [.copy("Fixtures")], swiftSettings: v5),

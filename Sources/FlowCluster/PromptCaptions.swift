@@ -24,8 +24,8 @@ public final class PromptCaptions {
     public let encoder: MiniLMEncoder
     /// L_max: tokens per caption.
     public let length: Int
-    /// Most prompts kept; the cache is emptied when full (bounds memory at maxCached · L · C floats).
-    public var maxCached = 4096
+    /// Most bytes of cached features (64 MiB: 364 prompts at PixArt-α's L = 120); the cache is emptied when full.
+    public var maxCachedBytes = 64 << 20
     private var cache: [String: (features: [Float], mask: [Int32])] = [:]
 
     /// Channels of one token feature (MiniLM: 384).
@@ -56,7 +56,7 @@ public final class PromptCaptions {
         if let hit = cache[text] { return hit }
         let e = try encoder.encode(prompts: [text], padTo: length)   // features [1, L, C], mask [1, L]
         let entry = (features: e.features.data, mask: e.mask.data.map { $0 != 0 ? Int32(1) : 0 })
-        if cache.count >= maxCached { cache.removeAll(keepingCapacity: true) }
+        if (cache.count + 1) * length * channels * 4 > maxCachedBytes { cache.removeAll(keepingCapacity: true) }
         cache[text] = entry
         return entry
     }

@@ -34,6 +34,8 @@ public final class PromptCaptions {
     public init(encoder: MiniLMEncoder, length: Int) {
         self.encoder = encoder
         self.length = length
+        // One prompt per forward: activation buffers for L rows, not the default 4096 (≈ 50 MB per call).
+        encoder.chunkRows = max(2, length)
     }
 
     /// Prompts encoded so far and still cached.

@@ -173,6 +173,7 @@ public final class Aggregator {
                 "nfe": r.nfe.map { Int($0) }, "batch_seconds": r.batchSeconds,
                 "predictor_seconds": r.timings.predictorSeconds, "refiner_seconds": r.timings.refinerSeconds,
                 "solver_seconds": r.timings.solverSeconds, "total_seconds": r.timings.totalSeconds,
+                "text_encoder_seconds": r.timings.textEncoderSeconds,
             ]
             let json = try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys])
             // Latents and labels are fsynced, the advisory timings file is not; one directory fsync
@@ -195,6 +196,9 @@ public final class Aggregator {
             _stats.solverSeconds += r.timings.solverSeconds
             for b in r.batchSeconds { _stats.latency.record(.total, seconds: b, worker: r.workerID) }
             if r.queueWaitSeconds > 0 { _stats.latency.record(.queueWait, seconds: r.queueWaitSeconds) }   // 0: an older worker
+            if r.timings.textEncoderSeconds > 0 {   // prompt shards: one value per shard
+                _stats.latency.record(.textEncoder, seconds: r.timings.textEncoderSeconds)
+            }
             if r.finishedUnixUs > 0 {
                 // Clock offset between hosts can make this negative; it then counts as 0 (1 µs).
                 let us = receivedUnixUs.subtractingReportingOverflow(r.finishedUnixUs)
@@ -237,6 +241,7 @@ public final class Aggregator {
         func ok(_ x: Double) -> Bool { x.isFinite && x >= 0 && x <= maxPlausibleSeconds }
         func ok(_ t: Flowturbo_V1_StageTimings) -> Bool {
             ok(t.predictorSeconds) && ok(t.refinerSeconds) && ok(t.solverSeconds) && ok(t.totalSeconds)
+                && ok(t.textEncoderSeconds)
         }
         guard r.batchSeconds.count <= max(n, 1), r.batchSeconds.allSatisfy(ok), ok(r.timings), ok(r.queueWaitSeconds) else { return false }
         return r.batchTimings.isEmpty || (r.batchTimings.count == r.batchSeconds.count && r.batchTimings.allSatisfy(ok))

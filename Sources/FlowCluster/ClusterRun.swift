@@ -18,6 +18,10 @@ public struct RunSpec {
     public var samples = 1000
     public var labelMode: EvalSet.LabelMode = .balanced
     public var promptFile: String?
+    /// Images per prompt K of a prompt run (sample i = p·K + k).
+    public var imagesPerPrompt = 1
+    /// MiniLM folder of a prompt run (nil = `Models/minilm`).
+    public var textEncoder: String?
     /// Samples per shard; 0 = 4 batches.
     public var shardSize = 0
     public var outDir: String
@@ -44,16 +48,26 @@ public struct RunSpec {
             throw FlowError("plan \(plan) has R steps but no --refiner was given; pass --refiner FILE or use a plan without R (e.g. H8)")
         }
         let predictor = try ModelLoader.load(model, refiner: false)
-        // The report reads every latent back into memory once the run is complete.
-        try Validate.fitsInMemory([samples, predictor.sampleSize], bytesPerElement: 4, "\(samples) samples of \(model)")
+        var models = try ModelBackend.digests(model: model, refiner: refiner)
         let evalSet: EvalSet
         if let pf = promptFile {
-            evalSet = try EvalSet(promptFile: pf, seed: seed)
-            try evalSet.check(modelHasText: false, modelSpec: model)
+            evalSet = try EvalSet(promptFile: pf, imagesPerPrompt: imagesPerPrompt, seed: seed)
+            guard let field = predictor as? CaptionConditionedField else {
+                try evalSet.check(modelHasText: false, modelSpec: model)
+                throw FlowError("\(model) has no text conditioning")
+            }
+            try ModelBackend.checkCaptionChannels(field, model: model)
+            models.append(try ModelBackend.textEncoderDigest(textEncoder))
         } else {
+            guard imagesPerPrompt == 1 else {
+                throw FlowError("images per prompt (\(imagesPerPrompt)) applies to prompt files; give a prompt file "
+                    + "or drop it")
+            }
             evalSet = try EvalSet(samples: samples, classes: predictor.numClasses, labelMode: labelMode, seed: seed)
         }
-        let models = try ModelBackend.digests(model: model, refiner: refiner)
+        // The report reads every latent back into memory once the run is complete.
+        try Validate.fitsInMemory([evalSet.samples, predictor.sampleSize], bytesPerElement: 4,
+                                  "\(evalSet.samples) samples of \(model)")
         var c = CoordinatorConfig(controlBind: controlBind, dataBind: dataBind, outDir: outDir, evalSet: evalSet, plan: plan,
                                   batch: batch, shardSize: effectiveShardSize, models: models, sampleShape: predictor.sampleShape)
         c.guidanceScale = guidanceScale

@@ -93,6 +93,8 @@ public final class Coordinator {
         } else {
             journal = try Journal.create(journalPath, header: config.header)
         }
+        // After the journal accepted this configuration: never overwrite another run's prompt index.
+        if config.evalSet.isText { try PromptIndex.write(outDir: config.outDir, evalSet: config.evalSet) }
         for s in committed { state[s] = .done }
         queue = (0..<shards.count).filter { !committed.contains($0) }
         summary.shards = shards.count

@@ -67,7 +67,8 @@ public struct CoordinatorConfig {
                   labelMode: evalSet.labelMode.rawValue,
                   seed: evalSet.seed, plan: plan, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels,
                   batch: batch, shardSize: shardSize, models: models.map { "\($0.role)=\($0.spec)@\($0.sha256)" },
-                  refinerStep: refinerStep == "heun" ? nil : refinerStep)
+                  refinerStep: refinerStep == "heun" ? nil : refinerStep,
+                  imagesPerPrompt: evalSet.isText && evalSet.imagesPerPrompt != 1 ? evalSet.imagesPerPrompt : nil)
     }
 
     /// The assignment (a lease) of shard `s` covering `r`.
@@ -80,7 +81,7 @@ public struct CoordinatorConfig {
         a.evalSet.samples = UInt64(evalSet.samples)
         a.evalSet.classes = UInt32(evalSet.classes)
         a.evalSet.labelMode = evalSet.labelMode.rawValue
-        if evalSet.isText { a.evalSet.prompts = Array(evalSet.prompts[r]) }
+        if evalSet.isText { a.evalSet.prompts = evalSet.samplePrompts(first: r.lowerBound, count: r.count) }
         a.firstIndex = UInt64(r.lowerBound)
         a.count = UInt64(r.count)
         a.plan = plan
@@ -93,7 +94,7 @@ public struct CoordinatorConfig {
         a.leaseDeadlineUnixMs = Int64(now.addingTimeInterval(leaseSeconds).timeIntervalSince1970 * 1000)
         a.leaseID = lease.id
         a.leaseToken = Data(lease.token)
-        a.labels = evalSet.isText ? [] : evalSet.labels(first: r.lowerBound, count: r.count)
+        a.labels = evalSet.labels(first: r.lowerBound, count: r.count)   // prompt sets: the prompt index
         return a
     }
 }

@@ -19,19 +19,22 @@ public struct RunHeader: Codable, Equatable {
     public var guidanceChannels: Int
     public var batch: Int
     public var shardSize: Int
-    /// "role=spec@digest" for the predictor and (optional) refiner.
+    /// "role=spec@digest" for the predictor, the (optional) refiner and a prompt run's text encoder.
     public var models: [String]
     /// Shape of R steps when not the default "heun" (nil = heun, so journals written before this field resume).
     public var refinerStep: String?
+    /// Images per prompt K of a prompt run when not 1 (nil = 1, so journals written before this field resume).
+    public var imagesPerPrompt: Int?
 
     /// Creates a header from the run parameters.
     public init(evalSetId: String, samples: Int, classes: Int, labelMode: String, seed: UInt64, plan: String,
                 guidanceScale: Float, guidanceChannels: Int, batch: Int, shardSize: Int, models: [String],
-                refinerStep: String? = nil) {
+                refinerStep: String? = nil, imagesPerPrompt: Int? = nil) {
         self.evalSetId = evalSetId; self.samples = samples; self.classes = classes; self.labelMode = labelMode
         self.seed = seed; self.plan = plan; self.guidanceScale = guidanceScale; self.guidanceChannels = guidanceChannels
         self.batch = batch; self.shardSize = shardSize; self.models = models
         self.refinerStep = refinerStep
+        self.imagesPerPrompt = imagesPerPrompt
     }
 
     /// Names the first field that differs from `other` (for the resume error), nil if equal.

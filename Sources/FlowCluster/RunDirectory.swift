@@ -9,7 +9,8 @@ import Glibc
 public enum RunDirectory {
     /// Files a run writes at the top of its directory (besides `latents/`).
     public static let topLevelFiles = ["journal.log", "manifest.json", "report.json", "report.md", "samples.npz",
-                                       "latency.png", "throughput.png", "samples.png", "endpoints.json"]
+                                       "latency.png", "throughput.png", "samples.png", "endpoints.json",
+                                       "prompts.jsonl"]
     /// Name of the lock file inside the run directory.
     public static let lockFile = "run.lock"
 

@@ -35,7 +35,7 @@ public enum RunIntegrity {
         public var complete: Bool { damaged.isEmpty && samplesIntact == header.samples }
     }
 
-    /// The class-conditional eval set a header describes (nil for prompt sets, which need their prompt file).
+    /// The class-conditional eval set a header describes (nil for prompt sets: see `expectedLabels(of:)`).
     public static func evalSet(of h: RunHeader) -> EvalSet? {
         guard let mode = EvalSet.LabelMode(rawValue: h.labelMode), h.samples > 0, h.classes > 0,
               let set = try? EvalSet(samples: h.samples, classes: h.classes, labelMode: mode, seed: h.seed),
@@ -43,10 +43,29 @@ public enum RunIntegrity {
         return set
     }
 
+    /// True when a header describes a prompt (text-to-image) run.
+    public static func isPromptRun(_ h: RunHeader) -> Bool { h.evalSetId.hasPrefix("prompts-") }
+
+    /// The labels a run with header `h` has for an index range: the class labels of a class-conditional set, the
+    /// prompt index i / K of a prompt run; nil when the header describes neither consistently.
+    public static func expectedLabels(of h: RunHeader) -> ((Range<Int>) -> [Int32])? {
+        if isPromptRun(h) {
+            let k = h.imagesPerPrompt ?? 1
+            guard k >= 1, h.samples > 0, h.samples % k == 0 else { return nil }
+            return { EvalSet.promptLabels($0, imagesPerPrompt: k) }
+        }
+        guard let set = evalSet(of: h) else { return nil }
+        return { set.labels(first: $0.lowerBound, count: $0.count) }
+    }
+
     /// The labels file the aggregator writes for `range` (int32 `.npy`).
     public static func labelsBytes(_ set: EvalSet, _ range: Range<Int>) -> [UInt8] {
-        let labels = set.labels(first: range.lowerBound, count: range.count)
-        return labels.withUnsafeBytes { NPY.encode(dtype: .int32, shape: [range.count], body: $0) }
+        labelsBytes(set.labels(first: range.lowerBound, count: range.count))
+    }
+
+    /// An int32 labels `.npy` file.
+    static func labelsBytes(_ labels: [Int32]) -> [UInt8] {
+        labels.withUnsafeBytes { NPY.encode(dtype: .int32, shape: [labels.count], body: $0) }
     }
 
     /// Path of a shard's labels file, relative to the run directory.
@@ -64,11 +83,11 @@ public enum RunIntegrity {
     public static func check(outDir: String, header h: RunHeader, commits: [ShardCommit]) -> Result {
         let layout = h.samples > 0 && h.shardSize > 0 && h.samples <= Bounds.maxSamples
             ? stride(from: 0, to: h.samples, by: h.shardSize).map { $0..<min($0 + h.shardSize, h.samples) } : []
-        let set = evalSet(of: h)
+        let labels = expectedLabels(of: h)
         var seen = Set<Int>(), intact: [ShardCommit] = [], damaged: [Damage] = [], duplicates = 0
         for c in commits {
             guard seen.insert(c.shard).inserted else { duplicates += 1; continue }
-            if let reason = problem(c, outDir: outDir, layout: layout, evalSet: set) {
+            if let reason = problem(c, outDir: outDir, layout: layout, labels: labels) {
                 damaged.append(Damage(shard: c.shard, file: c.file, reason: reason))
             } else {
                 intact.append(c)
@@ -80,7 +99,8 @@ public enum RunIntegrity {
     }
 
     /// Why commit `c` cannot be used, or nil when it is intact.
-    static func problem(_ c: ShardCommit, outDir: String, layout: [Range<Int>], evalSet: EvalSet?) -> String? {
+    static func problem(_ c: ShardCommit, outDir: String, layout: [Range<Int>],
+                        labels expected: ((Range<Int>) -> [Int32])?) -> String? {
         guard c.shard >= 0, c.shard < layout.count, layout[c.shard] == c.first..<(c.first + c.count) else {
             return "record (first \(c.first), count \(c.count)) does not match the run's shard layout"
         }
@@ -98,8 +118,8 @@ public enum RunIntegrity {
         }
         let labelsPath = outDir + "/" + labelsFile(shard: c.shard)
         guard let labels = try? FileIO.read(labelsPath) else { return "labels file is missing or unreadable" }
-        if let set = evalSet {
-            let want = labelsBytes(set, layout[c.shard])
+        if let expected {
+            let want = labelsBytes(expected(layout[c.shard]))
             guard labels == want else {
                 return "labels checksum \(CRC32.hex(labels)) != expected \(CRC32.hex(want)) (\(labels.count) of "
                     + "\(want.count) bytes)"

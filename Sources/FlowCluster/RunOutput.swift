@@ -110,9 +110,11 @@ public enum RunOutput {
                        "batch": String(all.header.batch), "samples_total": String(n),
                        "guidance": String(all.header.guidanceScale), "refiner_step": all.header.refinerStep ?? "heun"]
         let scored = try quality.map { try $0(floats, all.labels, all.sampleShape) }
+        let promptSection = try PromptIndex.reportSection(outDir: outDir, header: all.header)
         try Report.write(input, to: outDir)
         var json = Report.json(input)
         for (k, v) in scored?.json ?? [:] { json[k] = v }
+        for (k, v) in promptSection?.json ?? [:] { json[k] = v }
         let cluster: [String: Any] = [
             "shards": summary.shards, "resumed_shards": summary.resumedShards,
             "committed_this_session": summary.committedThisSession, "assignments": summary.assignments,
@@ -133,7 +135,7 @@ public enum RunOutput {
         json["latents"] = ["mean": mean, "std": std]
         if let ref = reference { json["reference"] = ref; json["features"] = featureName }
         try FileIO.writeAtomically(outDir + "/report.json", Array((try Report.serialize(json) + "\n").utf8), durable: true)
-        let md = Report.markdown(input) + (scored?.markdown ?? "") + """
+        let md = Report.markdown(input) + (scored?.markdown ?? "") + (promptSection?.markdown ?? "") + """
 
         ## Cluster
 

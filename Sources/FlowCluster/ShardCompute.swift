@@ -4,8 +4,12 @@ import Foundation
 
 extension Worker {
     /// Runs one shard batch by batch and returns the serialized result envelope.
+    ///
+    /// A prompt shard (`a.evalSet.prompts`, one per sample) first gets its caption features from `captions`
+    /// (timed as the `text_encoder` stage); class shards use `a.labels`.
     static func compute(_ a: Flowturbo_V1_ShardAssignment, program: ShardProgram, workerID: String,
-                        batchDelayMs: Int = 0, poison: Bool = false, queueWaitSeconds: Double = 0) -> [UInt8] {
+                        batchDelayMs: Int = 0, poison: Bool = false, queueWaitSeconds: Double = 0,
+                        captions: (([String]) throws -> ShardCaptions)? = nil) throws -> [UInt8] {
         let n = Int(a.count), batch = Int(a.batch), first = Int(a.firstIndex)
         let shape = program.sampleShape
         let s = shape.reduce(1, *)
@@ -14,14 +18,33 @@ extension Worker {
         var nfe = [UInt32](repeating: 0, count: n)
         var r = Flowturbo_V1_ShardResult()
         let t0 = Date()
+        var text: ShardCaptions?
+        if !a.evalSet.prompts.isEmpty, let encode = captions {
+            text = try encode(a.evalSet.prompts)   // features (n, L, C), mask (n, L)
+            r.timings.textEncoderSeconds = max(Date().timeIntervalSince(t0), 1e-6)
+        }
+        let c = text.map { $0.features.count / max(1, n * $0.length) } ?? 0   // caption channels
         latents.withUnsafeMutableBufferPointer { out in
             labels.withUnsafeBufferPointer { lab in
                 var b = 0
                 while b < n {
-                    let c = min(batch, n - b)
+                    let count = min(batch, n - b)
                     let tb = Date()
-                    let st = program.run(seed: a.seed, firstIndex: first + b, count: c, labels: lab.baseAddress! + b,
-                                         out: out.baseAddress! + b * s)
+                    let st: RunStats
+                    if let t = text {
+                        st = t.features.withUnsafeBufferPointer { f in
+                            t.mask.withUnsafeBufferPointer { m in
+                                program.run(seed: a.seed, firstIndex: first + b, count: count,
+                                            captions: CaptionInput(features: f.baseAddress! + b * t.length * c,
+                                                                   mask: m.baseAddress! + b * t.length,
+                                                                   length: t.length),
+                                            out: out.baseAddress! + b * s)
+                            }
+                        }
+                    } else {
+                        st = program.run(seed: a.seed, firstIndex: first + b, count: count,
+                                         labels: lab.baseAddress! + b, out: out.baseAddress! + b * s)
+                    }
                     r.batchSeconds.append(Date().timeIntervalSince(tb))
                     r.timings.predictorSeconds += st.predictorSeconds
                     r.timings.refinerSeconds += st.refinerSeconds
@@ -31,8 +54,8 @@ extension Worker {
                     bt.refinerSeconds = st.refinerSeconds
                     bt.solverSeconds = st.solverSeconds
                     r.batchTimings.append(bt)
-                    for i in 0..<c { nfe[b + i] = UInt32(program.nfe(ofRow: i)) }
-                    b += c
+                    for i in 0..<count { nfe[b + i] = UInt32(program.nfe(ofRow: i)) }
+                    b += count
                     if batchDelayMs > 0 { usleep(UInt32(batchDelayMs) * 1000) }
                 }
             }

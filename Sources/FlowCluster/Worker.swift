@@ -263,9 +263,11 @@ public final class Worker {
         }
         // Bounds keep a malformed assignment from overflowing index arithmetic or allocating without limit.
         let n = Int(exactly: a.count) ?? -1, batch = Int(a.batch), first = Int(exactly: a.firstIndex) ?? -1
+        let promptsOK = a.evalSet.prompts.isEmpty || a.evalSet.prompts.count == n
         guard n > 0, n <= 1 << 22, batch > 0, batch <= 1 << 16, first >= 0, first <= Int(Int32.max),
-              a.labels.count == n || !a.evalSet.prompts.isEmpty else {
-            return reject(a, "malformed assignment (first \(a.firstIndex), count \(a.count), batch \(batch), \(a.labels.count) labels)", fatal: false)
+              a.labels.count == n, promptsOK else {
+            return reject(a, "malformed assignment (first \(a.firstIndex), count \(a.count), batch \(batch), "
+                + "\(a.labels.count) labels, \(a.evalSet.prompts.count) prompts)", fatal: false)
         }
         if let p = try? Plan.parse(a.plan), p.steps > config.maxPlanSteps {
             return reject(a, "plan \(a.plan) has \(p.steps) steps, over this worker's limit of \(config.maxPlanSteps)", fatal: true)
@@ -284,10 +286,16 @@ public final class Worker {
         lock.lock(); busy = true; currentShard = a.shardID; lock.unlock()
         let workerID = config.workerID, delay = config.batchDelayMs, poison = config.injectNonFinite
         let queueWait = max(0, Date().timeIntervalSince(lastWorkRequest))
+        let backend = self.backend
         let t = Thread { [self] in
-            let bytes = Worker.compute(a, program: program, workerID: workerID, batchDelayMs: delay, poison: poison,
-                                       queueWaitSeconds: queueWait)
-            self.lock.lock(); self.finishedResult = bytes; self.lock.unlock()
+            do {
+                let bytes = try Worker.compute(a, program: program, workerID: workerID, batchDelayMs: delay,
+                                               poison: poison, queueWaitSeconds: queueWait,
+                                               captions: { try backend.captions(for: $0) })
+                self.lock.lock(); self.finishedResult = bytes; self.lock.unlock()
+            } catch {
+                self.reject(a, "cannot encode the shard's prompts: \(error)", fatal: false)
+            }
             try? self.wakeSender?.send([[UInt8]()], dontWait: true)
         }
         t.name = "compute"

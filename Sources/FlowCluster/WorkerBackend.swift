@@ -1,5 +1,6 @@
 import FlowProto
 import FlowSampler
+import FlowTensor
 
 /// A compiled sampling program as the worker uses it (`SamplingProgram` conforms).
 public protocol ShardProgram: AnyObject {
@@ -7,8 +8,19 @@ public protocol ShardProgram: AnyObject {
     var sampleShape: [Int] { get }
     /// Samples `count` ≤ batch global indices from `firstIndex`; writes count × sampleSize floats.
     func run(seed: UInt64, firstIndex: Int, count: Int, labels: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>) -> RunStats
+    /// The same for a caption-conditioned program: row r is conditioned on caption r.
+    func run(seed: UInt64, firstIndex: Int, count: Int, captions: CaptionInput,
+             out: UnsafeMutablePointer<Float>) -> RunStats
     /// Function evaluations of row `row` in the last `run`.
     func nfe(ofRow row: Int) -> Int
+}
+
+extension ShardProgram {
+    /// Programs without captions are never given prompt shards (the worker refuses those assignments first).
+    public func run(seed: UInt64, firstIndex: Int, count: Int, captions: CaptionInput,
+                    out: UnsafeMutablePointer<Float>) -> RunStats {
+        preconditionFailure("this program takes no captions")
+    }
 }
 
 extension SamplingProgram: ShardProgram {}
@@ -26,6 +38,8 @@ public protocol WorkerBackend: AnyObject {
     /// Compiles a program with R steps of the given shape ("heun" or "euler").
     func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int,
                      refinerStep: String) throws -> ShardProgram
+    /// Caption features of a shard's samples (one prompt per sample), for backends with text conditioning.
+    func captions(for prompts: [String]) throws -> ShardCaptions
 }
 
 extension WorkerBackend {
@@ -33,5 +47,10 @@ extension WorkerBackend {
     public func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int,
                             refinerStep: String) throws -> ShardProgram {
         try makeProgram(plan: plan, batch: batch, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels)
+    }
+
+    /// Backends without text conditioning.
+    public func captions(for prompts: [String]) throws -> ShardCaptions {
+        throw FlowError("the model has no text conditioning; prompt files need a text model")
     }
 }

@@ -282,6 +282,9 @@ public nonisolated struct Flowturbo_V1_StageTimings: Sendable {
 
   public var totalSeconds: Double = 0
 
+  /// Prompt runs: the shard's caption features (encoding prompts not cached yet, plus the cache lookups); 0 otherwise.
+  public var textEncoderSeconds: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -997,7 +1000,7 @@ nonisolated extension Flowturbo_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Flowturbo_V1_StageTimings: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StageTimings"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}predictor_seconds\0\u{3}refiner_seconds\0\u{3}solver_seconds\0\u{3}total_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}predictor_seconds\0\u{3}refiner_seconds\0\u{3}solver_seconds\0\u{3}total_seconds\0\u{3}text_encoder_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1009,6 +1012,7 @@ nonisolated extension Flowturbo_V1_StageTimings: SwiftProtobuf.Message, SwiftPro
       case 2: try { try decoder.decodeSingularDoubleField(value: &self.refinerSeconds) }()
       case 3: try { try decoder.decodeSingularDoubleField(value: &self.solverSeconds) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.totalSeconds) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.textEncoderSeconds) }()
       default: break
       }
     }
@@ -1027,6 +1031,9 @@ nonisolated extension Flowturbo_V1_StageTimings: SwiftProtobuf.Message, SwiftPro
     if self.totalSeconds.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.totalSeconds, fieldNumber: 4)
     }
+    if self.textEncoderSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.textEncoderSeconds, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1035,6 +1042,7 @@ nonisolated extension Flowturbo_V1_StageTimings: SwiftProtobuf.Message, SwiftPro
     if lhs.refinerSeconds != rhs.refinerSeconds {return false}
     if lhs.solverSeconds != rhs.solverSeconds {return false}
     if lhs.totalSeconds != rhs.totalSeconds {return false}
+    if lhs.textEncoderSeconds != rhs.textEncoderSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

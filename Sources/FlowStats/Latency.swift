@@ -2,7 +2,8 @@ import Histogram
 
 /// Pipeline stages whose latency is recorded.
 public enum LatencyStage: String, CaseIterable, Codable, Sendable {
-    case queueWait = "queue_wait", predictor, refiner, solverUpdate = "solver_update", transfer, total
+    case queueWait = "queue_wait", textEncoder = "text_encoder", predictor, refiner, solverUpdate = "solver_update"
+    case transfer, total
 }
 
 /// Latency histograms (HdrHistogram, microseconds, 3 significant digits) per stage and per worker,

@@ -27,8 +27,16 @@ struct ClusterRunOptions: ParsableArguments {
     var seed: UInt64 = 0
     @Option(help: "Label mode: balanced (i mod K) or random (from the seed).")
     var labels: String = "balanced"
-    @Option(help: "Text-to-image prompt file (one prompt per line or JSONL {\"id\",\"prompt\"}); needs a text model.")
+    @Option(help: ArgumentHelp("Text-to-image prompt file: one prompt a line (.txt), JSONL with \"prompt\" (+ \"id\", "
+                               + "\"tag\"/\"category\"), or TSV/CSV with a Prompt/text/caption column; needs a "
+                               + "caption-conditioned (PixArt-α) model with 384 caption channels (MiniLM).",
+                               valueName: "FILE"))
     var prompts: String?
+    @Option(help: "Images per prompt K with --prompts: sample i = p·K + k (prompt-major), noise from (seed, i).")
+    var imagesPerPrompt: Int = 1
+    @Option(help: ArgumentHelp("MiniLM folder of a prompt run (default: Models/minilm, from Scripts/fetch-minilm.sh).",
+                               valueName: "DIR"))
+    var textEncoder: String?
     @Option(help: "Samples per shard (rounded up to a multiple of --batch; default 4 batches).")
     var shardSize: Int = 0
     @Option(help: "Run directory (latents/, journal.log, manifest.json, report.json).")
@@ -105,6 +113,12 @@ struct ClusterRunOptions: ParsableArguments {
         s.samples = samples; s.guidanceScale = r.guidance; s.guidanceChannels = cfgChannels; s.batch = batch; s.seed = seed
         s.refinerStep = r.refinerStep
         s.labelMode = mode; s.promptFile = prompts; s.shardSize = shardSize; s.resume = resume
+        guard imagesPerPrompt >= 1 else { throw FlowError("--images-per-prompt must be ≥ 1 (got \(imagesPerPrompt))") }
+        if imagesPerPrompt != 1 && prompts == nil {
+            throw FlowError("--images-per-prompt applies to prompt runs; add --prompts FILE or drop it")
+        }
+        s.imagesPerPrompt = imagesPerPrompt
+        s.textEncoder = textEncoder
         if overwrite && resume { throw FlowError("--overwrite and --resume contradict each other; pick one") }
         try RunDirectory.lock(out)
         if overwrite { RunDirectory.removeRun(out) }
@@ -123,6 +137,7 @@ struct ClusterRunOptions: ParsableArguments {
     /// worker does not load a recommended one the coordinator does not expect).
     func workerModelArguments(_ spec: RunSpec) -> [String] {
         ["--model", spec.model, "--refiner", spec.refiner ?? ModelDefaults.noRefiner]
+            + (spec.textEncoder.map { ["--text-encoder", $0] } ?? [])
     }
 }
 

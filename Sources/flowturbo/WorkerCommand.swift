@@ -16,6 +16,9 @@ struct WorkerCommand: ParsableCommand {
     var model: String?
     @Option(help: "Refiner .safetensors (default: the one the model's metadata recommends; `none` = no refiner).")
     var refiner: String?
+    @Option(help: ArgumentHelp("MiniLM folder for a caption-conditioned model (default: Models/minilm).",
+                               valueName: "DIR"))
+    var textEncoder: String?
     @Option(help: "Worker id (default HOST:PID).")
     var id: String?
     @Option(help: "Exit when this process is no longer the parent (set by `flowturbo run`).")
@@ -37,7 +40,7 @@ struct WorkerCommand: ParsableCommand {
         StopSignals.install()
         Gemm.setThreads(1)   // one process per core: OpenBLAS single-threaded
         let r = try ModelDefaults.resolve(model: model, refiner: refiner, plan: nil, refinerStep: nil, guidance: nil)
-        let backend = try ModelBackend(model: r.model, refiner: r.refiner)
+        let backend = try ModelBackend(model: r.model, refiner: r.refiner, textEncoder: textEncoder)
         var name = [CChar](repeating: 0, count: 256)
         gethostname(&name, name.count)
         var config = WorkerConfig(connect: connect, workerID: id ?? "\(String(cString: name)):\(getpid())")

@@ -31,16 +31,18 @@ final class EvalSetTests: XCTestCase {
     func testPromptFilesLinesAndJSONLAndClearErrors() throws {
         let d = NSTemporaryDirectory() + "prompts-\(getpid())"
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        try "a red fox\n\n{\"id\": \"x\", \"prompt\": \"a blue whale\"}\n  two words  \n".write(toFile: d + "/p.txt", atomically: true, encoding: .utf8)
+        try "a red fox\n\n  two words  \n".write(toFile: d + "/p.txt", atomically: true, encoding: .utf8)
         let e = try EvalSet(promptFile: d + "/p.txt", seed: 0)
-        XCTAssertEqual(e.prompts, ["a red fox", "a blue whale", "two words"])
-        XCTAssertEqual(e.samples, 3)
+        XCTAssertEqual(e.prompts, ["a red fox", "two words"])
+        XCTAssertEqual(e.samples, 2)
         XCTAssertThrowsError(try e.check(modelHasText: false, modelSpec: "gmm:synthetic")) {
             XCTAssertTrue("\($0)".contains("no text conditioning"))
         }
         XCTAssertNoThrow(try e.check(modelHasText: true, modelSpec: "t2i"))
-        try "{\"id\": 1}\n".write(toFile: d + "/bad.txt", atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try EvalSet(promptFile: d + "/bad.txt", seed: 0)) { XCTAssertTrue("\($0)".contains(":1:"), "\($0)") }
+        try "{\"prompt\": \"ok\"}\n{\"id\": 1}\n".write(toFile: d + "/bad.jsonl", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try EvalSet(promptFile: d + "/bad.jsonl", seed: 0)) {
+            XCTAssertTrue("\($0)".contains("bad.jsonl:2:"), "\($0)")
+        }
         XCTAssertThrowsError(try EvalSet(samples: 0, classes: 10, seed: 0))
     }
 

@@ -27,16 +27,21 @@ struct BenchSampler: ParsableCommand {
     @Option(help: "Batch size.") var batch: Int = 16
     @Option(help: "dopri5 reference tolerance (rtol = atol).") var tol: Double = 1e-5
     @Option(help: "Timed repetitions (the fastest is reported).") var repeats: Int = 3
-    @Option(help: "The default plan to compare against --baseline-plan (speed ratio and RMS-error ratio).")
-    var defaultPlan: String = "H2P4R2"
+    @Option(help: "The plan to compare against --baseline-plan (speed ratio and RMS-error ratio; default: the shipped predictor's recommended plan, the one `run` uses).")
+    var defaultPlan: String?
     @Option(help: "The baseline of that comparison.") var baselinePlan: String = "H8"
-    @Option(help: "Shape of R steps: heun (2 refiner calls) or euler (1).") var refinerStep: String = "euler"
+    @Option(help: "Shape of R steps: heun (2 refiner calls) or euler (1) (default: the shipped predictor's recommendation).")
+    var refinerStep: String?
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
 
     func run() throws {
         Gemm.setThreads(threads)
-        guard let step = RefinerStep(rawValue: refinerStep) else {
-            throw FlowError("--refiner-step must be heun or euler (got \"\(refinerStep)\")")
+        // The comparison `run` makes by default: the shipped predictor's recommended plan and R-step shape.
+        let rec = try ModelDefaults.resolve(model: nil, refiner: nil, plan: nil, refinerStep: nil, guidance: nil)
+        let defaultPlan = self.defaultPlan ?? (rec.refiner != nil ? rec.plan : "H2P4R2")
+        let stepName = refinerStep ?? (rec.refiner != nil ? rec.refinerStep : "euler")
+        guard let step = RefinerStep(rawValue: stepName) else {
+            throw FlowError("--refiner-step must be heun or euler (got \"\(stepName)\")")
         }
         _ = try Plan.parse(defaultPlan)
         _ = try Plan.parse(baselinePlan)

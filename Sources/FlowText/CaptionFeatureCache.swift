@@ -13,7 +13,8 @@ public struct CaptionFeatureTable: Sendable {
     public let encoderDigest: String
     let index: [String: Int]
 
-    public init(captions: [String], length: Int, channels: Int, features: [Float], mask: [Int32], encoderDigest: String) {
+    public init(captions: [String], length: Int, channels: Int, features: [Float], mask: [Int32],
+                encoderDigest: String) {
         self.captions = captions
         self.length = length
         self.channels = channels

@@ -83,7 +83,7 @@ struct TrainT2ICommand: ParsableCommand {
 
 /// Defaults and metadata of the quad-canvas text-to-image model.
 enum QuadT2IDefaults {
-    /// L_max: the longest pool caption is 19 MiniLM tokens ([CLS] and [SEP] included); 20 leaves one spare.
+    /// L_max: the longest caption of the grammar is 17 MiniLM tokens ([CLS] and [SEP] included); 20 leaves spare.
     static let captionTokens = 20
 
     /// Provisional sampling recommendation (no refiner yet; to be replaced by measured values).

@@ -5,7 +5,7 @@ import FlowTensor
 /// Quad canvases: the resize equals an independent float64 supersampled area average, digits land exactly in
 /// their slot with background −1 elsewhere, and random placements are balanced.
 final class QuadCanvasTests: XCTestCase {
-    /// 40 random 28×28 images (10 per... digit k = index mod 10) with a −1 border like MNIST.
+    /// 40 random 28×28 images (digit = index mod 10) with a −1 border like MNIST.
     static func data() throws -> MNISTData {
         var rng = SeededRandom(seed: 5)
         var px = [UInt8](repeating: 0, count: 40 * 784), labels = [UInt8](repeating: 0, count: 40)
@@ -16,7 +16,8 @@ final class QuadCanvasTests: XCTestCase {
         return try MNISTData(count: 40, rows: 28, cols: 28, pixels: px, labels: labels, source: "synthetic")
     }
 
-    /// Area average by supersampling: each source pixel split into 16×16 cells, each output pixel = mean of 28×28 cells.
+    /// Area average by supersampling: each source pixel split into 16×16 cells, each output pixel = mean of its
+    /// 28×28 cells.
     static func referenceResize(_ img: ArraySlice<Float>) -> [Double] {
         let base = img.startIndex
         var out = [Double](repeating: 0, count: 256)
@@ -24,7 +25,9 @@ final class QuadCanvasTests: XCTestCase {
             for ox in 0..<16 {
                 var s = 0.0
                 for cy in (oy * 28)..<((oy + 1) * 28) {
-                    for cx in (ox * 28)..<((ox + 1) * 28) { s += (Double(img[base + (cy / 16) * 28 + cx / 16]) + 1) / 2 }
+                    for cx in (ox * 28)..<((ox + 1) * 28) {
+                        s += (Double(img[base + (cy / 16) * 28 + cx / 16]) + 1) / 2
+                    }
                 }
                 out[oy * 16 + ox] = 2 * s / 784 - 1
             }

@@ -52,7 +52,8 @@ final class QuadCaptionTests: XCTestCase {
     }
 
     func testRefusals() {
-        for bad in ["", "a 7", "a 7 in the middle", "a 7 in the top", "a 12 in the top left", "seventeen in the top left",
+        for bad in ["", "a 7", "a 7 in the middle", "a 7 in the top", "a 12 in the top left",
+                    "seventeen in the top left",
                     "a 7 in the top left and a 3 in the top left", "a 7 in the top left and", "five sevens",
                     "two seven", "one sevens", "3 above 5 on the top", "6 next to 4 on the left row",
                     "a 7 in the top left corner corner", "empty", "nothing at all", "a cat in the top left",

@@ -7,7 +7,8 @@ import FlowTensor
 /// Text-to-image training on quad canvases with a tiny PixArt and synthetic caption features: N steps straight
 /// equal N/2 + checkpoint + resume + N/2 bit for bit, the checkpoint loads as a model, and the loss falls.
 final class QuadT2ITrainerTests: XCTestCase {
-    static let pool = QuadCaptionPool(seed: 1, perSpec: [.single: 1, .two: 1, .column: 1, .row: 1, .count: 1, .empty: 1])
+    static let pool = QuadCaptionPool(seed: 1, perSpec: [.single: 1, .two: 1, .column: 1, .row: 1, .count: 1,
+                                                         .empty: 1])
 
     static func config() -> PixArtConfig {
         var c = PixArtConfig(inputSize: 32, patchSize: 8, inChannels: 1, hiddenSize: 16, depth: 2, numHeads: 2,

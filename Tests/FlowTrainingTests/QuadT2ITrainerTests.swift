@@ -32,19 +32,20 @@ final class QuadT2ITrainerTests: XCTestCase {
         return CaptionBatch(features: Tensor(shape: [n, l, c], data: f), mask: m)
     }
 
-    static func trainer(steps: Int, lr: Float = 3e-3) throws -> QuadT2ITrainer {
+    static func trainer(steps: Int, lr: Float = 3e-3, drop: Double = 0.3,
+                        captions: CaptionBatch = captions()) throws -> QuadT2ITrainer {
         var o = TrainOptions()
         o.steps = steps
         o.batch = 6
         o.lr = lr
         o.warmup = 2
         o.seed = 9
-        o.labelDrop = 0.3
+        o.labelDrop = drop
         o.logEvery = 1000
         o.checkpointEvery = 0
         let w = PixArtWeights(config: config())
         PixArtInit.official(w, seed: 4)
-        return try QuadT2ITrainer(weights: w, data: try QuadCanvasTests.data(), pool: pool, captions: captions(),
+        return try QuadT2ITrainer(weights: w, data: try QuadCanvasTests.data(), pool: pool, captions: captions,
                                   options: o)
     }
 
@@ -79,6 +80,20 @@ final class QuadT2ITrainerTests: XCTestCase {
         let wrong = try QuadT2ITrainer(weights: PixArtWeights(config: other), data: try QuadCanvasTests.data(),
                                        pool: Self.pool, captions: Self.captions(), options: straight.options)
         XCTAssertThrowsError(try wrong.resume(from: cp))
+    }
+
+    /// Caption drop 1 trains on the null caption only: the caption features cannot matter. Drop 0: they do.
+    func testCaptionDropUsesTheNullCaption() throws {
+        let a = Self.captions()
+        let b = CaptionBatch(features: Tensor(shape: a.features.shape, data: a.features.data.map { $0 * 0.5 + 0.1 }),
+                             mask: a.mask)
+        func trained(_ drop: Double, _ c: CaptionBatch) throws -> [Float] {
+            let t = try Self.trainer(steps: 3, drop: drop, captions: c)
+            for _ in 0..<3 { t.trainStep() }
+            return t.trainer.weights.named.flatMap { $0.buffer.array }
+        }
+        XCTAssertTrue(try trained(1, a) == trained(1, b), "dropped rows must read y_embedding, not the caption")
+        XCTAssertFalse(try trained(0, a) == trained(0, b), "kept rows must read their caption")
     }
 
     func testLossFalls() throws {

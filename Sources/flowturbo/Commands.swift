@@ -11,6 +11,7 @@ enum CommandRegistry {
         BenchCommand.self,
         TrainCommand.self,
         TrainRefinerCommand.self,
+        TrainT2ICommand.self,
         TrainClassifierCommand.self,
         ClassifyCommand.self,
         RunCommand.self,

@@ -109,9 +109,13 @@ final class PartsMergeTests: XCTestCase {
         let (so, eo) = try Harness.run(other, logDir: d, tag: "other", timeout: 60)
         XCTAssertNotEqual(so, 0)
         XCTAssertTrue(eo.contains("part"), eo)
+        // verify: a part is finished when every shard of the part is intact (exit 2 before, 0 after).
+        XCTAssertEqual(try Harness.run(["verify", out], logDir: d, tag: "verify1").0, 2)
         let (sr, er) = try Harness.run(args + ["--resume"], logDir: d, tag: "resume", timeout: 120)
         XCTAssertEqual(sr, 0, er)
         XCTAssertEqual(Harness.committedShards(out).sorted(), [1, 4])
+        let (sv, ev) = try Harness.run(["verify", out], logDir: d, tag: "verify2")
+        XCTAssertEqual(sv, 0, ev)
         let ref = try runPart(1, d + "/ref")
         for n in try files(ref) {
             XCTAssertTrue(try FileIO.read(ref + "/latents/" + n) == FileIO.read(out + "/latents/" + n), n)

@@ -125,6 +125,9 @@ struct ClusterRunOptions: ParsableArguments {
         s.refinerStep = r.refinerStep
         s.labelMode = mode; s.promptFile = prompts; s.shardSize = shardSize; s.resume = resume
         s.part = try part.map { try RunPart(parsing: $0) }
+        if s.part != nil && exportNpz {
+            throw FlowError("--export-npz writes the whole run's samples; pass it to `flowturbo merge` instead of to a part")
+        }
         guard imagesPerPrompt >= 1 else { throw FlowError("--images-per-prompt must be ≥ 1 (got \(imagesPerPrompt))") }
         if imagesPerPrompt != 1 && prompts == nil {
             throw FlowError("--images-per-prompt applies to prompt runs; add --prompts FILE or drop it")

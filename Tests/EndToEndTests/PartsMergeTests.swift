@@ -93,6 +93,11 @@ final class PartsMergeTests: XCTestCase {
                                      + Self.common, logDir: d, tag: "p3")
         XCTAssertNotEqual(s, 0)
         XCTAssertTrue(e.contains("0-based") && e.contains("2/3"), e)
+        // A part has only some of the samples: samples.npz belongs to the merged run.
+        let (sn, en) = try Harness.run(["run", "--workers", "1", "--part", "0/3", "--out", d + "/q", "--quiet",
+                                        "--export-npz"] + Self.common, logDir: d, tag: "npz")
+        XCTAssertNotEqual(sn, 0)
+        XCTAssertTrue(en.contains("flowturbo merge"), en)
     }
 
     func testKilledPartResumesAndRefusesAnotherPart() throws {

@@ -27,7 +27,10 @@ public final class ProgressBar {
     /// piece of text (default: stderr).
     public init(total: Int, baseline: Int = 0, mode: Mode,
                 write: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
-        self.total = total; self.baseline = baseline; self.mode = mode; self.write = write
+        self.total = total
+        self.baseline = baseline
+        self.mode = mode
+        self.write = write
         // Lines start one interval in (a run shorter than that prints only its final line).
         last = mode == .bar ? .distantPast : Date()
     }

@@ -26,6 +26,8 @@ public struct RunSpec {
     public var shardSize = 0
     public var outDir: String
     public var resume = false
+    /// Coordinator-free part of the run (nil = every shard).
+    public var part: RunPart?
 
     /// Creates a spec with the defaults above.
     public init(model: String, refiner: String?, plan: String, outDir: String) {
@@ -77,6 +79,7 @@ public struct RunSpec {
         }
         c.refinerStep = refinerStep
         c.resume = resume
+        c.part = part
         if resume {
             // Verify what the journal says is committed before anything else runs; damaged or missing shards
             // are forgotten and computed again instead of being found only when the report reads them.

@@ -22,6 +22,8 @@ public final class Coordinator {
     let aggregator: Aggregator
     let journal: Journal
     let shards: [Range<Int>]
+    /// Shards this coordinator computes: all, or those of its part (`RunPart`).
+    let owned: [Bool]
     var state: [ShardState]
     var queue: [Int] = []          // pending shard ids, front first
     var workers: [[UInt8]: WorkerInfo] = [:]
@@ -60,7 +62,9 @@ public final class Coordinator {
     public var bannedWorkers: Int { policy.bannedRoutes.count }
 
     /// The error text when no worker is left to make progress.
-    public var noProgressMessage: String { policy.noProgressMessage(pendingShards: shards.count - doneCount) }
+    public var noProgressMessage: String {
+        policy.noProgressMessage(pendingShards: owned.filter { $0 }.count - doneCount)
+    }
 
     /// Binds both sockets, opens or resumes the journal. Throws a clear error for a journal whose
     /// configuration differs or an existing run without `resume`.
@@ -75,6 +79,9 @@ public final class Coordinator {
                               maxMalformed: config.maxMalformedPerPeer)
         shards = config.evalSet.shards(shardSize: config.shardSize)
         state = Array(repeating: .pending, count: shards.count)
+        let part = config.part
+        let mine = shards.indices.map { part?.owns(shard: $0) ?? true }
+        owned = mine
         let shardBytes = config.shardSize * config.sampleShape.reduce(1, *) * 4
         guard shardBytes <= config.maxShardBytes else {
             throw FlowError("shard size \(config.shardSize) makes \(shardBytes >> 20) MiB shards, over the \(config.maxShardBytes >> 20) MiB limit; lower --shard-size or raise --max-shard-mb")
@@ -88,6 +95,10 @@ public final class Coordinator {
                 guard r.shard >= 0, r.shard < shards.count, r.first == shards[r.shard].lowerBound, r.count == shards[r.shard].count else {
                     throw FlowError("\(journalPath): commit record for shard \(r.shard) (first \(r.first), count \(r.count)) does not match this run's shard layout; the journal was modified — start a new run in another --out")
                 }
+                guard mine[r.shard] else {
+                    throw FlowError("\(journalPath): shard \(r.shard) is committed but not in part \(part!); the "
+                        + "journal was modified — start this part again in another --out")
+                }
                 committed.insert(r.shard)
             }
         } else {
@@ -96,8 +107,8 @@ public final class Coordinator {
         // After the journal accepted this configuration: never overwrite another run's prompt index.
         if config.evalSet.isText { try PromptIndex.write(outDir: config.outDir, evalSet: config.evalSet) }
         for s in committed { state[s] = .done }
-        queue = (0..<shards.count).filter { !committed.contains($0) }
-        summary.shards = shards.count
+        queue = (0..<shards.count).filter { mine[$0] && !committed.contains($0) }
+        summary.shards = mine.filter { $0 }.count
         summary.resumedShards = committed.count
         audit = config.auditFraction > 0 ? AuditBook(shards: queue, fraction: config.auditFraction) : nil
         summary.auditSelected = audit?.selected ?? 0
@@ -146,14 +157,22 @@ public final class Coordinator {
         return n
     }
 
-    var allDone: Bool { state.allSatisfy { if case .done = $0 { return true } else { return false } } }
+    var allDone: Bool {
+        zip(state, owned).allSatisfy { s, mine in
+            if case .done = s { return true } else { return !mine }
+        }
+    }
+
+    /// Samples this coordinator computes (the whole set, or its part's shards).
+    var samplesOwned: Int { zip(shards, owned).reduce(0) { $0 + ($1.1 ? $1.0.count : 0) } }
 
     /// Runs until every shard is committed, a stop signal arrives, or a fatal worker error.
     public func run() throws -> CoordinatorSummary {
         let started = Date()
         try aggregator.start()
         defer { aggregator.stop(); journal.close(); authenticator?.stop() }
-        let bar = ProgressBar(total: config.evalSet.samples, baseline: samplesDone, enabled: config.progress && isatty(2) != 0)
+        let mode = config.progress ? ProgressBar.Mode.forStderr(interval: config.progressInterval) : .off
+        let bar = ProgressBar(total: samplesOwned, baseline: samplesDone, mode: mode)
         var lastHeartbeat = Date.distantPast
         let hbInterval = Double(config.heartbeatIntervalMs) / 1000
         var fatal: String?
@@ -176,14 +195,14 @@ public final class Coordinator {
                 expire(now: now, deadAfter: hbInterval * Double(config.liveness))
                 for (id, w) in workers where w.idle { assign(to: id, now: now) }   // backups for stuck leases
             }
-            bar.update(done: samplesDone, workers: workers.count)
+            bar.update(done: samplesDone, workers: workers.count, requeues: summary.requeues)
             onTick?()
             if let r = abortReason { fatal = r }
             if fatal == nil { fatal = checkProgress(now: now) }
             if fatal == nil { fatal = handleAudits(now: now) }
         }
         try drainCommits(bar: bar)
-        bar.update(done: samplesDone, workers: workers.count, force: true)
+        bar.update(done: samplesDone, workers: workers.count, requeues: summary.requeues, force: true)
         bar.finish()
         var bye = Flowturbo_V1_Envelope()
         bye.shutdown.reason = fatal ?? (summary.interrupted ? "interrupted" : "run complete")
@@ -232,7 +251,7 @@ public final class Coordinator {
             queue.removeAll { $0 == c.shard }
             summary.committedThisSession += 1
         }
-        onCommit?(samplesDone, config.evalSet.samples)
+        onCommit?(samplesDone, samplesOwned)
         // Workers parked at their in-flight limit can take more now.
         for (id, w) in workers where w.idle && !queue.isEmpty { assign(to: id, now: Date()) }
     }

@@ -27,6 +27,10 @@ public struct CoordinatorConfig {
     public var leaseSeconds = 600.0
     public var resume = false
     public var progress = true
+    /// Seconds between progress lines when stderr is not a terminal (a terminal gets a redrawn bar).
+    public var progressInterval = 5.0
+    /// Coordinator-free part: only the shards of this part are computed (nil = every shard).
+    public var part: RunPart?
     /// Hard bound on a control message (ZMQ_MAXMSGSIZE): libzmq drops the connection of a peer
     /// sending more, before buffering it.
     public var maxControlMessageBytes: Int64 = 16 << 20
@@ -68,7 +72,8 @@ public struct CoordinatorConfig {
                   seed: evalSet.seed, plan: plan, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels,
                   batch: batch, shardSize: shardSize, models: models.map { "\($0.role)=\($0.spec)@\($0.sha256)" },
                   refinerStep: refinerStep == "heun" ? nil : refinerStep,
-                  imagesPerPrompt: evalSet.isText && evalSet.imagesPerPrompt != 1 ? evalSet.imagesPerPrompt : nil)
+                  imagesPerPrompt: evalSet.isText && evalSet.imagesPerPrompt != 1 ? evalSet.imagesPerPrompt : nil,
+                  part: part?.description)
     }
 
     /// The assignment (a lease) of shard `s` covering `r`.

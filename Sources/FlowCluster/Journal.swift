@@ -25,16 +25,19 @@ public struct RunHeader: Codable, Equatable {
     public var refinerStep: String?
     /// Images per prompt K of a prompt run when not 1 (nil = 1, so journals written before this field resume).
     public var imagesPerPrompt: Int?
+    /// "I/N" of a coordinator-free part run (`RunPart`); nil for a whole run (and for a merged one).
+    public var part: String?
 
     /// Creates a header from the run parameters.
     public init(evalSetId: String, samples: Int, classes: Int, labelMode: String, seed: UInt64, plan: String,
                 guidanceScale: Float, guidanceChannels: Int, batch: Int, shardSize: Int, models: [String],
-                refinerStep: String? = nil, imagesPerPrompt: Int? = nil) {
+                refinerStep: String? = nil, imagesPerPrompt: Int? = nil, part: String? = nil) {
         self.evalSetId = evalSetId; self.samples = samples; self.classes = classes; self.labelMode = labelMode
         self.seed = seed; self.plan = plan; self.guidanceScale = guidanceScale; self.guidanceChannels = guidanceChannels
         self.batch = batch; self.shardSize = shardSize; self.models = models
         self.refinerStep = refinerStep
         self.imagesPerPrompt = imagesPerPrompt
+        self.part = part
     }
 
     /// Names the first field that differs from `other` (for the resume error), nil if equal.

@@ -10,7 +10,7 @@ public enum RunDirectory {
     /// Files a run writes at the top of its directory (besides `latents/`).
     public static let topLevelFiles = ["journal.log", "manifest.json", "report.json", "report.md", "samples.npz",
                                        "latency.png", "throughput.png", "samples.png", "endpoints.json",
-                                       "prompts.jsonl"]
+                                       "prompts.jsonl", RunMerge.partRecordFile]
     /// Name of the lock file inside the run directory.
     public static let lockFile = "run.lock"
 

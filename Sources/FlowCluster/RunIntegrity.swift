@@ -31,8 +31,15 @@ public enum RunIntegrity {
         public var duplicateRecords: Int
         /// Samples in intact shards.
         public var samplesIntact: Int { intact.reduce(0) { $0 + $1.count } }
-        /// Every sample of the run is in an intact shard.
-        public var complete: Bool { damaged.isEmpty && samplesIntact == header.samples }
+        /// Every sample of the run (of a part run: every shard of its part) is in an intact shard.
+        public var complete: Bool {
+            guard damaged.isEmpty else { return false }
+            if let text = header.part {
+                guard let part = try? RunPart(parsing: text) else { return false }
+                return Set(intact.map { $0.shard }) == Set(part.shards(of: shardCount))
+            }
+            return samplesIntact == header.samples
+        }
     }
 
     /// The class-conditional eval set a header describes (nil for prompt sets: see `expectedLabels(of:)`).

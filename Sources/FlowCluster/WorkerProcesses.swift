@@ -13,17 +13,20 @@ public final class WorkerProcesses {
     private var nextID = 0
     /// Crashed workers restarted so far.
     public private(set) var respawns = 0
+    private let idPrefix: String
     /// Upper bound on restarts (a worker that crashes on every start must not loop forever).
     public var maxRespawns: Int
 
     /// Exit status of a worker the coordinator refused or banned: it is not restarted (it would be refused again).
     public static let refusedExitStatus: Int32 = 3
 
-    /// Prepares `count` workers running `executable worker <arguments> --id local-K --parent-pid PID`, with
-    /// `environment` added to this process's (e.g. the run's ephemeral CURVE keys).
+    /// Prepares `count` workers running `executable worker <arguments> --id PREFIX-K --parent-pid PID`, with
+    /// `environment` added to this process's (e.g. the run's ephemeral CURVE keys). The prefix keeps the workers
+    /// of different parts apart in a merged run's journal and per-worker latency.
     public init(count: Int, executable: String = WorkerProcesses.selfExecutable, arguments: [String],
-                environment: [String: String] = [:]) {
+                environment: [String: String] = [:], idPrefix: String = "local") {
         self.executable = executable; self.arguments = arguments; self.environment = environment
+        self.idPrefix = idPrefix
         self.maxRespawns = 2 * count + 2
         for _ in 0..<count { processes.append(makeProcess()) }
     }
@@ -36,7 +39,7 @@ public final class WorkerProcesses {
     private func makeProcess() -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = ["worker"] + arguments + ["--id", "local-\(nextID)", "--parent-pid", String(getpid())]
+        p.arguments = ["worker"] + arguments + ["--id", "\(idPrefix)-\(nextID)", "--parent-pid", String(getpid())]
         nextID += 1
         var env = ProcessInfo.processInfo.environment
         env["OPENBLAS_NUM_THREADS"] = "1"

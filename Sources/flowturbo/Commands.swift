@@ -16,6 +16,7 @@ enum CommandRegistry {
         ClassifyCommand.self,
         RunCommand.self,
         CoordinatorCommand.self,
+        MergeCommand.self,
         WorkerCommand.self,
         VerifyCommand.self,
         StatsCommand.self,

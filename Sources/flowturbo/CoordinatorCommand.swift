@@ -60,6 +60,13 @@ struct ClusterRunOptions: ParsableArguments {
     var featureSeed: UInt64 = 0
     @Flag(help: "No progress bar.")
     var quiet = false
+    @Option(help: ArgumentHelp("Seconds between progress lines when stderr is not a terminal (logs, batch jobs).",
+                               valueName: "S"))
+    var progressInterval: Double = 5
+    @Option(help: ArgumentHelp("Compute only part I of N of the run's shards (shards s with s mod N = I; I is 0-based, "
+                               + "0 to N-1) without a shared coordinator; combine the parts with `flowturbo merge`.",
+                               valueName: "I/N"))
+    var part: String?
     @Option(help: "Largest control message in MiB (libzmq drops a peer sending more).")
     var maxMessageMb: Int = 16
     @Option(help: "Largest shard in MiB of float32 latents (a bigger --shard-size is refused).")
@@ -84,6 +91,10 @@ struct ClusterRunOptions: ParsableArguments {
             throw FlowError("--audit \(audit): expected a fraction of shards between 0 and 1 (e.g. 0.05)")
         }
         c.auditFraction = audit
+        guard progressInterval.isFinite, progressInterval > 0 else {
+            throw FlowError("--progress-interval \(progressInterval): expected seconds > 0 (e.g. 5)")
+        }
+        c.progressInterval = progressInterval
     }
 
     /// Refuses a --features value that cannot work before any sample is computed (the report maps sets at the end).
@@ -113,6 +124,10 @@ struct ClusterRunOptions: ParsableArguments {
         s.samples = samples; s.guidanceScale = r.guidance; s.guidanceChannels = cfgChannels; s.batch = batch; s.seed = seed
         s.refinerStep = r.refinerStep
         s.labelMode = mode; s.promptFile = prompts; s.shardSize = shardSize; s.resume = resume
+        s.part = try part.map { try RunPart(parsing: $0) }
+        if s.part != nil && exportNpz {
+            throw FlowError("--export-npz writes the whole run's samples; pass it to `flowturbo merge` instead of to a part")
+        }
         guard imagesPerPrompt >= 1 else { throw FlowError("--images-per-prompt must be ≥ 1 (got \(imagesPerPrompt))") }
         if imagesPerPrompt != 1 && prompts == nil {
             throw FlowError("--images-per-prompt applies to prompt runs; add --prompts FILE or drop it")
@@ -145,6 +160,13 @@ struct ClusterRunOptions: ParsableArguments {
 func finishRun(outDir: String, summary: CoordinatorSummary, workers: Int, exportNPZ: Bool, options o: ClusterRunOptions,
                spec: RunSpec) throws {
     try RunOutput.writeManifest(outDir: outDir)
+    if let part = spec.part {
+        // A part's report would describe a fraction of the set: the merged run directory gets the one report.
+        try RunMerge.writePartRecord(outDir: outDir, part: part, summary: summary, workers: workers)
+        print("part \(part) complete (\(summary.shards) shards) in \(outDir); when every part is done: "
+              + "flowturbo merge PART_DIRS… --out DIR")
+        return
+    }
     let ref = QualityDefaults.reference(o, spec: spec)
     let features = ref?.features ?? "raw"
     let md = try RunOutput.writeReport(outDir: outDir, summary: summary, workers: workers, reference: ref?.path,

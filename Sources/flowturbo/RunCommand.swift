@@ -41,7 +41,8 @@ struct RunCommand: ParsableCommand {
         let connect = Endpoint.loopback(for: bind, port: coordinator.controlPort)
         let procs = WorkerProcesses(count: workers, arguments: ["--connect", connect]
                                         + opts.workerModelArguments(spec) + ["--batch-delay-ms", String(workerBatchDelayMs)],
-                                    environment: keys?.environment ?? [:])
+                                    environment: keys?.environment ?? [:],
+                                    idPrefix: spec.part.map { "part\($0.index)-local" } ?? "local")
         try procs.start()
         var lastCheck = Date()
         coordinator.onTick = {

@@ -10,8 +10,9 @@ struct VerifyCommand: ParsableCommand {
         abstract: "Check a run directory read-only: every committed shard's path, latents CRC-32 and labels "
             + "against the journal.",
         discussion: """
-        Exit status: 0 = every sample is in an intact shard; 1 = damaged or missing shards (rerun the run with
-        --resume to compute them again, bit-identically); 2 = no damage, but the run is not finished.
+        Exit status: 0 = every sample (of a `--part I/N` run: every shard of the part) is in an intact shard;
+        1 = damaged or missing shards (rerun the run with --resume to compute them again, bit-identically);
+        2 = no damage, but the run is not finished.
         """)
 
     @Argument(help: "Run directory (the --out of `flowturbo run` or `flowturbo coordinator`).")
@@ -46,7 +47,8 @@ struct VerifyCommand: ParsableCommand {
             for x in r.damaged { print("damaged  shard \(x.shard) (\(x.file)): \(x.reason)") }
             if busy { print("note: a run holds the lock on \(d) and is still writing") }
             print("\(r.intact.count) of \(r.shardCount) shards intact, \(r.damaged.count) damaged; "
-                  + "\(r.samplesIntact) of \(r.header.samples) samples verified")
+                  + "\(r.samplesIntact) of \(r.header.samples) samples verified"
+                  + (r.header.part.map { "; part \($0) " + (r.complete ? "complete" : "not finished") } ?? ""))
         }
         if !r.damaged.isEmpty {
             let line = "error: \(r.damaged.count) damaged or missing shard(s) in \(d); "

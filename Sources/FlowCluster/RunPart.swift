@@ -2,7 +2,8 @@ import FlowTensor
 
 /// Part I of N of a coordinator-free run: the shards s with s mod N == I of the run's global shard layout.
 ///
-/// I is 0-based (0..<N), like Kubernetes' `JOB_COMPLETION_INDEX` and a Slurm array `--array=0-(N-1)`.
+/// I is 0-based (0..<N), like Kubernetes' `JOB_COMPLETION_INDEX` and a Slurm array `--array=0-(N-1)`; N/N is taken as
+/// 0/N, so 1-based numbering (1/N … N/N, e.g. `--array=1-N`) names the same N parts and merges to the same run.
 /// Round-robin rather than contiguous blocks: the cost of a shard can drift with its index (prompt files
 /// sorted by length or category, a short last shard), and interleaving gives every part the same mix.
 public struct RunPart: Equatable, Sendable, CustomStringConvertible {
@@ -11,7 +12,7 @@ public struct RunPart: Equatable, Sendable, CustomStringConvertible {
     /// Number of parts.
     public let count: Int
 
-    /// Parses "I/N" (0 ≤ I < N); the error names the 0-based convention.
+    /// Parses "I/N" (0 ≤ I ≤ N, N/N meaning 0/N); the error names the 0-based convention.
     public init(parsing text: String) throws {
         let pieces = text.split(separator: "/", omittingEmptySubsequences: false)
         guard pieces.count == 2, let i = Int(pieces[0]), let n = Int(pieces[1]) else {
@@ -25,11 +26,11 @@ public struct RunPart: Equatable, Sendable, CustomStringConvertible {
         guard count >= 1, count <= Bounds.maxSamples else {
             throw FlowError("part \(index)/\(count): the number of parts must be at least 1")
         }
-        guard index >= 0, index < count else {
-            throw FlowError("part \(index)/\(count): the index is 0-based (0 to \(count - 1)); "
-                + "part \(count)/\(count) is \(count - 1)/\(count)")
+        guard index >= 0, index <= count else {
+            throw FlowError("part \(index)/\(count): the index is 0-based (0 to \(count - 1); \(count)/\(count) "
+                + "is read as 0/\(count) so 1-based numbering works too)")
         }
-        self.index = index
+        self.index = index % count
         self.count = count
     }
 

@@ -24,12 +24,15 @@ final class RunPartTests: XCTestCase {
     }
 
     func testBadPartsAreRefusedWithTheZeroBasedHint() {
-        for text in ["3/3", "-1/3", "0/0", "1", "a/3", "1/3/4", ""] {
+        for text in ["4/3", "-1/3", "0/0", "1", "a/3", "1/3/4", ""] {
             XCTAssertThrowsError(try RunPart(parsing: text), text) { error in
                 XCTAssertTrue("\(error)".contains("0-based") || "\(error)".contains("at least 1"), "\(error)")
             }
         }
-        XCTAssertThrowsError(try RunPart(parsing: "3/3")) { XCTAssertTrue("\($0)".contains("2/3"), "\($0)") }
+        XCTAssertThrowsError(try RunPart(parsing: "4/3")) { XCTAssertTrue("\($0)".contains("0 to 2"), "\($0)") }
+        // 1-based numbering (1/3, 2/3, 3/3) names the same three parts as 0/3, 1/3, 2/3.
+        XCTAssertEqual(try RunPart(parsing: "3/3"), try RunPart(parsing: "0/3"))
+        XCTAssertEqual(Set(try ["1/3", "2/3", "3/3"].map { try RunPart(parsing: $0).index }), [0, 1, 2])
     }
 
     func testProgressLinesEveryIntervalWithRateAndETA() {

@@ -17,6 +17,7 @@ enum CommandRegistry {
         CoordinatorCommand.self,
         WorkerCommand.self,
         VerifyCommand.self,
+        ExportCommand.self,
         StatsCommand.self,
         FuzzCommand.self,
         KeysCommand.self,

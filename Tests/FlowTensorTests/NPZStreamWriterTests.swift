@@ -67,6 +67,40 @@ final class NPZStreamWriterTests: XCTestCase {
         }
     }
 
+    /// A real > 4 GiB archive (opt-in: FLOWTURBO_TEST_ZIP64_LARGE=1, writes 4.3 GB to the temp directory): Python's
+    /// zipfile checks the CRC-32 of all of it, reads the .npy header and the last chunk, stamped with its index.
+    func testLargeArchivePast4GiBIsReadByPython() throws {
+        guard ProcessInfo.processInfo.environment["FLOWTURBO_TEST_ZIP64_LARGE"] == "1" else {
+            throw XCTSkip("set FLOWTURBO_TEST_ZIP64_LARGE=1 to write a 4.3 GB .npz")
+        }
+        guard let python = pythonWithNumpy() else { throw XCTSkip("python3 with numpy is not installed") }
+        let path = tempPath("large.npz")
+        let chunk = 1 << 26, chunks = 65
+        var block = payload(chunk)
+        let w = try NPZStreamWriter(path: path, dtype: .uint8, shape: [chunks, chunk])
+        for c in 0..<chunks {
+            block[0] = UInt8(c)
+            try w.append(block)
+        }
+        try w.finish()
+        let script = """
+        import sys, zipfile, numpy as np
+        z = zipfile.ZipFile(sys.argv[1])
+        assert z.testzip() is None
+        f = z.open('arr_0.npy')
+        assert np.lib.format.read_magic(f) == (1, 0)
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        start = f.tell()
+        f.seek(start + (shape[0] - 1) * shape[1])
+        last = np.frombuffer(f.read(shape[1]), dtype=np.uint8)
+        big = z.getinfo('arr_0.npy').file_size > 2**32
+        print(dtype, shape, big, int(last[0]), int(last[1:].astype(np.int64).sum()))
+        """
+        let out = try run(python, ["-c", script, path]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let rest = block.dropFirst().reduce(0) { $0 + Int($1) }
+        XCTAssertEqual(out, "uint8 (\(chunks), \(chunk)) True \(chunks - 1) \(rest)")
+    }
+
     func testAbandonedOrShortWriteLeavesNothing() throws {
         let path = tempPath("b.npz")
         let dir = (path as NSString).deletingLastPathComponent
@@ -90,13 +124,16 @@ final class NPZStreamWriterTests: XCTestCase {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = [exe] + args
-        let pipe = Pipe()
+        let pipe = Pipe(), errPipe = Pipe()
         p.standardOutput = pipe
-        p.standardError = Pipe()
+        p.standardError = errPipe
         try p.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let err = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw FlowError("\(exe) failed with status \(p.terminationStatus)") }
+        guard p.terminationStatus == 0 else {
+            throw FlowError("\(exe) failed with status \(p.terminationStatus): \(err.suffix(400))")
+        }
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -2,12 +2,12 @@
 import FlowTensor
 import XCTest
 
-/// The export's pixel cast and layout: DiT's `torch.clamp(127.5 * x + 128.0, 0, 255).to(torch.uint8)` at closed-form
-/// points (ends, centre, clipping, the truncation just below .5 steps), and [C, H, W] → [H, W, C] with gray replicated.
+/// The export's pixel cast and layout: DiT's `torch.clamp(127.5 * x + 128.0, 0, 255).to(torch.uint8)` at
+/// closed-form points (ends, centre, clipping, truncation at .5 steps), and [C, H, W] → [H, W, C], gray replicated.
 final class RunExportPixelTests: XCTestCase {
     func testPixelCastMatchesDiTAtClosedFormPoints() {
-        // 127.5·x + 128: −1 → 0.5 → 0; 1 → 255.5 → 255; 0 → 128; 2/255 − 1 → 1.5 → 1 (truncation, not rounding
-        // to even); beyond ±1 clipped; NaN → 0.
+        // 127.5·x + 128: −1 → 0.5 → 0; 1 → 255.5 → 255; 0 → 128; 2/255 − 1 → 1.5 → 1 (truncation, not
+        // rounding to even); beyond ±1 clipped; NaN → 0.
         let cases: [(Float, UInt8)] = [(-1, 0), (1, 255), (0, 128), (2.0 / 255 - 1, 1), (-3, 0), (3, 255),
                                        (-0.5, 64), (0.5, 191), (.nan, 0), (.infinity, 255), (-.infinity, 0)]
         for (x, want) in cases {

@@ -1,3 +1,4 @@
+import FlowCluster
 @testable import FlowTensor
 import Foundation
 import XCTest
@@ -113,6 +114,16 @@ final class ExportTests: XCTestCase {
             XCTAssertTrue(err.contains("flowturbo verify"), err)
             XCTAssertFalse(FileManager.default.fileExists(atPath: out), out)
         }
+        // An unfinished copy: the journal without its last commit.
+        try FileManager.default.copyItem(atPath: d + "/run", toPath: d + "/part")
+        let journal = try Journal.read(d + "/part/journal.log")
+        let kept = Array(journal.commits.dropLast())
+        try Journal.rewrite(d + "/part/journal.log", header: journal.header, commits: kept)
+        (st, err) = try Harness.run(["export", "--format", "adm-npz", d + "/part", "--out", d + "/part.npz"],
+                                    logDir: d, tag: "part")
+        XCTAssertNotEqual(st, 0)
+        XCTAssertTrue(err.contains("incomplete") && err.contains("flowturbo verify"), err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/part.npz"))
         (st, err) = try Harness.run(["export", "--format", "webp", d + "/run", "--out", d + "/x"],
                                     logDir: d, tag: "fmt")
         XCTAssertNotEqual(st, 0)

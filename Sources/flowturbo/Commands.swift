@@ -19,6 +19,7 @@ enum CommandRegistry {
         MergeCommand.self,
         WorkerCommand.self,
         VerifyCommand.self,
+        ExportCommand.self,
         StatsCommand.self,
         FuzzCommand.self,
         KeysCommand.self,

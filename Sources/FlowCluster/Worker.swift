@@ -135,7 +135,14 @@ public final class Worker {
         try wr.setLinger(0); try ws.setLinger(0)
         try wr.bind(wakeEndpoint); try ws.connect(wakeEndpoint)
         wakeReceiver = wr; wakeSender = ws
-        defer { wr.close(); ws.close() }
+        // Every exit (also a throw) waits for a running shard first: its thread sends on the wake socket.
+        defer {
+            waitForCompute()
+            wakeSender = nil
+            wakeReceiver = nil
+            wr.close()
+            ws.close()
+        }
         try connectControl()
         let hb = Double(config.heartbeatIntervalMs) / 1000
         var lastHeard = Date(), lastSent = Date.distantPast
@@ -288,15 +295,30 @@ public final class Worker {
         let queueWait = max(0, Date().timeIntervalSince(lastWorkRequest))
         let backend = self.backend
         let t = Thread { [self] in
+            var bytes: [UInt8]?, failure = ""
             do {
-                let bytes = try Worker.compute(a, program: program, workerID: workerID, batchDelayMs: delay,
-                                               poison: poison, queueWaitSeconds: queueWait,
-                                               captions: { try backend.captions(for: $0) })
-                self.lock.lock(); self.finishedResult = bytes; self.lock.unlock()
+                bytes = try Worker.compute(a, program: program, workerID: workerID, batchDelayMs: delay,
+                                           poison: poison, queueWaitSeconds: queueWait,
+                                           captions: { try backend.captions(for: $0) })
             } catch {
-                self.reject(a, "cannot encode the shard's prompts: \(error)", fatal: false)
+                failure = "cannot encode the shard's prompts: \(error)"
+            }
+            // Publish and wake under the lock: the control thread sees the outcome only under this lock, so it cannot
+            // return from run() and close the wake socket while this send is in progress (a use-after-free the worker
+            // fuzz target hit as SIGSEGV).
+            self.lock.lock()
+            if let b = bytes {
+                self.finishedResult = b
+            } else {
+                var e = Flowturbo_V1_Error()
+                e.workerID = workerID
+                e.shardID = a.shardID
+                e.leaseID = a.leaseID
+                e.message = failure
+                self.finishedError = e
             }
             try? self.wakeSender?.send([[UInt8]()], dontWait: true)
+            self.lock.unlock()
         }
         t.name = "compute"
         t.start()

@@ -12,8 +12,8 @@ struct TrainSlotClassifierCommand: ParsableCommand {
 
     @Option(help: "MNIST directory with the four IDX files.") var data: String = "data/mnist"
     @Option(help: "Output safetensors.") var out: String = "Models/" + SlotClassifier.fileName
-    @Option(help: "Hidden widths, comma-separated.") var hidden: String = "256,128"
-    @Option(help: "Optimizer steps.") var steps: Int = 4000
+    @Option(help: "Hidden widths, comma-separated.") var hidden: String = "512,256"
+    @Option(help: "Optimizer steps.") var steps: Int = 20000
     @Option(help: "Mini-batch size.") var batch: Int = 128
     @Option(help: "Peak AdamW learning rate (cosine decay to 0).") var lr: Float = 1e-3
     @Option(help: "AdamW weight decay.") var weightDecay: Float = 1e-4
@@ -28,7 +28,7 @@ struct TrainSlotClassifierCommand: ParsableCommand {
         Gemm.setThreads(threads)
         let hs = hidden.split(separator: ",").compactMap { Int($0) }
         guard !hs.isEmpty, hs.allSatisfy({ $0 > 0 }), steps > 0, batch > 0, empties >= 0 else {
-            throw FlowError("hidden widths must be positive like 256,128 and steps/batch positive, empties ≥ 0")
+            throw FlowError("hidden widths must be positive like 512,256 and steps/batch positive, empties ≥ 0")
         }
         let train = try SlotTrainingSet.make(from: try MNISTData.load(directory: data, split: "train"),
                                              empties: empties, emptyNoise: emptyNoise, seed: seed)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Independent (numpy) quad-canvas reference fixture for the prompt-adherence calibration test.
 
-Writes Tests/Fixtures/quad-adherence/prompts.txt (one prompt per line, 40 per category) and canvases.npy
+Writes Tests/Fixtures/quad-adherence/prompts.txt (one prompt per line, 40 per category), specs.txt (what each
+prompt asks: `slots A B C D` with `.` for empty, or `count D N`) and canvases.npy
 (uint8 (N, 1, 32, 32), intensity 0-255; the canvas in [-1, 1] is q / 127.5 - 1): every named digit is a random
 MNIST *test* image of that digit, resized 28->16 by exact area averaging and placed in its 16x16 slot.
 
@@ -40,7 +41,7 @@ def main(data, out):
     by = [np.flatnonzero(labs == d) for d in range(10)]
     w = area_matrix(28, 16)
     rng = np.random.default_rng(11)
-    prompts, canvases = [], []
+    prompts, canvases, specs = [], [], []
 
     def canvas(slots):
         c = np.zeros((32, 32))
@@ -51,9 +52,10 @@ def main(data, out):
             c[r0:r0 + 16, c0:c0 + 16] = w @ imgs[rng.choice(by[d])] @ w.T
         return np.clip(np.rint(c * 255), 0, 255).astype(np.uint8)
 
-    def add(prompt, slots):
+    def add(prompt, slots, category=None):
         prompts.append(prompt)
         canvases.append(canvas(slots))
+        specs.append(category or "slots " + " ".join("." if d is None else str(d) for d in slots))
 
     words = ["one", "two", "three", "four"]
     for k in range(40):
@@ -80,12 +82,15 @@ def main(data, out):
     for k in range(40):
         d, n = int(rng.integers(10)), int(rng.integers(1, 5))
         chosen = set(int(x) for x in rng.choice(4, n, replace=False))
-        add(f"{words[n - 1]} {d}" + ("" if n == 1 else "s"), [d if i in chosen else None for i in range(4)])
+        add(f"{words[n - 1]} {d}" + ("" if n == 1 else "s"), [d if i in chosen else None for i in range(4)],
+            f"count {d} {n}")
     for k in range(40):
         add("an empty canvas" if k % 2 == 0 else "nothing", [None] * 4)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "prompts.txt"), "w") as f:
         f.write("\n".join(prompts) + "\n")
+    with open(os.path.join(out, "specs.txt"), "w") as f:
+        f.write("\n".join(specs) + "\n")
     np.save(os.path.join(out, "canvases.npy"), np.stack(canvases)[:, None])
     print(f"wrote {len(prompts)} prompts and canvases to {out}")
 

@@ -60,7 +60,8 @@ final class StatsAdherenceTests: XCTestCase {
             let c = categories[i / 40]
             right[c] = ((right[c]?.0 ?? 0) + (ok ? 1 : 0), (right[c]?.1 ?? 0) + 1)
         }
-        let (st, out) = try runCLI(["stats", "adherence", "--samples", dir + "/s.npy", "--prompts", fx + "/prompts.txt"])
+        let (st, out) = try runCLI(["stats", "adherence", "--samples", dir + "/s.npy",
+                                    "--prompts", fx + "/prompts.txt"])
         XCTAssertEqual(st, 0, out)
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], out)
         let all = right.values.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }

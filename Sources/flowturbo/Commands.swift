@@ -13,6 +13,7 @@ enum CommandRegistry {
         TrainRefinerCommand.self,
         TrainT2ICommand.self,
         TrainClassifierCommand.self,
+        TrainSlotClassifierCommand.self,
         ClassifyCommand.self,
         RunCommand.self,
         CoordinatorCommand.self,

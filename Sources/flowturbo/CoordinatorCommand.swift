@@ -172,7 +172,8 @@ func finishRun(outDir: String, summary: CoordinatorSummary, workers: Int, export
     let md = try RunOutput.writeReport(outDir: outDir, summary: summary, workers: workers, reference: ref?.path,
                                        featureName: features, features: features == "raw" ? nil : { set, path in
         try CLIFeatureMaps.apply(features, to: set, path: path, projectionDimension: o.projectionDim, seed: o.featureSeed)
-    }, quality: QualityDefaults.classAgreement(o, spec: spec))
+    }, quality: QualityDefaults.classAgreement(o, spec: spec)
+        ?? AdherenceDefaults.scorer(o, spec: spec))
     if exportNPZ { print("wrote \(try RunOutput.exportNPZ(outDir: outDir))") }
     print(md)
 }

@@ -9,7 +9,7 @@ struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
         abstract: "Reference statistics (.npz with mu/sigma) and metric comparisons (FD, precision/recall, density/coverage, KID, SWD).",
-        subcommands: [StatsReferenceCommand.self, StatsCompareCommand.self])
+        subcommands: [StatsReferenceCommand.self, StatsCompareCommand.self, StatsAdherenceCommand.self])
 }
 
 /// `flowturbo stats reference`: mu/sigma, mergeable sums, per-class sums and a seeded sample reservoir → .npz.
@@ -26,6 +26,14 @@ struct StatsReferenceCommand: ParsableCommand {
     var latents: String?
     @Option(help: "A gmm:* preset or mixture file: exact analytic mean/covariance, globally and per class (no samples).")
     var model: String?
+    @Option(help: "Quad-canvas prompt file: reference canvases from MNIST test in the slot classifier's feature space.")
+    var quadPrompts: String?
+    @Option(help: "With --quad-prompts: reference canvases per prompt.")
+    var imagesPerPrompt = 1
+    @Option(help: "With --quad-prompts: MNIST directory (t10k files).")
+    var data = QuadAdherence.defaultData
+    @Option(help: "With --quad-prompts: slot classifier (default: the shipped one).")
+    var slotClassifier: String?
     @Option(help: "Output .npz.")
     var out: String
     @Option(help: ArgumentHelp(stringLiteral: CLIFeatureMaps.help))
@@ -40,9 +48,12 @@ struct StatsReferenceCommand: ParsableCommand {
     var seed: UInt64 = 0
 
     func run() throws {
-        let sources = [idx, latents, model].compactMap { $0 }
-        guard sources.count == 1 else { throw FlowError("stats reference: give exactly one of --idx, --latents or --model") }
+        let sources = [idx, latents, model, quadPrompts].compactMap { $0 }
+        guard sources.count == 1 else {
+            throw FlowError("stats reference: give exactly one of --idx, --latents, --model or --quad-prompts")
+        }
         if let spec = model { return try writeAnalytic(spec) }
+        if let q = quadPrompts { return try writeQuadReference(q) }
         var x: [Float], d: Int, lab: [Int32]?
         let src: String
         if let path = idx {

@@ -15,7 +15,8 @@ enum AdherenceDefaults {
     static func scorer(_ o: ClusterRunOptions, spec: RunSpec) -> RunOutput.QualityScorer? {
         let path = ModelDefaults.shipped(SlotClassifier.fileName)
         guard o.reference != QualityDefaults.none, FileIO.exists(path), let file = spec.promptFile,
-              let specs = try? QuadAdherence.sampleSpecs(promptFile: file, imagesPerPrompt: 1) else { return nil }
+              let specs = try? QuadAdherence.sampleSpecs(promptFile: file, imagesPerPrompt: spec.imagesPerPrompt)
+        else { return nil }
         let explicitReference = o.reference != nil
         return { samples, _, shape in
             guard shape == [1, QuadCanvas.size, QuadCanvas.size] else { return ([:], "") }

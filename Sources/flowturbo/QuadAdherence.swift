@@ -3,6 +3,7 @@ import Foundation
 import FlowModels
 import FlowStats
 import FlowTensor
+import FlowText
 import FlowTraining
 
 /// Quad-canvas prompt evaluation shared by `stats adherence`, `stats reference --quad-prompts` and run reports:
@@ -24,7 +25,7 @@ enum QuadAdherence {
     static func sampleSpecs(promptFile: String, imagesPerPrompt k: Int) throws -> [QuadSpec] {
         guard k >= 1 else { throw FlowError("images per prompt must be ≥ 1 (got \(k))") }
         var specs: [QuadSpec] = []
-        for (i, p) in try EvalSet.readPrompts(promptFile).enumerated() {
+        for (i, p) in try PromptSet.load(promptFile).map(\.text).enumerated() {
             do { specs.append(try QuadCaptionParser.parse(p)) } catch {
                 throw FlowError("\(promptFile): prompt \(i + 1) '\(p)' is not a quad-canvas caption "
                     + "(\(error)); see docs/quad-canvas.md for the grammar")

@@ -63,7 +63,8 @@ public struct ResolvedSampling: Equatable {
 
 /// One rule for defaults in every command (`run`, `coordinator`, `sample`, `worker`, `train-refiner`, `classify`):
 ///
-/// - model: the given spec, else the shipped predictor (`Models/sit-mnist.safetensors`, else `gmm:mnist`);
+/// - model: the given spec, else the shipped predictor (`Models/sit-mnist.safetensors`, else `gmm:mnist`; for
+///   prompt runs the shipped text-to-image model `Models/pixart-quad.safetensors`);
 /// - refiner: the given file (`none` = no refiner), else the refiner the model's metadata recommends (a file next to
 ///   the model) when it exists, else none;
 /// - plan, R-step shape, guidance: the given values, else the model's recommendation (the plan for a model without
@@ -73,8 +74,8 @@ public enum ModelDefaults {
     public static let noRefiner = "none"
 
     public static func resolve(model: String?, refiner: String?, plan: String?, refinerStep: String?,
-                               guidance: Float?) throws -> ResolvedSampling {
-        let spec = model ?? ModelLoader.defaultPredictorSpec
+                               guidance: Float?, text: Bool = false) throws -> ResolvedSampling {
+        let spec = model ?? (text ? defaultTextPredictorSpec : ModelLoader.defaultPredictorSpec)
         let rec = spec.hasPrefix("gmm:") ? nil : try FileIO.exists(spec) ? Recommendation.read(spec) : nil
         var ref: String?
         if let r = refiner {
@@ -90,6 +91,12 @@ public enum ModelDefaults {
             model: spec, refiner: ref, plan: chosenPlan, refinerStep: refinerStep ?? rec?.refinerStep ?? "heun",
             guidance: guidance ?? rec?.guidance ?? 1,
             source: fromRec ? "metadata of \(spec)" : (rec == nil && (plan == nil || guidance == nil) ? "built-in" : "command line"))
+    }
+
+    /// Default predictor of prompt runs: the shipped text-to-image model (`Models/pixart-quad.safetensors`, the
+    /// quad-canvas task), or a one-line error when it is missing.
+    public static var defaultTextPredictorSpec: String {
+        shipped("pixart-quad.safetensors")
     }
 
     /// A shipped file by name: `<modelsDirectory>/NAME` (the same directory every command searches).

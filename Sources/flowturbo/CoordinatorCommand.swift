@@ -145,7 +145,8 @@ struct ClusterRunOptions: ParsableArguments {
         if let s = refinerStep, RefinerStep(rawValue: s) == nil {
             throw FlowError("--refiner-step \(s): expected heun or euler")
         }
-        return try ModelDefaults.resolve(model: model, refiner: refiner, plan: plan, refinerStep: refinerStep, guidance: cfg)
+        return try ModelDefaults.resolve(model: model, refiner: refiner, plan: plan, refinerStep: refinerStep, guidance: cfg,
+                                         text: prompts != nil)
     }
 
     /// Worker flags that make a worker hold the same models (`--refiner none` when the run has no refiner, so the

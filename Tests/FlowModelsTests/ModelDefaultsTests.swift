@@ -91,4 +91,15 @@ final class ModelDefaultsTests: XCTestCase {
         XCTAssertEqual(r.refiner, ModelDefaults.shipped("refiner-mnist.safetensors"))
         XCTAssertTrue(r.plan.contains("R"), r.plan)
     }
+
+    /// Prompt runs default to the shipped text-to-image model and its recommendation.
+    func testPromptRunsDefaultToTheShippedTextModel() throws {
+        let t2i = ModelDefaults.shipped("pixart-quad.safetensors")
+        try XCTSkipUnless(FileIO.exists(t2i), "no shipped text-to-image model at \(t2i)")
+        let r = try ModelDefaults.resolve(model: nil, refiner: nil, plan: nil, refinerStep: nil, guidance: nil, text: true)
+        XCTAssertEqual(r.model, t2i)
+        let rec = try XCTUnwrap(try Recommendation.read(t2i))
+        XCTAssertEqual(r.guidance, rec.guidance)
+        XCTAssertEqual(r.plan, r.refiner == nil ? (rec.planWithoutRefiner ?? "H8") : rec.plan)
+    }
 }

@@ -6,13 +6,10 @@ import XCTest
 /// End-to-end runs of the real binary on loopback: determinism across worker counts, worker and
 /// coordinator SIGKILL (+ --resume), garbage frames. Model: the analytic gmm:synthetic field.
 final class DistributedRunTests: XCTestCase {
-    static let common = ["--model", "gmm:synthetic", "--samples", "160", "--batch", "8", "--shard-size", "16",
-                         "--seed", "3", "--plan", "H8", "--quiet"]
-    static var referenceDir: String?
+    static let common = Harness.smallRun
 
     override class func tearDown() {
         Harness.removeTempDirs()
-        referenceDir = nil
         super.tearDown()
     }
 
@@ -22,15 +19,8 @@ final class DistributedRunTests: XCTestCase {
         }
     }
 
-    /// One-worker run, computed once and shared.
-    func reference() throws -> String {
-        if let d = Self.referenceDir { return d }
-        let d = Harness.tempDir("ref")
-        let (status, err) = try Harness.run(["run", "--workers", "1", "--out", d + "/run"] + Self.common, logDir: d, tag: "ref")
-        XCTAssertEqual(status, 0, err)
-        Self.referenceDir = d + "/run"
-        return d + "/run"
-    }
+    /// A clean one-worker run, computed once and shared.
+    func reference() throws -> String { try Harness.referenceRun(Self.common) }
 
     func testOneVsThreeWorkersBitwiseIdenticalAndLabelsBalanced() throws {
         let ref = try Harness.samples(try reference())

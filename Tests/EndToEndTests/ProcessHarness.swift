@@ -30,10 +30,28 @@ enum Harness {
         return d
     }
 
-    /// Deletes every directory made by `tempDir`.
+    /// Deletes every directory made by `tempDir` (and forgets the reference runs inside them).
     static func removeTempDirs() {
         for d in created { try? FileManager.default.removeItem(atPath: d) }
         created = []
+        references = [:]
+    }
+
+    /// Flags of the small gmm:synthetic run the distributed tests compare against (160 samples in 10 shards).
+    static let smallRun = ["--model", "gmm:synthetic", "--samples", "160", "--batch", "8", "--shard-size", "16",
+                           "--seed", "3", "--plan", "H8", "--quiet"]
+
+    private static var references: [String: String] = [:]
+
+    /// A clean one-worker run with `flags`, computed once until `removeTempDirs()`; returns its run directory.
+    static func referenceRun(_ flags: [String]) throws -> String {
+        let key = flags.joined(separator: " ")
+        if let d = references[key] { return d }
+        let d = tempDir("ref")
+        let (status, err) = try run(["run", "--workers", "1", "--out", d + "/run"] + flags, logDir: d, tag: "ref")
+        guard status == 0 else { throw FlowError("reference run failed (\(status)): \(err)") }
+        references[key] = d + "/run"
+        return d + "/run"
     }
 
     /// Starts `flowturbo args…` with stdout/stderr captured to files in `logDir`.

@@ -9,13 +9,10 @@ import XCTest
 /// misconfigured worker is refused at hello, and a run whose workers are all banned (NaN weights) ends with
 /// one error line instead of waiting forever.
 final class RobustnessTests: XCTestCase {
-    static let common = ["--model", "gmm:synthetic", "--samples", "160", "--batch", "8", "--shard-size", "16",
-                         "--seed", "3", "--plan", "H8", "--quiet"]
-    static var referenceDir: String?
+    static let common = Harness.smallRun
 
     override class func tearDown() {
         Harness.removeTempDirs()
-        referenceDir = nil
         super.tearDown()
     }
 
@@ -25,16 +22,8 @@ final class RobustnessTests: XCTestCase {
         }
     }
 
-    /// A clean one-worker run, computed once.
-    func reference() throws -> String {
-        if let d = Self.referenceDir { return d }
-        let d = Harness.tempDir("robust-ref")
-        let (status, err) = try Harness.run(["run", "--workers", "1", "--out", d + "/run"] + Self.common, logDir: d,
-                                            tag: "ref")
-        XCTAssertEqual(status, 0, err)
-        Self.referenceDir = d + "/run"
-        return d + "/run"
-    }
+    /// A clean one-worker run, computed once and shared.
+    func reference() throws -> String { try Harness.referenceRun(Self.common) }
 
     func hostile(_ out: String) -> HostilePeer {
         HostilePeer(outDir: out, shards: 10, shardSize: 16, sampleSize: 16, classes: 4)

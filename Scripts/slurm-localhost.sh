@@ -58,11 +58,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free TCP port on loopback (nothing answers a connect), optionally with its successor free too.
+# A free TCP port on loopback (nothing answers a connect), optionally with its successor free too; below the
+# ephemeral range, from which srun and the daemons take the ports of their own connections.
+EPHEMERAL=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
     local p
     for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((10000 + RANDOM % (EPHEMERAL - 10002)))
         (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
         [ "${1:-}" = pair ] && { (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null && continue; }
         echo "$p"
@@ -156,6 +158,12 @@ echo "submitted flowturbo.sbatch as job $COORD_JOB; $ARRAY_OUT"
 # 7. Wait (bounded) until the queue is empty.
 deadline=$(($(date +%s) + TIMEOUT))
 while [ -n "$(squeue -h -o %i 2>/dev/null)" ]; do
+    # A failed job leaves the merge job pending for ever (afterok can no longer hold): stop waiting.
+    if squeue -h -o %r 2>/dev/null | grep -q DependencyNeverSatisfied; then
+        squeue
+        tail -n 5 "$WORK"/*.log || true
+        fail "a job failed, so the merge job's dependency can never be satisfied"
+    fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
         squeue
         tail -n 5 "$WORK"/*.log || true

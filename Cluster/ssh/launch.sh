@@ -29,7 +29,7 @@
 #   GRACE_SECONDS     after the coordinator exits, wait this long for ssh sessions to end (default 10)
 set -euo pipefail
 
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
 HOSTS="" COORD_HOST="" PORT=5555 BIND_ADDR="*" KEYS="" INSECURE=0
 while [ $# -gt 0 ]; do

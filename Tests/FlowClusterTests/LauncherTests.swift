@@ -8,7 +8,8 @@ import XCTest
 final class LauncherTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
-    static let scripts = ["Cluster/ssh/launch.sh", "Cluster/slurm/flowturbo.sbatch", "Scripts/netns-multihost.sh"]
+    static let scripts = ["Cluster/ssh/launch.sh", "Cluster/slurm/flowturbo.sbatch", "Scripts/netns-multihost.sh",
+                          "Scripts/slurm-localhost.sh"]
     static let launchers = ["Cluster/ssh/launch.sh", "Cluster/slurm/flowturbo.sbatch",
                             "Cluster/kubernetes/coordinator.yaml", "Cluster/kubernetes/workers.yaml"]
 

@@ -8,7 +8,8 @@ import XCTest
 final class LauncherTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
-    static let scripts = ["Cluster/ssh/launch.sh", "Cluster/slurm/flowturbo.sbatch", "Scripts/netns-multihost.sh"]
+    static let scripts = ["Cluster/ssh/launch.sh", "Cluster/slurm/flowturbo.sbatch", "Scripts/netns-multihost.sh",
+                          "Scripts/slurm-localhost.sh"]
     static let launchers = ["Cluster/ssh/launch.sh", "Cluster/slurm/flowturbo.sbatch",
                             "Cluster/kubernetes/coordinator.yaml", "Cluster/kubernetes/workers.yaml"]
 
@@ -234,12 +235,16 @@ final class LauncherTests: XCTestCase {
 
     /// launch.sh with a stand-in ssh (runs the remote command locally) and CurveZMQ keys: the run
     /// completes with the workers of every host in the hosts file, and its samples tile the index range.
+    /// Each host gets its own key pair: the coordinator allows exactly those public keys, and every ssh
+    /// session receives only its own host's secret (installed with mode 0600).
     func testSSHLauncherCompletesRunWithStandInSSH() throws {
         guard let bin = Self.binary else { throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first") }
         let d = NSTemporaryDirectory() + "launcher-ssh-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: d) }
-        try "#!/bin/sh\nhost=$1; shift\necho \"$host\" >> \"$(dirname \"$0\")/ssh-hosts\"\nexec /bin/sh -c \"$*\"\n"
+        // Records each session's host and stdin (what the host was handed), then runs the command here.
+        try "#!/bin/sh\nhost=$1; shift\nd=$(dirname \"$0\")\necho \"$host\" >> \"$d/ssh-hosts\"\n"
+            .appending("cat > \"$d/stdin-$host\"\nexec /bin/sh -c \"$*\" < \"$d/stdin-$host\"\n")
             .write(toFile: d + "/fakessh", atomically: true, encoding: .utf8)
         chmod(d + "/fakessh", 0o755)
         try "# test hosts\nhostA 1\n\nhostB 2\n".write(toFile: d + "/hosts", atomically: true, encoding: .utf8)
@@ -250,8 +255,10 @@ final class LauncherTests: XCTestCase {
             "--bind-address", "127.0.0.1", "--port", String(port), "--keys", d + "/keys", "--",
             "--model", "gmm:synthetic", "--samples", "96", "--batch", "8", "--shard-size", "8", "--plan", "H8",
             "--quiet", "--out", d + "/run",
-        ], env: ["SSH": d + "/fakessh", "FLOWTURBO": bin, "WORKER_EXTRA_ARGS": "--batch-delay-ms 100 --give-up-seconds 20"])
+        ], env: ["SSH": d + "/fakessh", "FLOWTURBO": bin, "WORKER_EXTRA_ARGS": "--batch-delay-ms 100 --give-up-seconds 20",
+                 "REMOTE_KEYS": d + "/remote"])
         XCTAssertEqual(status, 0, out)
+        try checkPerHostKeys(d, hosts: ["hostA", "hostB"], binary: bin)
         // launch.sh starts the hosts' ssh sessions in the background, so they may log in either order.
         let sshHosts = try String(contentsOfFile: d + "/ssh-hosts", encoding: .utf8).split(separator: "\n").map(String.init)
         XCTAssertEqual(sshHosts.sorted(), ["hostA", "hostB"], "one ssh session per host in the hosts file")
@@ -264,5 +271,39 @@ final class LauncherTests: XCTestCase {
         var next = 0
         for s in shards { XCTAssertEqual(s["first"] as? Int, next); next += s["count"] as? Int ?? 0 }
         XCTAssertEqual(next, 96)
+    }
+
+    /// Key lines (no comments) of a key file.
+    static func keyLines(_ path: String) throws -> [String] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+    }
+
+    /// Per-host keys of a launch.sh run in `d` (keys in d/keys, stand-in ssh stdin in d/stdin-HOST, remote d/remote).
+    func checkPerHostKeys(_ d: String, hosts: [String], binary: String) throws {
+        var publics: [String] = []
+        for h in hosts {
+            let secret = d + "/keys/hosts/\(h).key"
+            let pub = try XCTUnwrap(Self.keyLines(d + "/keys/hosts/\(h).pub").first)
+            // The public key really belongs to the host's secret (derived independently by `keys public`).
+            let (st, derived) = try Self.run(binary, ["keys", "public", secret])
+            XCTAssertEqual(st, 0, derived)
+            XCTAssertEqual(derived.trimmingCharacters(in: .whitespacesAndNewlines), pub)
+            publics.append(pub)
+            // The session of host h received exactly its own secret file, nothing else.
+            XCTAssertEqual(try String(contentsOfFile: d + "/stdin-\(h)", encoding: .utf8),
+                           try String(contentsOfFile: secret, encoding: .utf8), "\(h) must receive its own secret")
+            let installed = d + "/remote/\(h).key"
+            XCTAssertEqual(try Self.keyLines(installed), try Self.keyLines(secret))
+            for f in [secret, installed] {
+                let mode = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: f)[.posixPermissions] as? Int)
+                XCTAssertEqual(mode & 0o777, 0o600, "\(f) must be private")
+            }
+        }
+        XCTAssertEqual(Set(publics).count, hosts.count, "every host needs its own key pair")
+        XCTAssertEqual(try Self.keyLines(d + "/keys/allow").sorted(), publics.sorted(),
+                       "the coordinator allows exactly the hosts' keys (not the shared worker.pub)")
+        XCTAssertFalse(try Self.keyLines(d + "/keys/allow").contains(try Self.keyLines(d + "/keys/worker.pub")[0]))
+        XCTAssertEqual(try Self.keyLines(d + "/remote/coordinator.pub"), try Self.keyLines(d + "/keys/coordinator.pub"))
     }
 }

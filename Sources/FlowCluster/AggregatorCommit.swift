@@ -69,10 +69,12 @@ extension Aggregator {
     /// retrying on another worker). `--resume` continues once it is fixed.
     private func fail(_ p: Pending, _ error: Error, push: ZMQSocket) {
         count { $0.writeErrors += 1 }
-        let message = "cannot write shard \(p.entry.shard) into \(outDir): \(error); the journal is intact — free "
+        let message =
+            "cannot write shard \(p.entry.shard) into \(outDir): \(error); the journal is intact — free "
             + "space (or fix the directory) and rerun with --resume"
-        report(push, shard: p.entry.shard, lease: p.result.leaseID, worker: p.result.workerID, message: message,
-               fatal: true)
+        report(
+            push, shard: p.entry.shard, lease: p.result.leaseID, worker: p.result.workerID, message: message,
+            fatal: true)
     }
 
     /// Counts a committed result in the statistics (caller holds `lock`).
@@ -87,7 +89,9 @@ extension Aggregator {
         // 0: an older worker.
         if r.queueWaitSeconds > 0 { _stats.latency.record(.queueWait, seconds: r.queueWaitSeconds) }
         // Prompt shards: one value per shard.
-        if r.timings.textEncoderSeconds > 0 { _stats.latency.record(.textEncoder, seconds: r.timings.textEncoderSeconds) }
+        if r.timings.textEncoderSeconds > 0 {
+            _stats.latency.record(.textEncoder, seconds: r.timings.textEncoderSeconds)
+        }
         if r.finishedUnixUs > 0 {
             // Clock offset between hosts can make this negative; it then counts as 0 (1 µs).
             let us = receivedUnixUs.subtractingReportingOverflow(r.finishedUnixUs)

@@ -53,9 +53,11 @@ public enum ControlPlaneBench {
     public static func raiseFileLimit() -> Int {
         var r = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &r)
-        let nrOpen = (try? String(contentsOfFile: "/proc/sys/fs/nr_open", encoding: .utf8))
+        let nrOpen =
+            (try? String(contentsOfFile: "/proc/sys/fs/nr_open", encoding: .utf8))
             .flatMap { UInt(($0).trimmingCharacters(in: .whitespacesAndNewlines)) } ?? UInt(r.rlim_max)
-        var want = rlimit(rlim_cur: rlim_t(max(UInt(r.rlim_max), nrOpen)), rlim_max: rlim_t(max(UInt(r.rlim_max), nrOpen)))
+        var want = rlimit(
+            rlim_cur: rlim_t(max(UInt(r.rlim_max), nrOpen)), rlim_max: rlim_t(max(UInt(r.rlim_max), nrOpen)))
         if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &want) != 0 {
             want = rlimit(rlim_cur: r.rlim_max, rlim_max: r.rlim_max)
             setrlimit(Int32(RLIMIT_NOFILE.rawValue), &want)
@@ -116,7 +118,8 @@ public enum ControlPlaneBench {
             coordinatorLoopCPU: 100 * (b.cpu - a.cpu) / dt, coordinatorCPU: 100 * (cpu1 - cpu0 - fleetShare) / dt,
             fleetCPU: 100 * fm.cpuSeconds / dt, commitBatches: batches1 - batches0, refused: fm.refused,
             seconds: dt, saturated: false)
-        level.saturated = rate < 0.9 * offered || level.leaseP99Ms > 1000
+        level.saturated =
+            rate < 0.9 * offered || level.leaseP99Ms > 1000
             || level.heartbeatGapP99Ms > 2.0 * Double(o.heartbeatIntervalMs)
         return level
     }

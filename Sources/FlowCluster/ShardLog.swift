@@ -74,7 +74,9 @@ public final class ShardLog {
             return v <= UInt64(Int32.max) * 64 ? Int(v) : nil
         }
         while at + headerBytes + 4 <= bytes.count, Array(bytes[at..<(at + 4)]) == magic {
-            guard let shard = u64(at + 4), let a = u64(at + 12), let b = u64(at + 20), let c = u64(at + 28) else { break }
+            guard let shard = u64(at + 4), let a = u64(at + 12), let b = u64(at + 20), let c = u64(at + 28) else {
+                break
+            }
             let end = at + headerBytes + a + b + c
             guard end + 4 <= bytes.count else { break }
             var crc: UInt32 = 0
@@ -104,14 +106,18 @@ public final class ShardLog {
         var bytes: [UInt8] = []
         for e in entries { bytes += ShardLog.encode(e) }
         try ShardLog.writeAll(fd, bytes, path: path)
-        guard fdatasync(fd) == 0 else { throw FlowError("\(path): fdatasync failed (\(String(cString: strerror(errno))))") }
+        guard fdatasync(fd) == 0 else {
+            throw FlowError("\(path): fdatasync failed (\(String(cString: strerror(errno))))")
+        }
         size += bytes.count
     }
 
     /// Makes every file written so far durable (one `syncfs`) and removes the log.
     public func checkpoint() throws {
         guard fd >= 0 else { return }
-        guard ShardLog.syncFilesystem(fd) == 0 else { throw FlowError("\(path): syncfs failed (\(String(cString: strerror(errno))))") }
+        guard ShardLog.syncFilesystem(fd) == 0 else {
+            throw FlowError("\(path): syncfs failed (\(String(cString: strerror(errno))))")
+        }
         Glibc.close(fd)
         fd = -1
         size = 0

@@ -23,6 +23,8 @@ public enum ControlPlaneBench {
         public var coordinatorLoopCPU: Double, coordinatorCPU: Double
         /// CPU of the simulated workers' threads (% of one core).
         public var fleetCPU: Double
+        /// Coordinator-side CPU milliseconds per completion (what one core's capacity follows from).
+        public var cpuMsPerCompletion: Double
         /// Group commits (shard-log fsyncs) during the level and results refused.
         public var commitBatches: Int
         public var refused: Int
@@ -116,7 +118,9 @@ public enum ControlPlaneBench {
             leaseP50Ms: 1000 * quantile(lease, 0.5), leaseP99Ms: 1000 * quantile(lease, 0.99),
             heartbeatGapP50Ms: 1000 * quantile(gaps, 0.5), heartbeatGapP99Ms: 1000 * quantile(gaps, 0.99),
             coordinatorLoopCPU: 100 * (b.cpu - a.cpu) / dt, coordinatorCPU: 100 * (cpu1 - cpu0 - fleetShare) / dt,
-            fleetCPU: 100 * fm.cpuSeconds / dt, commitBatches: batches1 - batches0, refused: fm.refused,
+            fleetCPU: 100 * fm.cpuSeconds / dt,
+            cpuMsPerCompletion: rate > 0 ? 1000 * (cpu1 - cpu0 - fleetShare) / (rate * dt) : 0,
+            commitBatches: batches1 - batches0, refused: fm.refused,
             seconds: dt, saturated: false)
         level.saturated =
             rate < 0.9 * offered || level.leaseP99Ms > 1000

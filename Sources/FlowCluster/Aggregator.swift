@@ -48,9 +48,8 @@ public final class Aggregator {
     private let lock = NSLock()
     private var committedSet: Set<Int>
     private var _stats = Stats()
-    private var stopFlag = false
-    private let finished = DispatchSemaphore(value: 0)
-    private var running = false
+    /// The receive loop's thread (started by `start()`).
+    private var actor: ZMQActor?
     private let started = Date()
     /// Port the PULL socket is bound to.
     public private(set) var port = 0
@@ -89,31 +88,22 @@ public final class Aggregator {
         let push = try context.socket(.push)
         try push.setLinger(1000)
         try push.connect(commitEndpoint)
-        running = true
-        let t = Thread { [self] in
-            self.loop(push: push)
+        actor = try ZMQActor(context: context, name: "aggregator") { [self] pipe in
+            self.loop(pipe: pipe, push: push)
             push.close()
             self.pull.close()
-            self.finished.signal()
         }
-        t.name = "aggregator"
-        t.start()
     }
 
     /// Stops the thread and waits for it (pending results are not processed).
-    public func stop() {
-        guard running else { return }
-        lock.lock(); stopFlag = true; lock.unlock()
-        finished.wait()
-        running = false
-    }
+    public func stop() { actor?.stop() }
 
-    private func loop(push: ZMQSocket) {
+    private func loop(pipe: ZMQSocket, push: ZMQSocket) {
         while true {
-            lock.lock(); let stop = stopFlag; lock.unlock()
-            if stop { return }
             do {
-                guard try ZMQPoll.readable([pull], timeoutMs: 50)[0] else { continue }
+                let ready = try ZMQPoll.readable([pipe, pull], timeoutMs: -1)
+                if ready[0] && ZMQActor.terminated(pipe) { return }
+                guard ready[1] else { continue }
                 while let (frames, userID) = try pull.receiveWithUserID(dontWait: true) {
                     handle(frames, peerKey: userID, push: push)
                 }

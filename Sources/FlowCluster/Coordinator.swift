@@ -36,6 +36,9 @@ public final class Coordinator {
     public var onTick: (() -> Void)?
     var abortReason: String?
     var authenticator: CurveAuthenticator?
+    /// Stops this coordinator's run (from any thread; SIGINT/SIGTERM stop it too): the journal stays consistent and
+    /// workers are told to shut down.
+    public let stopToken = StopToken()
 
     /// Stops the run from `onTick` with a fatal error (e.g. every local worker keeps crashing).
     public func abort(_ reason: String) { abortReason = reason }

@@ -19,7 +19,7 @@ extension Coordinator {
         let bar = ProgressBar(total: scheduler.samplesOwned, baseline: scheduler.samplesDone, mode: mode)
         var fatal: String?
         while !scheduler.allDone && fatal == nil {
-            if StopSignals.requested {
+            if stopToken.isStopped {
                 scheduler.summary.interrupted = true
                 break
             }

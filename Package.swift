@@ -4,7 +4,7 @@ import PackageDescription
 /// flowturbo: fast FlowTurbo sampling of flow-matching generators, sharded over ZeroMQ.
 ///
 /// Targets follow the data path (see README "Code map"): C shims → FlowTensor → FlowModels →
-/// FlowSampler / FlowTraining → FlowStats → FlowCluster → the `flowturbo` CLI.
+/// FlowSampler / FlowTraining → FlowStats → FlowZMQ → FlowCluster → the `flowturbo` CLI.
 let v5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 
 let package = Package(
@@ -48,12 +48,18 @@ let package = Package(
         .target(name: "FlowProto", dependencies: [
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ], swiftSettings: v5),
+        // The ZeroMQ layer: context, sockets, poll, the actor primitive, CURVE keys and the ZAP authenticator.
+        .target(name: "FlowZMQ", dependencies: ["CZeroMQ", "FlowTensor"], swiftSettings: v5),
         .target(name: "FlowCluster", dependencies: [
-            "FlowSampler", "FlowStats", "FlowProto", "FlowText", "CZeroMQ",
+            "FlowSampler", "FlowStats", "FlowProto", "FlowText", "FlowZMQ", "CZeroMQ",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: v5),
+        // Fuzz targets and the scripted protocol peer (`flowturbo fuzz`, trust-path tests).
+        .target(name: "FlowFuzz", dependencies: [
+            "FlowCluster", "FlowZMQ", "FlowProto", "FlowSampler", "FlowTensor", "FlowModels", "CZeroMQ",
+        ], swiftSettings: v5),
         .executableTarget(name: "flowturbo", dependencies: [
-            "FlowTensor", "FlowModels", "FlowSampler", "FlowTraining", "FlowStats", "FlowCluster", "FlowText",
+            "FlowTensor", "FlowModels", "FlowSampler", "FlowTraining", "FlowStats", "FlowCluster", "FlowFuzz", "FlowText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: v5),
@@ -66,7 +72,9 @@ let package = Package(
         .testTarget(name: "FlowTrainingTests", dependencies: ["FlowTraining", "FlowModels", "FlowTensor", "FlowTestSupport"], swiftSettings: v5),
         .testTarget(name: "FlowStatsTests", dependencies: ["FlowStats", "FlowTensor"],
                     resources: [.copy("Fixtures")], swiftSettings: v5),
-        .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "FlowProto", "FlowSampler", "FlowText"],
+        .testTarget(name: "FlowClusterTests", dependencies: [
+            "FlowCluster", "FlowZMQ", "FlowFuzz", "FlowProto", "FlowSampler", "FlowText",
+        ],
                     exclude: ["cpeer"], swiftSettings: v5),
         .testTarget(name: "FlowTextTests", dependencies: ["FlowText", "FlowTensor"],
                     resources: [.copy("Fixtures")], swiftSettings: v5),

@@ -52,9 +52,8 @@ public final class Aggregator {
     var committedSet: Set<Int>
     var _stats = Stats()
     let shardLog: ShardLog
-    private var stopFlag = false
-    private let finished = DispatchSemaphore(value: 0)
-    private var running = false
+    /// The receive loop's thread (started by `start()`).
+    private var actor: ZMQActor?
     let started = Date()
     /// Port the PULL socket is bound to.
     public private(set) var port = 0
@@ -96,39 +95,30 @@ public final class Aggregator {
         let push = try context.socket(.push)
         try push.setLinger(1000)
         try push.connect(commitEndpoint)
-        running = true
-        let t = Thread { [self] in
-            self.loop(push: push)
+        actor = try ZMQActor(context: context, name: "aggregator") { [self] pipe in
+            self.loop(pipe: pipe, push: push)
             do { try self.shardLog.checkpoint() } catch {
                 FileHandle.standardError.write(Data("aggregator: \(error); --resume restores the run from the shard log\n".utf8))
             }
             push.close()
             self.pull.close()
-            self.finished.signal()
         }
-        t.name = "aggregator"
-        t.start()
     }
 
     /// Stops the thread and waits for it (pending results are not processed).
-    public func stop() {
-        guard running else { return }
-        lock.lock(); stopFlag = true; lock.unlock()
-        finished.wait()
-        running = false
-    }
+    public func stop() { actor?.stop() }
 
-    private func loop(push: ZMQSocket) {
+    private func loop(pipe: ZMQSocket, push: ZMQSocket) {
         while true {
-            lock.lock(); let stop = stopFlag; lock.unlock()
-            if stop { return }
             // Group commit: everything that arrived (up to `maxBatchShards`, for at most `maxBatchMilliseconds`)
             // is made durable with one shard-log fsync and reported together; results arriving meanwhile form
             // the next batch.
             var batch: [Pending] = []
             defer { commit(batch, push: push) }
             do {
-                guard try ZMQPoll.readable([pull], timeoutMs: 50)[0] else { continue }
+                let ready = try ZMQPoll.readable([pipe, pull], timeoutMs: -1)
+                if ready[0] && ZMQActor.terminated(pipe) { return }
+                guard ready[1] else { continue }
                 let opened = DispatchTime.now().uptimeNanoseconds
                 while batch.count < Aggregator.maxBatchShards,
                       DispatchTime.now().uptimeNanoseconds - opened < UInt64(Aggregator.maxBatchMilliseconds) * 1_000_000,

@@ -1,4 +1,5 @@
 import FlowCluster
+@testable import FlowFuzz
 import FlowProto
 import Foundation
 import XCTest

@@ -61,9 +61,8 @@ public final class CurveAuthenticator {
     private let socket: ZMQSocket
     private let lock = NSLock()
     private var _stats = Stats()
-    private var stopFlag = false
-    private let finished = DispatchSemaphore(value: 0)
-    private var running = false
+    /// The handler's thread.
+    private var actor: ZMQActor?
 
     /// Binds the ZAP endpoint in `context` and starts the handler thread.
     public init(context: ZMQContext, allowed: Set<String>) throws {
@@ -73,10 +72,11 @@ public final class CurveAuthenticator {
         do { try socket.bind("inproc://zeromq.zap.01") } catch {
             throw FlowError("cannot start the CurveZMQ authenticator (ZAP endpoint busy: one per context): \(error)")
         }
-        running = true
-        let t = Thread { [self] in self.loop(); self.socket.close(); self.finished.signal() }
-        t.name = "zap"
-        t.start()
+        let socket = self.socket
+        actor = try ZMQActor(context: context, name: "zap") { [self] pipe in
+            self.loop(pipe: pipe)
+            socket.close()
+        }
     }
 
     deinit { stop() }
@@ -89,19 +89,13 @@ public final class CurveAuthenticator {
     public func revoke(_ key: String) { lock.lock(); revoked.insert(key); lock.unlock() }
 
     /// Stops the thread (idempotent).
-    public func stop() {
-        guard running else { return }
-        lock.lock(); stopFlag = true; lock.unlock()
-        finished.wait()
-        running = false
-    }
+    public func stop() { actor?.stop() }
 
-    private func loop() {
+    private func loop(pipe: ZMQSocket) {
         while true {
-            lock.lock(); let stop = stopFlag; lock.unlock()
-            if stop { return }
-            guard let ready = try? ZMQPoll.readable([socket], timeoutMs: 50), ready[0],
-                  let frames = try? socket.receive(dontWait: true) else { continue }
+            guard let ready = try? ZMQPoll.readable([pipe, socket], timeoutMs: -1) else { return }
+            if ready[0] && ZMQActor.terminated(pipe) { return }
+            guard ready[1], let frames = try? socket.receive(dontWait: true) else { continue }
             try? socket.send(reply(to: frames))
         }
     }

@@ -1,3 +1,4 @@
+import FlowCluster
 import FlowTensor
 /// Deterministic input mutator for the fuzz harness (`flowturbo fuzz`).
 ///

@@ -1,3 +1,4 @@
+import FlowCluster
 import FlowProto
 import FlowTensor
 import Foundation
@@ -177,7 +178,7 @@ public enum FuzzFrames {
         if !finished() {
             stats.hangs += 1
             stats.notes.append("coordinator did not finish within 30 s after honest peers served every shard")
-            StopSignals.request()
+            coordinator.stopToken.stop()
             while !finished() { usleep(5000) }
         }
         let (checked, poisoned) = FuzzLeases.poisonedShards(dir: dir, evalSet: evalSet)

@@ -1,3 +1,4 @@
+import FlowCluster
 import FlowProto
 import FlowTensor
 import Foundation

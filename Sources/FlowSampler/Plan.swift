@@ -150,11 +150,13 @@ public struct SamplerOptions {
     public var rtol: Double
     /// dopri5 absolute tolerance.
     public var atol: Double
-    /// Creates options; dopri5 tolerances default to 1e-6/1e-6.
+    /// dopri5 steps (accepted or rejected) per sample before the solve fails with `Dopri5NotConverged`.
+    public var maxSteps: Int
+    /// Creates options; dopri5 tolerances default to 1e-6/1e-6, its step budget to 100,000.
     public init(plan: Plan, guidance: Guidance = Guidance(), refinerStep: RefinerStep = .heun, batch: Int = 16,
-                rtol: Double = 1e-6, atol: Double = 1e-6) {
+                rtol: Double = 1e-6, atol: Double = 1e-6, maxSteps: Int = 100_000) {
         self.plan = plan; self.guidance = guidance; self.refinerStep = refinerStep
-        self.batch = batch; self.rtol = rtol; self.atol = atol
+        self.batch = batch; self.rtol = rtol; self.atol = atol; self.maxSteps = maxSteps
     }
 }
 

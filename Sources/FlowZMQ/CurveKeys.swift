@@ -89,14 +89,7 @@ public enum CurveKeys {
     }
 
     private static func writeFile(_ path: String, _ text: String, mode: mode_t) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode)
-        guard fd >= 0 else { throw FlowError("\(path): cannot create (\(String(cString: strerror(errno))))") }
-        defer { close(fd) }
-        fchmod(fd, mode)   // independent of the umask
-        let bytes = Array(text.utf8)
-        guard bytes.withUnsafeBytes({ Glibc.write(fd, $0.baseAddress, bytes.count) }) == bytes.count, fsync(fd) == 0 else {
-            throw FlowError("\(path): write failed (\(String(cString: strerror(errno))))")
-        }
+        try FileIO.writeFile(path, Array(text.utf8), permissions: mode, exclusive: true, durable: true)
     }
 
     /// Key lines of a file (comments and blank lines skipped).

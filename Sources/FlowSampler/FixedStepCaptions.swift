@@ -14,25 +14,38 @@ public struct CaptionInput {
     }
 }
 
-extension SamplingProgram {
+extension FixedStepProgram {
     /// True when the predictor is conditioned on captions (PixArt-α) rather than class labels.
     public var takesCaptions: Bool { predictorCaptions != nil }
 
     /// `run` for a caption-conditioned predictor: row r of the batch is conditioned on caption r; with guidance
     /// the null half uses the model's null caption (`y_embedding`, all tokens real), as PixArt-α's guidance does.
     /// The caption-only work (caption projection, every block's K/V) runs once here, then no heap allocation.
-    public func run(seed: UInt64, firstIndex: Int, count: Int, captions: CaptionInput,
-                    out: UnsafeMutablePointer<Float>) -> RunStats {
-        precondition(captions.length <= maxCaptionLength,
-                     "SamplingProgram.run: captions of \(captions.length) tokens > \(maxCaptionLength)")
+    public func run(
+        seed: UInt64, firstIndex: Int, count: Int, captions: CaptionInput,
+        out: UnsafeMutablePointer<Float>
+    ) -> RunStats {
+        precondition(
+            captions.length <= maxCaptionLength,
+            "SamplingProgram.run: captions of \(captions.length) tokens > \(maxCaptionLength)")
         captionInput = captions
         defer { captionInput = nil }
         return run(seed: seed, firstIndex: firstIndex, count: count, labels: nullLabels, out: out)
     }
 
+    /// Hands the current batch's captions (none: every row takes the null caption) to a caption evaluator.
+    func setCaptions(_ e: CaptionConditionedEvaluator?, count: Int, rows: Int) {
+        e?.setCaptions(
+            features: captionInput?.features, mask: captionInput?.mask, length: captionInput?.length ?? 0,
+            captionRows: captionInput == nil ? 0 : count, rows: rows)
+    }
+
     /// A field's evaluator for the program, and the same object as a caption evaluator when it is one.
-    static func evaluator(_ f: VelocityField, rows: Int, times: [Float], captionLength: Int)
-        -> (VelocityEvaluator, CaptionConditionedEvaluator?) {
+    static func evaluator(
+        _ f: VelocityField, rows: Int, times: [Float], captionLength: Int
+    )
+        -> (VelocityEvaluator, CaptionConditionedEvaluator?)
+    {
         if let c = f as? CaptionConditionedField {
             let e = c.makeCaptionEvaluator(maxRows: rows, times: times, maxCaptionLength: captionLength)
             return (e, e)

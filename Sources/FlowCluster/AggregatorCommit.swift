@@ -1,4 +1,5 @@
 import FlowProto
+import FlowTensor
 import FlowStats
 import Foundation
 

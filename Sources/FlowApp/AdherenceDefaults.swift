@@ -7,12 +7,12 @@ import FlowTraining
 /// Quality figures of prompt runs whose prompt file parses entirely in the quad-canvas grammar: `prompt_adherence`
 /// (slot classifier) and, when MNIST test is in `data/mnist`, FD in the slot classifier's canvas feature space
 /// against reference canvases composed for the same prompts (seed 0), as `prompt_fd` (and `fd` when no
-/// `--reference` was given). `--reference none` turns them off.
-enum AdherenceDefaults {
+/// reference was given). A reference of `none` turns them off.
+public enum AdherenceDefaults {
     /// Seed of the reference canvases of run reports.
-    static let referenceSeed: UInt64 = 0
+    public static let referenceSeed: UInt64 = 0
 
-    static func scorer(_ o: ClusterRunOptions, spec: RunSpec) -> RunOutput.QualityScorer? {
+    public static func scorer(_ o: ReportRequest, spec: RunSpec) -> RunOutput.QualityScorer? {
         let path = ModelDefaults.shipped(SlotClassifier.fileName)
         guard o.reference != QualityDefaults.none, FileIO.exists(path), let file = spec.promptFile,
               let specs = try? QuadAdherence.sampleSpecs(promptFile: file, imagesPerPrompt: spec.imagesPerPrompt)

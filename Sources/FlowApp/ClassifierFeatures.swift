@@ -29,7 +29,8 @@ public struct ClassifierFeatures: FeatureMap {
 
 /// Feature spaces of statistics and run reports: FlowStats' own (raw, random-projection) plus the trained classifier.
 public enum FeatureSpaces {
-    public static let help = "Feature space: raw (default), random-projection, or classifier[:PATH] (the MNIST classifier's penultimate layer)."
+    public static let help =
+        "Feature space: raw (default), random-projection, or classifier[:PATH] (the MNIST classifier's penultimate layer)."
 
     /// The classifier file a `--features` value names (`classifier` → the shipped one), or nil for other spaces.
     public static func classifierPath(_ name: String) -> String? {
@@ -37,9 +38,12 @@ public enum FeatureSpaces {
         return name.hasPrefix("classifier:") ? String(name.dropFirst("classifier:".count)) : nil
     }
 
-    public static func make(_ name: String, inputDimension: Int, projectionDimension: Int, seed: UInt64) throws -> FeatureMap {
+    public static func make(
+        _ name: String, inputDimension: Int, projectionDimension: Int, seed: UInt64
+    ) throws -> FeatureMap {
         guard let path = classifierPath(name) else {
-            return try FeatureMaps.make(name, inputDimension: inputDimension, projectionDimension: projectionDimension, seed: seed)
+            return try FeatureMaps.make(
+                name, inputDimension: inputDimension, projectionDimension: projectionDimension, seed: seed)
         }
         let model = try DigitClassifier.load(path)
         guard inputDimension == model.inputSize else {
@@ -50,7 +54,9 @@ public enum FeatureSpaces {
 
     /// Maps a loaded set into the feature space. A set already of the feature dimension is taken as given
     /// (e.g. a reference written with the same --features); otherwise every sample must be present.
-    public static func apply(_ name: String, to set: StatsSet, path: String, projectionDimension: Int, seed: UInt64) throws -> StatsSet {
+    public static func apply(
+        _ name: String, to set: StatsSet, path: String, projectionDimension: Int, seed: UInt64
+    ) throws -> StatsSet {
         if name == "raw" { return set }
         if name == "random-projection", set.dimension == projectionDimension { return set }
         if name.hasPrefix("classifier"), set.dimension != 784 {
@@ -59,11 +65,15 @@ public enum FeatureSpaces {
         }
         let fmap = try make(name, inputDimension: set.dimension, projectionDimension: projectionDimension, seed: seed)
         guard let x = set.samples, set.sampleRows == set.count else {
-            throw FlowError("\(path): holds raw-space statistics, not every sample; recompute it with `flowturbo stats reference --features \(name)`")
+            throw FlowError(
+                "\(path): holds raw-space statistics, not every sample; recompute it with `flowturbo stats reference --features \(name)`"
+            )
         }
         let rows = set.sampleRows
         var f = [Float](repeating: 0, count: rows * fmap.outputDimension)
-        x.withUnsafeBufferPointer { xp in f.withUnsafeMutableBufferPointer { fmap.features(xp.baseAddress!, rows: rows, out: $0.baseAddress!) } }
+        x.withUnsafeBufferPointer { xp in
+            f.withUnsafeMutableBufferPointer { fmap.features(xp.baseAddress!, rows: rows, out: $0.baseAddress!) }
+        }
         return try StatsSet(samples: f, dimension: fmap.outputDimension, labels: set.labels, source: path)
     }
 }

@@ -27,8 +27,9 @@ public enum QuadAdherence {
         var specs: [QuadSpec] = []
         for (i, p) in try PromptSet.load(promptFile).map(\.text).enumerated() {
             do { specs.append(try QuadCaptionParser.parse(p)) } catch {
-                throw FlowError("\(promptFile): prompt \(i + 1) '\(p)' is not a quad-canvas caption "
-                    + "(\(error)); see docs/quad-canvas.md for the grammar")
+                throw FlowError(
+                    "\(promptFile): prompt \(i + 1) '\(p)' is not a quad-canvas caption "
+                        + "(\(error)); see docs/quad-canvas.md for the grammar")
             }
         }
         return QuadReference.sampleSpecs(specs, imagesPerPrompt: k)
@@ -40,14 +41,18 @@ public enum QuadAdherence {
             throw FlowError("\(source): samples have \(dimension) values; quad canvases are 1×32×32 (1024)")
         }
         guard count == specs.count else {
-            throw FlowError("\(source): \(count) samples for \(specs.count) prompt images; "
-                + "give the prompt file and images per prompt the samples were drawn with")
+            throw FlowError(
+                "\(source): \(count) samples for \(specs.count) prompt images; "
+                    + "give the prompt file and images per prompt the samples were drawn with")
         }
     }
 
     /// Canvas features of the reference canvases for per-sample `specs` from MNIST test in `data`.
-    public static func referenceFeatures(specs: [QuadSpec], data: String, seed: UInt64, classifier clf: SlotClassifier)
-        throws -> [Float] {
+    public static func referenceFeatures(
+        specs: [QuadSpec], data: String, seed: UInt64, classifier clf: SlotClassifier
+    )
+        throws -> [Float]
+    {
         let composer = try QuadComposer(data: try MNISTData.load(directory: data, split: "t10k"))
         let canvases = QuadReference.canvases(composer, specs: specs, seed: seed)
         return try clf.canvasFeatures(canvases, count: specs.count)

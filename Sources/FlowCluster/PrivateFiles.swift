@@ -26,7 +26,9 @@ public enum PrivateFiles {
         var st = stat()
         guard stat(path, &st) == 0, st.st_uid == geteuid() else { return }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        let runFiles: Set<String> = ["journal.log", "latents", "endpoints.json"]
+        let runFiles: Set<String> = [
+            RunDirectory.journalFile, RunDirectory.latentsDirectory, RunDirectory.endpointsFile,
+        ]
         if entries.isEmpty || entries.contains(where: { runFiles.contains($0) || $0.hasSuffix(".lock") }) {
             chmod(path, 0o700)
         }

@@ -3,7 +3,7 @@ import FlowTensor
 /// A velocity field v(x, t, y) over fixed-size samples: the one abstraction every sampler uses.
 ///
 /// Implemented by the SiT predictor, the FlowTurbo refiner (which also takes the previous
-/// velocity) and the exact analytic Gaussian-mixture field. Time follows FLOWTURBO.md: t = 0 is
+/// velocity) and the exact analytic Gaussian-mixture field. Time follows docs/ALGORITHM.md: t = 0 is
 /// noise, t = 1 is data. Label `numClasses` is the null (unconditional) class used by guidance.
 public protocol VelocityField: AnyObject {
     /// Shape of one sample, e.g. `[1, 28, 28]` (C, H, W) or `[D]`.

@@ -1,6 +1,6 @@
 import FlowTensor
 
-/// A sampling plan: which blocks run on the uniform time grid t_i = i/N (FLOWTURBO.md).
+/// A sampling plan: which blocks run on the uniform time grid t_i = i/N (docs/ALGORITHM.md).
 ///
 /// Grammar: `H{a}P{b}R{c}` (each part optional, in this order, at least one step in total),
 /// `E{n}` (Euler) or `dopri5` (adaptive Dormand–Prince 5(4) reference). N = a + b + c or n.

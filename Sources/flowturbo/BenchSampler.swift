@@ -31,7 +31,7 @@ struct BenchSampler: ParsableCommand {
     var defaultPlan: String?
     @Option(help: "The baseline of that comparison.") var baselinePlan: String = "H8"
     @Option(help: "Shape of R steps: heun (2 refiner calls) or euler (1) (default: the shipped predictor's recommendation).")
-    var refinerStep: String?
+    var refinerStep: RefinerStep?
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
 
     func run() throws {
@@ -39,9 +39,9 @@ struct BenchSampler: ParsableCommand {
         // The comparison `run` makes by default: the shipped predictor's recommended plan and R-step shape.
         let rec = try ModelDefaults.resolve(model: nil, refiner: nil, plan: nil, refinerStep: nil, guidance: nil)
         let defaultPlan = self.defaultPlan ?? (rec.refiner != nil ? rec.plan : "H2P4R2")
-        let stepName = refinerStep ?? (rec.refiner != nil ? rec.refinerStep : "euler")
+        let stepName = refinerStep?.rawValue ?? (rec.refiner != nil ? rec.refinerStep : "euler")
         guard let step = RefinerStep(rawValue: stepName) else {
-            throw FlowError("--refiner-step must be heun or euler (got \"\(stepName)\")")
+            throw FlowError("the recommended R-step shape \"\(stepName)\" is neither heun nor euler")
         }
         _ = try Plan.parse(defaultPlan)
         _ = try Plan.parse(baselinePlan)

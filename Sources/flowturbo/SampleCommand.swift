@@ -25,7 +25,7 @@ struct SampleCommand: ParsableCommand {
     var cfg: Float?
     @Option(help: "Guide only the first N channels (3 = the official DiT/SiT quirk); default all.") var cfgChannels: Int?
     @Option(help: "Shape of R steps: heun (2 refiner calls) or euler (1) (default: the model's recommendation, else heun).")
-    var refinerStep: String?
+    var refinerStep: RefinerStep?
     @Option(help: "Comma-separated class labels, e.g. 0,3,7.") var classes: String?
     @Option(help: "Number of samples.") var n: Int?
     @Option(help: "Global seed.") var seed: UInt64 = 0
@@ -38,10 +38,8 @@ struct SampleCommand: ParsableCommand {
     var captionFeatures: String?
 
     func run() throws {
-        if let s = refinerStep, RefinerStep(rawValue: s) == nil {
-            throw FlowError("--refiner-step must be heun or euler (got \"\(s)\")")
-        }
-        let r = try ModelDefaults.resolve(model: model, refiner: refiner, plan: plan, refinerStep: refinerStep, guidance: cfg)
+        let r = try ModelDefaults.resolve(model: model, refiner: refiner, plan: plan, refinerStep: refinerStep?.rawValue,
+                                          guidance: cfg)
         let planValue = try Plan.parse(r.plan)
         let step = RefinerStep(rawValue: r.refinerStep) ?? .heun
         let cfg = r.guidance

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowApp
 import FlowTensor
 
 /// The `flowturbo` command line: thin subcommands over the libraries.
@@ -13,4 +14,13 @@ struct Flowturbo: ParsableCommand {
 // Prescott kernels on an AVX-512 Xeon it does not know), this re-executes the binary once with the right core set
 // (never over a user's OPENBLAS_CORETYPE; FLOWTURBO_BLAS_CORE=keep opts out). Worker processes inherit the choice.
 BLASCoreSelection.applyAtStartup()
-Flowturbo.main()
+// What `Flowturbo.main()` does, plus one mapping: the application layer's typed setting errors are worded with
+// this CLI's flags (`RunSettingFlags.swift`).
+do {
+    var command = try Flowturbo.parseAsRoot()
+    try command.run()
+} catch let error as RunSettingError {
+    Flowturbo.exit(withError: FlowError(error.cliMessage))
+} catch {
+    Flowturbo.exit(withError: error)
+}

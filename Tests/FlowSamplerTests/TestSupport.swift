@@ -93,7 +93,7 @@ func naiveVelocity(_ f: GaussianMixtureField, x: [Double], t: Double, label: Int
     return out
 }
 
-/// Straight-from-FLOWTURBO.md float64 sampler for one sample (no buffers, no fusion): the independent reference.
+/// Straight-from-docs/ALGORITHM.md float64 sampler for one sample (no buffers, no fusion): the independent reference.
 func naiveSample(field: GaussianMixtureField, refiner: MixtureRefiner?, plan: (h: Int, p: Int, r: Int, euler: Int),
                  refinerEuler: Bool, scale: Double, guidedCount: Int?, x0: [Double], label: Int32) -> [Double] {
     let n = plan.euler > 0 ? plan.euler : plan.h + plan.p + plan.r

@@ -1,3 +1,4 @@
+import FlowTestSupport
 import Foundation
 import XCTest
 
@@ -14,30 +15,12 @@ final class LauncherTests: XCTestCase {
                             "Cluster/kubernetes/coordinator.yaml", "Cluster/kubernetes/workers.yaml"]
 
     /// The `flowturbo` executable next to the test bundle, if built.
-    static var binary: String? {
-        var dirs: [String] = []
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            dirs.append((exe as NSString).deletingLastPathComponent)
-        }
-        let bundle = Bundle(for: LauncherTests.self).bundleURL
-        dirs += [bundle.path, bundle.deletingLastPathComponent().path]
-        return dirs.map { $0 + "/flowturbo" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
+    static var binary: String? { TestEnvironment.binary }
 
     /// Runs a program; returns exit status and combined stdout+stderr.
     @discardableResult
     static func run(_ exe: String, _ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, out)
+        try TestEnvironment.run(exe, args, env: env)
     }
 
     static func text(_ rel: String) throws -> String { try String(contentsOfFile: root + "/" + rel, encoding: .utf8) }
@@ -213,25 +196,7 @@ final class LauncherTests: XCTestCase {
     }
 
     /// Two free TCP ports p, p+1 on loopback.
-    static func freePortPair() -> Int {
-        for _ in 0..<50 {
-            let p = Int.random(in: 20000...60000)
-            if isFree(p) && isFree(p + 1) { return p }
-        }
-        return 47611
-    }
-
-    static func isFree(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 } }
-    }
+    static func freePortPair() -> Int { TestEnvironment.freePortPair() }
 
     /// launch.sh with a stand-in ssh (runs the remote command locally) and CurveZMQ keys: the run
     /// completes with the workers of every host in the hosts file, and its samples tile the index range.

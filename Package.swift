@@ -18,6 +18,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // Live operations: Prometheus text at /metrics (swift-prometheus, on swift-metrics' CoreMetrics) over NIO HTTP/1.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
         // Thin system-library shims: a modulemap and one header each.
@@ -52,8 +55,16 @@ let package = Package(
             "FlowSampler", "FlowStats", "FlowProto", "FlowText", "CZeroMQ",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: v5),
+        // Prometheus registry fed by a running coordinator and the small NIO HTTP server answering GET /metrics.
+        .target(name: "FlowMetrics", dependencies: [
+            "FlowCluster", "FlowStats", "FlowTensor",
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], swiftSettings: v5),
         .executableTarget(name: "flowturbo", dependencies: [
-            "FlowTensor", "FlowModels", "FlowSampler", "FlowTraining", "FlowStats", "FlowCluster", "FlowText",
+            "FlowTensor", "FlowModels", "FlowSampler", "FlowTraining", "FlowStats", "FlowCluster", "FlowText", "FlowMetrics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: v5),
@@ -68,8 +79,11 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: v5),
         .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "FlowProto", "FlowSampler", "FlowText"],
                     exclude: ["cpeer"], swiftSettings: v5),
+        .testTarget(name: "FlowMetricsTests", dependencies: ["FlowMetrics", "FlowCluster", "FlowStats", "FlowTestSupport"],
+                    swiftSettings: v5),
         .testTarget(name: "FlowTextTests", dependencies: ["FlowText", "FlowTensor"],
                     resources: [.copy("Fixtures")], swiftSettings: v5),
-        .testTarget(name: "EndToEndTests", dependencies: ["FlowTensor", "FlowModels", "FlowProto", "FlowCluster"], swiftSettings: v5),
+        .testTarget(name: "EndToEndTests", dependencies: ["FlowTensor", "FlowModels", "FlowProto", "FlowCluster",
+                                                     "FlowTestSupport"], swiftSettings: v5),
     ]
 )

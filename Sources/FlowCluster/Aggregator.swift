@@ -54,6 +54,8 @@ public final class Aggregator {
     private let started = Date()
     /// Port the PULL socket is bound to.
     public private(set) var port = 0
+    /// Also receives every stage latency recorded (stage, seconds, count) on the aggregator thread; set before `start()`.
+    public var onStageLatency: ((LatencyStage, Double, Int) -> Void)?
 
     /// Binds the data socket on `dataBind` (`tcp://*:0` picks a free port). `alreadyCommitted`
     /// are shards from the journal (their results are duplicates).
@@ -125,6 +127,12 @@ public final class Aggregator {
         }
     }
 
+    /// Records into the report's histograms (caller holds `lock`) and forwards to `onStageLatency`.
+    private func recordLatency(_ stage: LatencyStage, seconds: Double, worker: String? = nil, count: Int = 1) {
+        _stats.latency.record(stage, seconds: seconds, worker: worker, count: count)
+        onStageLatency?(stage, seconds, count)
+    }
+
     private func count(_ f: (inout Stats) -> Void) { lock.lock(); f(&_stats); lock.unlock() }
 
     private func handle(_ frames: [[UInt8]], peerKey: String?, push: ZMQSocket) {
@@ -194,31 +202,31 @@ public final class Aggregator {
             _stats.predictorSeconds += r.timings.predictorSeconds
             _stats.refinerSeconds += r.timings.refinerSeconds
             _stats.solverSeconds += r.timings.solverSeconds
-            for b in r.batchSeconds { _stats.latency.record(.total, seconds: b, worker: r.workerID) }
-            if r.queueWaitSeconds > 0 { _stats.latency.record(.queueWait, seconds: r.queueWaitSeconds) }   // 0: an older worker
+            for b in r.batchSeconds { recordLatency(.total, seconds: b, worker: r.workerID) }
+            if r.queueWaitSeconds > 0 { recordLatency(.queueWait, seconds: r.queueWaitSeconds) }   // 0: an older worker
             if r.timings.textEncoderSeconds > 0 {   // prompt shards: one value per shard
-                _stats.latency.record(.textEncoder, seconds: r.timings.textEncoderSeconds)
+                recordLatency(.textEncoder, seconds: r.timings.textEncoderSeconds)
             }
             if r.finishedUnixUs > 0 {
                 // Clock offset between hosts can make this negative; it then counts as 0 (1 µs).
                 let us = receivedUnixUs.subtractingReportingOverflow(r.finishedUnixUs)
                 if !us.overflow, Double(us.partialValue) <= Aggregator.maxPlausibleSeconds * 1e6 {
-                    _stats.latency.record(.transfer, seconds: Double(max(0, us.partialValue)) / 1e6)
+                    recordLatency(.transfer, seconds: Double(max(0, us.partialValue)) / 1e6)
                 }
             }
             if !r.batchTimings.isEmpty {
                 // One value per batch, like `total`.
                 for b in r.batchTimings {
-                    if b.predictorSeconds > 0 { _stats.latency.record(.predictor, seconds: b.predictorSeconds) }
-                    if b.refinerSeconds > 0 { _stats.latency.record(.refiner, seconds: b.refinerSeconds) }
-                    if b.solverSeconds > 0 { _stats.latency.record(.solverUpdate, seconds: b.solverSeconds) }
+                    if b.predictorSeconds > 0 { recordLatency(.predictor, seconds: b.predictorSeconds) }
+                    if b.refinerSeconds > 0 { recordLatency(.refiner, seconds: b.refinerSeconds) }
+                    if b.solverSeconds > 0 { recordLatency(.solverUpdate, seconds: b.solverSeconds) }
                 }
             } else {
                 // A worker without per-batch stage times: the shard's per-batch means.
                 let batches = max(1, r.batchSeconds.count)
-                if r.timings.predictorSeconds > 0 { _stats.latency.record(.predictor, seconds: r.timings.predictorSeconds / Double(batches), count: batches) }
-                if r.timings.refinerSeconds > 0 { _stats.latency.record(.refiner, seconds: r.timings.refinerSeconds / Double(batches), count: batches) }
-                if r.timings.solverSeconds > 0 { _stats.latency.record(.solverUpdate, seconds: r.timings.solverSeconds / Double(batches), count: batches) }
+                if r.timings.predictorSeconds > 0 { recordLatency(.predictor, seconds: r.timings.predictorSeconds / Double(batches), count: batches) }
+                if r.timings.refinerSeconds > 0 { recordLatency(.refiner, seconds: r.timings.refinerSeconds / Double(batches), count: batches) }
+                if r.timings.solverSeconds > 0 { recordLatency(.solverUpdate, seconds: r.timings.solverSeconds / Double(batches), count: batches) }
             }
             _stats.latency.complete(samples: n, at: Date().timeIntervalSince(started), nfe: r.nfe.reduce(0) { $0 + Int($1) })
             lock.unlock()

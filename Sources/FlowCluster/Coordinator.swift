@@ -50,6 +50,8 @@ public final class Coordinator {
     public var onCommit: ((Int, Int) -> Void)?
     /// Called every control-loop iteration (~10 Hz), e.g. to respawn crashed local workers.
     public var onTick: (() -> Void)?
+    /// Live figures and stage latencies for an exporter (Prometheus `/metrics`); set before `run()`.
+    public var observer: RunObserver?
     var abortReason: String?
     var authenticator: CurveAuthenticator?
     /// CURVE public key of each peer (ZAP User-Id): a lease is bound to its holder's key.
@@ -169,6 +171,7 @@ public final class Coordinator {
     /// Runs until every shard is committed, a stop signal arrives, or a fatal worker error.
     public func run() throws -> CoordinatorSummary {
         let started = Date()
+        aggregator.onStageLatency = observer.map { o in { o.stageLatency($0, seconds: $1, count: $2) } }
         try aggregator.start()
         defer { aggregator.stop(); journal.close(); authenticator?.stop() }
         let mode = config.progress ? ProgressBar.Mode.forStderr(interval: config.progressInterval) : .off
@@ -196,6 +199,7 @@ public final class Coordinator {
                 for (id, w) in workers where w.idle { assign(to: id, now: now) }   // backups for stuck leases
             }
             bar.update(done: samplesDone, workers: workers.count, requeues: summary.requeues)
+            observer?.observe(snapshot)
             onTick?()
             if let r = abortReason { fatal = r }
             if fatal == nil { fatal = checkProgress(now: now) }
@@ -204,6 +208,7 @@ public final class Coordinator {
         try drainCommits(bar: bar)
         bar.update(done: samplesDone, workers: workers.count, requeues: summary.requeues, force: true)
         bar.finish()
+        observer?.observe(snapshot)
         var bye = Flowturbo_V1_Envelope()
         bye.shutdown.reason = fatal ?? (summary.interrupted ? "interrupted" : "run complete")
         for id in workers.keys { send(bye, to: id) }

@@ -21,6 +21,7 @@ extension Coordinator {
         bye.shutdown.reason = reason
         bye.shutdown.refused = true
         send(bye, to: id)
+        log.warning("banned: \(reason)", metadata: workerMetadata(id))
         policy.ban(route: id, workerID: workers[id]?.id, reason: reason, includingWorkerID: includingWorkerID)
         workers.removeValue(forKey: id)
         summary.bannedWorkers += 1
@@ -60,10 +61,14 @@ extension Coordinator {
                 e.shutdown.refused = true
                 send(e, to: id)
                 summary.refusedWorkers += 1
+                log.warning("refused: \(why)", metadata: workerMetadata(id, claimed: h.workerID))
                 if workers.removeValue(forKey: id) != nil { requeueAll(of: id) }
                 return nil
             }
-            if workers[id] == nil { summary.workersSeen += 1 }
+            if workers[id] == nil {
+                summary.workersSeen += 1
+                log.info("worker joined", metadata: ["worker": "\(h.workerID)", "host": "\(h.host)"])
+            }
             workers[id] = WorkerInfo(id: h.workerID, lastSeen: now, idle: false)
             var w = Flowturbo_V1_Envelope()
             w.welcome.dataPort = UInt32(aggregator.port)
@@ -137,7 +142,8 @@ extension Coordinator {
     }
 
     func requeue(shard s: Int, ifLeasedTo id: [UInt8]?) {
-        guard s >= 0, s < state.count, case .leased(let w, _, _) = state[s], id == nil || w == id! else { return }
+        guard s >= 0, s < state.count, case .leased(let w, let lease, _) = state[s], id == nil || w == id! else { return }
+        log.info("lease requeued", metadata: ["shard": "\(s)", "lease": "\(lease)"])
         state[s] = .pending
         queue.insert(s, at: 0)
         summary.requeues += 1
@@ -147,7 +153,10 @@ extension Coordinator {
 
     func expire(now: Date, deadAfter: Double) {
         let dead = workers.filter { now.timeIntervalSince($0.value.lastSeen) > deadAfter }.map { $0.key }
-        for id in dead { workers.removeValue(forKey: id) }
+        for id in dead {
+            log.warning("worker silent for over \(Int(deadAfter * 1000)) ms: presumed dead", metadata: workerMetadata(id))
+            workers.removeValue(forKey: id)
+        }
         for s in state.indices {
             guard case .leased(let w, _, let deadline) = state[s] else { continue }
             if workers[w] == nil || deadline < now { requeue(shard: s, ifLeasedTo: nil) }

@@ -113,6 +113,7 @@ public final class Worker {
         hello.models = backend.models
         hello.pid = UInt32(getpid())
         sendControl(envelope { $0.hello = hello })
+        log.info("hello", metadata: ["connect": "\(config.connect)"])
     }
 
     private func requestWork() {
@@ -144,7 +145,7 @@ public final class Worker {
             ws.close()
         }
         try connectControl()
-        let hb = Double(config.heartbeatIntervalMs) / 1000
+        var (hb, silenceLimit) = Worker.timing(config: config, welcome: nil)
         var lastHeard = Date(), lastSent = Date.distantPast
         var backoff = Double(config.reconnectInitialMs) / 1000
         var welcomed = false, asked = false
@@ -163,15 +164,19 @@ public final class Worker {
                     switch env.body {
                     case .welcome(let w)?:
                         welcomed = true
+                        (hb, silenceLimit) = Worker.timing(config: config, welcome: w)
+                        log.info("welcome", metadata: ["data_port": "\(w.dataPort)", "heartbeat_s": "\(hb)"])
                         try connectData(Worker.dataEndpoint(control: config.connect, port: Int(w.dataPort)))
                         if !isBusy && pendingSend == nil && !asked { requestWork(); asked = true }
                     case .assignment(let a)?:
                         asked = false
+                        log.info("assignment", metadata: Worker.lease(shard: a.shardID, lease: a.leaseID))
                         start(a)
                     case .noWork(let n)?:
                         if n.retryAfterMs == 0 { try connectControl(); welcomed = false; asked = false }
                     case .shutdown(let s)?:
                         summary.shutdownReason = s.reason
+                        log.info("shutdown: \(s.reason)")
                         waitForCompute()
                         if s.refused { throw WorkerRefused(workerID: config.workerID, reason: s.reason) }
                         return summary
@@ -184,6 +189,7 @@ public final class Worker {
             if let r = finishedResult { pendingSend = r; finishedResult = nil; busy = false }
             if let e = finishedError {
                 finishedError = nil; busy = false
+                log.log(level: e.fatal ? .error : .warning, "\(e.message)", metadata: Worker.lease(shard: e.shardID, lease: e.leaseID))
                 sendControl(envelope { $0.error = e })
                 summary.rejected += 1
                 if !e.fatal { requestWork(); asked = true }
@@ -203,9 +209,10 @@ public final class Worker {
                 waitForCompute()
                 throw FlowError("worker \(config.workerID): no coordinator at \(config.connect) for \(Int(silent)) s; check the address and that `flowturbo coordinator` runs\(config.curve == nil ? "" : ", that this worker's .pub is on its --allow list and that --curve-server-key is its coordinator.pub")")
             }
-            if silent > hb * Double(config.liveness) && now >= nextReconnect {
+            if silent > silenceLimit && now >= nextReconnect {
                 // Paranoid Pirate: the coordinator went silent; reconnect with exponential backoff.
                 summary.reconnects += 1
+                log.warning("coordinator silent for \(Int(silent * 1000)) ms; reconnecting")
                 try connectControl(); welcomed = false; asked = false
                 nextReconnect = now.addingTimeInterval(backoff)
                 backoff = min(backoff * 2, Double(config.reconnectMaxMs) / 1000)

@@ -196,9 +196,11 @@ struct CoordinatorCommand: ParsableCommand {
     @Flag(help: "Accept plaintext, unauthenticated workers on non-loopback addresses (trusted networks only).")
     var insecure = false
     @OptionGroup var opts: ClusterRunOptions
+    @OptionGroup var live: LiveOpsOptions
 
     func run() throws {
         StopSignals.install()
+        let metricsAddress = try live.check()
         guard (curveSecret == nil) == (allow == nil) else {
             throw FlowError("--curve-secret and --allow go together (the coordinator's secret key and the worker keys it accepts)")
         }
@@ -214,6 +216,7 @@ struct CoordinatorCommand: ParsableCommand {
         var config = try spec.coordinatorConfig(controlBind: bind, dataBind: dataBind)
         config.curve = curve
         try opts.applyLimits(&config)
+        live.apply(to: &config)
         if curve == nil && self.bind == nil && !insecure {
             FileHandle.standardError.write(Data("coordinator: no keys, listening on loopback only (\(bind)); see --curve-secret/--allow or --insecure\n".utf8))
         }
@@ -223,6 +226,8 @@ struct CoordinatorCommand: ParsableCommand {
         let coordinator = try Coordinator(config: config, context: context)
         FileHandle.standardError.write(Data("coordinator: control port \(coordinator.controlPort), data port \(coordinator.dataPort), \(coordinator.shardRanges.count) shards\n".utf8))
         try writeEndpoints(outDir: spec.outDir, control: coordinator.controlPort, data: coordinator.dataPort)
+        let metrics = try live.startMetrics(metricsAddress, coordinator: coordinator)
+        defer { metrics?.stop() }
         let summary = try coordinator.run()
         if !summary.completed {
             FileHandle.standardError.write(Data("interrupted: journal is consistent; rerun with --resume to continue\n".utf8))
@@ -230,6 +235,7 @@ struct CoordinatorCommand: ParsableCommand {
         }
         try finishRun(outDir: spec.outDir, summary: summary, workers: summary.workersSeen, exportNPZ: opts.exportNpz, options: opts,
                       spec: spec)
+        metrics?.lingerAfterRun()
     }
 }
 

@@ -32,8 +32,9 @@ public protocol RunObserver: AnyObject {
 }
 
 extension Coordinator {
-    /// The figures the progress line shows, plus the counters an operator alerts on.
-    var snapshot: RunSnapshot {
+    /// The figures the progress line shows, plus the counters an operator alerts on (read it on the thread that calls
+    /// `run()`, before or after it; during the run, `observer` receives it).
+    public var snapshot: RunSnapshot {
         var s = RunSnapshot()
         s.shardsTotal = owned.filter { $0 }.count
         s.shardsCommitted =

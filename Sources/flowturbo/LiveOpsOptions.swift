@@ -102,6 +102,7 @@ final class LiveMetrics {
         let metrics = self.metrics
         server = try MetricsServer(address: address) { metrics.exposition() }
         self.linger = linger
+        metrics.observe(coordinator.snapshot)  // totals before the first control-loop iteration
         coordinator.observer = metrics
         var shown = address
         if address.port == 0 {

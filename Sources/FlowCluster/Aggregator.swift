@@ -9,8 +9,9 @@ import CZeroMQ
 ///
 /// Files per shard, under `<out>/latents/`: `shard-NNNNNN.npy` (float32, `[count, …sampleShape]`),
 /// `shard-NNNNNN.labels.npy` (int32) and `shard-NNNNNN.json` (per-sample NFE, stage timings).
-/// Each is written with `FileIO.writeAtomically(durable: true)` before the commit is sent, so a
-/// journaled shard is always on disk (files 0600 in a 0700 directory). A result is written only when it
+/// Results are group-committed (`AggregatorCommit.swift`): a batch's files go into the shard log with one fsync
+/// (`ShardLog`), are then written in place (files 0600 in a 0700 directory) and only then reported, so a journaled
+/// shard is always on disk or restorable from the log. A result is written only when it
 /// answers a lease the coordinator issued for that shard: its lease id and secret token, and with CURVE the
 /// key of the lease's holder (`LeaseBook`); anything else is counted as forged and dropped before any other
 /// check. Results are then validated (index range, labels, byte count); invalid or undecodable messages
@@ -33,10 +34,12 @@ public final class Aggregator {
         public var predictorSeconds = 0.0, refinerSeconds = 0.0, solverSeconds = 0.0
         /// Latency histograms (per batch, per stage, per worker) and the completion timeline.
         public var latency = LatencyRecorder()
+        /// Group commits (one shard-log fsync each) and checkpoints (one `syncfs` each) this session.
+        public var commitBatches = 0, checkpoints = 0
     }
 
     private let context: ZMQContext
-    private let outDir: String
+    let outDir: String
     private let sampleSize: Int
     private let sampleShape: [Int]
     private let shards: [Range<Int>]
@@ -45,13 +48,13 @@ public final class Aggregator {
     private let audit: AuditBook?
     private let pull: ZMQSocket
     private let commitEndpoint: String
-    private let lock = NSLock()
-    private var committedSet: Set<Int>
-    private var _stats = Stats()
-    private var stopFlag = false
-    private let finished = DispatchSemaphore(value: 0)
-    private var running = false
-    private let started = Date()
+    let lock = NSLock()
+    var committedSet: Set<Int>
+    var _stats = Stats()
+    let shardLog: ShardLog
+    /// The receive loop's thread (started by `start()`).
+    private var actor: ZMQActor?
+    let started = Date()
     /// Port the PULL socket is bound to.
     public private(set) var port = 0
     /// Also receives every stage latency recorded (stage, seconds, count) on the aggregator thread; set before `start()`.
@@ -68,6 +71,9 @@ public final class Aggregator {
         self.audit = audit
         self.committedSet = alreadyCommitted; self.commitEndpoint = commitEndpoint; self.expectedLabels = expectedLabels
         try PrivateFiles.makeSubdirectory(outDir + "/latents")
+        // A crashed session's shard log first: journaled shards whose files were lost are restored from it.
+        try ShardLog.recover(outDir: outDir)
+        shardLog = ShardLog(outDir: outDir)
         pull = try context.socket(.pull)
         try pull.setLinger(0)
         try pull.setMaxMessageSize(maxMessageBytes)
@@ -91,33 +97,35 @@ public final class Aggregator {
         let push = try context.socket(.push)
         try push.setLinger(1000)
         try push.connect(commitEndpoint)
-        running = true
-        let t = Thread { [self] in
-            self.loop(push: push)
+        actor = try ZMQActor(context: context, name: "aggregator") { [self] pipe in
+            self.loop(pipe: pipe, push: push)
+            do { try self.shardLog.checkpoint() } catch {
+                FileHandle.standardError.write(Data("aggregator: \(error); --resume restores the run from the shard log\n".utf8))
+            }
             push.close()
             self.pull.close()
-            self.finished.signal()
         }
-        t.name = "aggregator"
-        t.start()
     }
 
     /// Stops the thread and waits for it (pending results are not processed).
-    public func stop() {
-        guard running else { return }
-        lock.lock(); stopFlag = true; lock.unlock()
-        finished.wait()
-        running = false
-    }
+    public func stop() { actor?.stop() }
 
-    private func loop(push: ZMQSocket) {
+    private func loop(pipe: ZMQSocket, push: ZMQSocket) {
         while true {
-            lock.lock(); let stop = stopFlag; lock.unlock()
-            if stop { return }
+            // Group commit: everything that arrived (up to `maxBatchShards`, for at most `maxBatchMilliseconds`)
+            // is made durable with one shard-log fsync and reported together; results arriving meanwhile form
+            // the next batch.
+            var batch: [Pending] = []
+            defer { commit(batch, push: push) }
             do {
-                guard try ZMQPoll.readable([pull], timeoutMs: 50)[0] else { continue }
-                while let (frames, userID) = try pull.receiveWithUserID(dontWait: true) {
-                    handle(frames, peerKey: userID, push: push)
+                let ready = try ZMQPoll.readable([pipe, pull], timeoutMs: -1)
+                if ready[0] && ZMQActor.terminated(pipe) { return }
+                guard ready[1] else { continue }
+                let opened = DispatchTime.now().uptimeNanoseconds
+                while batch.count < Aggregator.maxBatchShards,
+                      DispatchTime.now().uptimeNanoseconds - opened < UInt64(Aggregator.maxBatchMilliseconds) * 1_000_000,
+                      let (frames, userID) = try pull.receiveWithUserID(dontWait: true) {
+                    handle(frames, peerKey: userID, push: push, into: &batch)
                 }
             } catch let e as ZMQError where e.isTerminated {
                 return
@@ -128,14 +136,15 @@ public final class Aggregator {
     }
 
     /// Records into the report's histograms (caller holds `lock`) and forwards to `onStageLatency`.
-    private func recordLatency(_ stage: LatencyStage, seconds: Double, worker: String? = nil, count: Int = 1) {
+    func recordLatency(_ stage: LatencyStage, seconds: Double, worker: String? = nil, count: Int = 1) {
         _stats.latency.record(stage, seconds: seconds, worker: worker, count: count)
         onStageLatency?(stage, seconds, count)
     }
 
-    private func count(_ f: (inout Stats) -> Void) { lock.lock(); f(&_stats); lock.unlock() }
+    func count(_ f: (inout Stats) -> Void) { lock.lock(); f(&_stats); lock.unlock() }
 
-    private func handle(_ frames: [[UInt8]], peerKey: String?, push: ZMQSocket) {
+    /// Validates one result; a valid, new one joins `batch` (written and reported by `commit`).
+    private func handle(_ frames: [[UInt8]], peerKey: String?, push: ZMQSocket, into batch: inout [Pending]) {
         let bytes = frames.reduce(0) { $0 + $1.count }
         count { $0.received += 1; $0.bytes += bytes }
         guard frames.count == 1, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[0]),
@@ -158,7 +167,7 @@ public final class Aggregator {
         guard Aggregator.plausibleTimings(r, samples: n) else { count { $0.dropped += 1 }; return }
         let receivedUnixUs = Int64(Date().timeIntervalSince1970 * 1e6)
         lock.lock(); let dup = committedSet.contains(shard); lock.unlock()
-        if dup { count { $0.duplicates += 1 }; return }
+        if dup || batch.contains(where: { $0.entry.shard == shard }) { count { $0.duplicates += 1 }; return }
         if !Aggregator.allFinite(r.latents) {
             // Not written: the coordinator marks the shard and re-runs it on another worker.
             count { $0.nonFinite += 1 }
@@ -170,73 +179,22 @@ public final class Aggregator {
             count { $0.auditHeld += 1 }
             return   // audited: written once another worker sends the same bytes
         }
-        do {
-            let file = Aggregator.latentsFile(shard: shard)
-            let base = outDir + "/" + String(file.dropLast(4))
-            let npy = r.latents.withUnsafeBytes { NPY.encode(dtype: .float32, shape: [n] + sampleShape, body: $0) }
-            let labels = r.labels.map { Int32(littleEndian: $0) }
-            let labelBytes = labels.withUnsafeBytes { NPY.encode(dtype: .int32, shape: [n], body: $0) }
-            let meta: [String: Any] = [
-                "shard": shard, "first": range.lowerBound, "count": n, "worker": r.workerID,
-                "nfe": r.nfe.map { Int($0) }, "batch_seconds": r.batchSeconds,
-                "predictor_seconds": r.timings.predictorSeconds, "refiner_seconds": r.timings.refinerSeconds,
-                "solver_seconds": r.timings.solverSeconds, "total_seconds": r.timings.totalSeconds,
-                "text_encoder_seconds": r.timings.textEncoderSeconds,
-            ]
-            let json = try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys])
-            // Latents and labels are fsynced, the advisory timings file is not; one directory fsync
-            // then makes all three renames durable (3 fsyncs per shard instead of 6).
-            try PrivateFiles.replace(base + ".labels.npy", labelBytes, sync: true)
-            try PrivateFiles.replace(base + ".json", Array(json), sync: false)
-            try PrivateFiles.replace(outDir + "/" + file, npy, sync: true)
-            FileIO.syncDirectory(of: outDir + "/" + file)
-            var c = Flowturbo_V1_ShardCommitted()
-            c.shardID = UInt64(shard); c.leaseID = r.leaseID; c.file = file; c.checksum = CRC32.hex(npy); c.workerID = r.workerID
-            var out = Flowturbo_V1_Envelope(); out.committed = c
-            try push.send(try out.serializedBytes())
-            lock.lock()
-            committedSet.insert(shard)
-            _stats.committed += 1
-            _stats.nfe += r.nfe.map { Int($0) }
-            _stats.batchSeconds += r.batchSeconds
-            _stats.predictorSeconds += r.timings.predictorSeconds
-            _stats.refinerSeconds += r.timings.refinerSeconds
-            _stats.solverSeconds += r.timings.solverSeconds
-            for b in r.batchSeconds { recordLatency(.total, seconds: b, worker: r.workerID) }
-            if r.queueWaitSeconds > 0 { recordLatency(.queueWait, seconds: r.queueWaitSeconds) }   // 0: an older worker
-            if r.timings.textEncoderSeconds > 0 {   // prompt shards: one value per shard
-                recordLatency(.textEncoder, seconds: r.timings.textEncoderSeconds)
-            }
-            if r.finishedUnixUs > 0 {
-                // Clock offset between hosts can make this negative; it then counts as 0 (1 µs).
-                let us = receivedUnixUs.subtractingReportingOverflow(r.finishedUnixUs)
-                if !us.overflow, Double(us.partialValue) <= Aggregator.maxPlausibleSeconds * 1e6 {
-                    recordLatency(.transfer, seconds: Double(max(0, us.partialValue)) / 1e6)
-                }
-            }
-            if !r.batchTimings.isEmpty {
-                // One value per batch, like `total`.
-                for b in r.batchTimings {
-                    if b.predictorSeconds > 0 { recordLatency(.predictor, seconds: b.predictorSeconds) }
-                    if b.refinerSeconds > 0 { recordLatency(.refiner, seconds: b.refinerSeconds) }
-                    if b.solverSeconds > 0 { recordLatency(.solverUpdate, seconds: b.solverSeconds) }
-                }
-            } else {
-                // A worker without per-batch stage times: the shard's per-batch means.
-                let batches = max(1, r.batchSeconds.count)
-                if r.timings.predictorSeconds > 0 { recordLatency(.predictor, seconds: r.timings.predictorSeconds / Double(batches), count: batches) }
-                if r.timings.refinerSeconds > 0 { recordLatency(.refiner, seconds: r.timings.refinerSeconds / Double(batches), count: batches) }
-                if r.timings.solverSeconds > 0 { recordLatency(.solverUpdate, seconds: r.timings.solverSeconds / Double(batches), count: batches) }
-            }
-            _stats.latency.complete(samples: n, at: Date().timeIntervalSince(started), nfe: r.nfe.reduce(0) { $0 + Int($1) })
-            lock.unlock()
-        } catch {
-            // Nothing was journaled for this shard; stop the run with a clear error (a full disk does
-            // not get better by retrying on another worker). `--resume` continues once it is fixed.
-            count { $0.writeErrors += 1 }
-            report(push, shard: shard, lease: r.leaseID, worker: r.workerID,
-                   message: "cannot write shard \(shard) into \(outDir): \(error); the journal is intact — free space (or fix the directory) and rerun with --resume", fatal: true)
+        let file = Aggregator.latentsFile(shard: shard)
+        let npy = r.latents.withUnsafeBytes { NPY.encode(dtype: .float32, shape: [n] + sampleShape, body: $0) }
+        let labels = r.labels.map { Int32(littleEndian: $0) }
+        let labelBytes = labels.withUnsafeBytes { NPY.encode(dtype: .int32, shape: [n], body: $0) }
+        let meta: [String: Any] = [
+            "shard": shard, "first": range.lowerBound, "count": n, "worker": r.workerID,
+            "nfe": r.nfe.map { Int($0) }, "batch_seconds": r.batchSeconds,
+            "predictor_seconds": r.timings.predictorSeconds, "refiner_seconds": r.timings.refinerSeconds,
+            "solver_seconds": r.timings.solverSeconds, "total_seconds": r.timings.totalSeconds,
+            "text_encoder_seconds": r.timings.textEncoderSeconds,
+        ]
+        guard let json = try? JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys]) else {
+            count { $0.dropped += 1 }; return
         }
+        batch.append(Pending(result: r, file: file, receivedUnixUs: receivedUnixUs,
+                             entry: ShardLog.Entry(shard: shard, latents: npy, labels: labelBytes, json: Array(json))))
     }
 
     /// Longest believable duration of one shard or batch stage (a week); anything beyond is a malformed result.
@@ -269,7 +227,7 @@ public final class Aggregator {
     }
 
     /// Tells the coordinator about a refused result over the commit channel.
-    private func report(_ push: ZMQSocket, shard: Int, lease: UInt64, worker: String, message: String, fatal: Bool) {
+    func report(_ push: ZMQSocket, shard: Int, lease: UInt64, worker: String, message: String, fatal: Bool) {
         var e = Flowturbo_V1_Error()
         e.shardID = UInt64(shard); e.leaseID = lease; e.workerID = worker; e.message = message; e.fatal = fatal
         var env = Flowturbo_V1_Envelope(); env.error = e

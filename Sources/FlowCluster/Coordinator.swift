@@ -11,9 +11,6 @@ import CZeroMQ
 /// queue. Results bypass this loop (workers push them to the `Aggregator`); a shard is done only
 /// when the aggregator reports it durably written, and each commit is appended to the journal.
 public final class Coordinator {
-    enum ShardState { case pending, leased(worker: [UInt8], lease: UInt64, deadline: Date), done }
-    struct WorkerInfo { var id: String; var lastSeen: Date; var idle: Bool }
-
     public let config: CoordinatorConfig
     let context: ZMQContext
     let router: ZMQSocket
@@ -21,26 +18,13 @@ public final class Coordinator {
     let monitor: ZMQSocket
     let aggregator: Aggregator
     let journal: Journal
-    let shards: [Range<Int>]
-    /// Shards this coordinator computes: all, or those of its part (`RunPart`).
-    let owned: [Bool]
-    var state: [ShardState]
-    var queue: [Int] = []          // pending shard ids, front first
-    var workers: [[UInt8]: WorkerInfo] = [:]
+    /// The policy: shard states, queue, peers, leases, bans, audits (`Scheduler`); this class only does I/O.
+    var scheduler: Scheduler
     var accepted = 0, handshakes = 0   // rejected connections = accepted − handshakes
     /// Every lease issued (token, holder); the aggregator writes only results that answer one of them.
     let leases = LeaseBook()
-    var policy: WorkerPolicy
-    /// Since when no worker is left while some were banned (the no-progress rule).
-    var stalledSince: Date?
-    /// Audited shards (nil when auditing is off) and since when an audit conflict has had no one to decide it.
+    /// Audited shards (nil when auditing is off), shared with the aggregator.
     let audit: AuditBook?
-    var auditStuck: [Int: Date] = [:]
-    /// Second leases of shards whose holder takes too long (shard → backup worker), and how long committed
-    /// shards took from lease to commit.
-    var backups: [Int: [UInt8]] = [:]
-    var shardSeconds: [Double] = []
-    var summary = CoordinatorSummary()
     let runID: String
     /// Bound control port.
     public private(set) var controlPort = 0
@@ -52,21 +36,22 @@ public final class Coordinator {
     public var onTick: (() -> Void)?
     /// Live figures and stage latencies for an exporter (Prometheus `/metrics`); set before `run()`.
     public var observer: RunObserver?
+    /// What the log has reported (see `logTransitions`).
+    var logState = CoordinatorLogState()
     var abortReason: String?
     var authenticator: CurveAuthenticator?
-    /// CURVE public key of each peer (ZAP User-Id): a lease is bound to its holder's key.
-    var keyOf: [[UInt8]: String] = [:]
+    /// Stops this coordinator's run (from any thread; SIGINT/SIGTERM stop it too): the journal stays consistent and
+    /// workers are told to shut down.
+    public let stopToken = StopToken()
 
     /// Stops the run from `onTick` with a fatal error (e.g. every local worker keeps crashing).
     public func abort(_ reason: String) { abortReason = reason }
 
     /// Workers banned so far (an embedding launcher with no workers left can stop at once).
-    public var bannedWorkers: Int { policy.bannedRoutes.count }
+    public var bannedWorkers: Int { scheduler.bannedCount }
 
     /// The error text when no worker is left to make progress.
-    public var noProgressMessage: String {
-        policy.noProgressMessage(pendingShards: owned.filter { $0 }.count - doneCount)
-    }
+    public var noProgressMessage: String { scheduler.noProgressMessage }
 
     /// Binds both sockets, opens or resumes the journal. Throws a clear error for a journal whose
     /// configuration differs or an existing run without `resume`.
@@ -77,13 +62,9 @@ public final class Coordinator {
         self.config = config
         self.context = context
         try PrivateFiles.makeDirectory(config.outDir)
-        policy = WorkerPolicy(models: config.models, maxNonFinite: config.maxNonFiniteResultsPerWorker,
-                              maxMalformed: config.maxMalformedPerPeer)
-        shards = config.evalSet.shards(shardSize: config.shardSize)
-        state = Array(repeating: .pending, count: shards.count)
+        let shards = config.evalSet.shards(shardSize: config.shardSize)
         let part = config.part
         let mine = shards.indices.map { part?.owns(shard: $0) ?? true }
-        owned = mine
         let shardBytes = config.shardSize * config.sampleShape.reduce(1, *) * 4
         guard shardBytes <= config.maxShardBytes else {
             throw FlowError("shard size \(config.shardSize) makes \(shardBytes >> 20) MiB shards, over the \(config.maxShardBytes >> 20) MiB limit; lower --shard-size or raise --max-shard-mb")
@@ -108,12 +89,9 @@ public final class Coordinator {
         }
         // After the journal accepted this configuration: never overwrite another run's prompt index.
         if config.evalSet.isText { try PromptIndex.write(outDir: config.outDir, evalSet: config.evalSet) }
-        for s in committed { state[s] = .done }
-        queue = (0..<shards.count).filter { mine[$0] && !committed.contains($0) }
-        summary.shards = mine.filter { $0 }.count
-        summary.resumedShards = committed.count
-        audit = config.auditFraction > 0 ? AuditBook(shards: queue, fraction: config.auditFraction) : nil
-        summary.auditSelected = audit?.selected ?? 0
+        scheduler = Scheduler(shards: shards, owned: mine, committed: committed, limits: SchedulerLimits(config))
+        audit = config.auditFraction > 0 ? AuditBook(shards: scheduler.queue, fraction: config.auditFraction) : nil
+        scheduler.summary.auditSelected = audit?.selected ?? 0
         runID = String(UInt64.random(in: 0...UInt64.max), radix: 16)
 
         commits = try context.socket(.pull)
@@ -149,132 +127,5 @@ public final class Coordinator {
     }
 
     /// Index ranges of the shards, in id order.
-    public var shardRanges: [Range<Int>] { shards }
-
-    var doneCount: Int { state.reduce(0) { if case .done = $1 { return $0 + 1 } else { return $0 } } }
-
-    var samplesDone: Int {
-        var n = 0
-        for (i, s) in state.enumerated() { if case .done = s { n += shards[i].count } }
-        return n
-    }
-
-    var allDone: Bool {
-        zip(state, owned).allSatisfy { s, mine in
-            if case .done = s { return true } else { return !mine }
-        }
-    }
-
-    /// Samples this coordinator computes (the whole set, or its part's shards).
-    var samplesOwned: Int { zip(shards, owned).reduce(0) { $0 + ($1.1 ? $1.0.count : 0) } }
-
-    /// Runs until every shard is committed, a stop signal arrives, or a fatal worker error.
-    public func run() throws -> CoordinatorSummary {
-        let started = Date()
-        aggregator.onStageLatency = observer.map { o in { o.stageLatency($0, seconds: $1, count: $2) } }
-        try aggregator.start()
-        defer { aggregator.stop(); journal.close(); authenticator?.stop() }
-        let mode = config.progress ? ProgressBar.Mode.forStderr(interval: config.progressInterval) : .off
-        let bar = ProgressBar(total: samplesOwned, baseline: samplesDone, mode: mode)
-        var lastHeartbeat = Date.distantPast
-        let hbInterval = Double(config.heartbeatIntervalMs) / 1000
-        var fatal: String?
-        while !allDone && fatal == nil {
-            if StopSignals.requested { summary.interrupted = true; break }
-            let ready = try ZMQPoll.readable([router, commits, monitor], timeoutMs: 100)
-            if ready[1] { try drainCommits(bar: bar) }
-            if ready[0] {
-                while let (frames, userID) = try router.receiveWithUserID(dontWait: true) {
-                    if let key = userID, let id = frames.first, keyOf[id] == nil { keyOf[id] = key }
-                    if let f = try handleControl(frames) { fatal = f; break }
-                }
-            }
-            if ready[2] { drainMonitor() }
-            let now = Date()
-            if now.timeIntervalSince(lastHeartbeat) >= hbInterval {
-                lastHeartbeat = now
-                var hb = Flowturbo_V1_Envelope(); hb.heartbeat = Flowturbo_V1_Heartbeat()
-                for id in workers.keys { send(hb, to: id) }
-                expire(now: now, deadAfter: hbInterval * Double(config.liveness))
-                for (id, w) in workers where w.idle { assign(to: id, now: now) }   // backups for stuck leases
-            }
-            bar.update(done: samplesDone, workers: workers.count, requeues: summary.requeues)
-            observer?.observe(snapshot)
-            onTick?()
-            if let r = abortReason { fatal = r }
-            if fatal == nil { fatal = checkProgress(now: now) }
-            if fatal == nil { fatal = handleAudits(now: now) }
-        }
-        try drainCommits(bar: bar)
-        bar.update(done: samplesDone, workers: workers.count, requeues: summary.requeues, force: true)
-        bar.finish()
-        observer?.observe(snapshot)
-        var bye = Flowturbo_V1_Envelope()
-        bye.shutdown.reason = fatal ?? (summary.interrupted ? "interrupted" : "run complete")
-        for id in workers.keys { send(bye, to: id) }
-        summary.completed = allDone
-        summary.elapsedSeconds = Date().timeIntervalSince(started)
-        aggregator.stop()
-        summary.aggregator = aggregator.stats
-        summary.authRejected = authenticator?.stats.rejected ?? 0
-        if let counts = audit?.counts { (summary.auditConfirmed, summary.auditConflicts) = counts }
-        if let f = fatal { throw FlowError(f) }
-        return summary
-    }
-
-    func send(_ env: Flowturbo_V1_Envelope, to id: [UInt8]) {
-        guard let bytes = try? env.serializedBytes() as [UInt8] else { return }
-        do { try router.send([id, bytes], dontWait: true) } catch {
-            // EHOSTUNREACH: the peer disconnected; liveness will reap it.
-        }
-    }
-
-    /// Journals every commit waiting on the inproc socket with one fsync (group commit).
-    func drainCommits(bar: ProgressBar) throws {
-        var fresh: [ShardCommit] = []
-        var seen = Set<Int>()
-        while let frames = try commits.receive(dontWait: true) {
-            guard frames.count == 1, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[0]) else { continue }
-            if case .error(let e)? = env.body { aggregatorError(e); continue }
-            guard case .committed(let c)? = env.body else { continue }
-            guard let s = Int(exactly: c.shardID), s < shards.count else { continue }
-            if case .done = state[s] { summary.duplicateCommits += 1; continue }
-            if !seen.insert(s).inserted { summary.duplicateCommits += 1; continue }
-            fresh.append(ShardCommit(shard: s, first: shards[s].lowerBound, count: shards[s].count,
-                                     file: c.file, checksum: c.checksum, worker: c.workerID))
-        }
-        guard !fresh.isEmpty else { return }
-        try journal.append(contentsOf: fresh)
-        for c in fresh {
-            if case .leased(_, _, let deadline) = state[c.shard] {
-                shardSeconds.append(Date().timeIntervalSince(deadline) + config.leaseSeconds)
-            }
-            backups[c.shard] = nil
-            state[c.shard] = .done
-            policy.auditDone(shard: c.shard)
-            auditStuck[c.shard] = nil
-            queue.removeAll { $0 == c.shard }
-            summary.committedThisSession += 1
-        }
-        onCommit?(samplesDone, samplesOwned)
-        // Workers parked at their in-flight limit can take more now.
-        for (id, w) in workers where w.idle && !queue.isEmpty { assign(to: id, now: Date()) }
-    }
-
-    func drainMonitor() {
-        while let frames = try? monitor.receive(dontWait: true), frames.count >= 1, frames[0].count >= 6 {
-            // Frame 1 of a monitor event: event id (16 bits) then its value (32 bits, unused here).
-            let event = Int32(frames[0][0]) | Int32(frames[0][1]) << 8
-            switch event {
-            case ZMQ_EVENT_ACCEPTED: accepted += 1
-            case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: handshakes += 1
-            case ZMQ_EVENT_DISCONNECTED: summary.disconnects += 1
-            default: break
-            }
-            // libzmq reports no fd with HANDSHAKE_SUCCEEDED, and non-ZMTP bytes often take the ZMTP/1.0
-            // path without a failure event, so count connections that never completed a handshake.
-            summary.rejectedConnections = max(0, accepted - handshakes)
-        }
-    }
-
+    public var shardRanges: [Range<Int>] { scheduler.shards }
 }

@@ -44,15 +44,24 @@ public final class LeaseBook {
     /// An empty book.
     public init() {}
 
-    /// Issues a new lease of `shard` to `holder` with a fresh random token (the system CSPRNG).
+    /// Issues a new lease of `shard` to `holder` with the next free id and a fresh random token.
     public func issue(shard: Int, holder: [UInt8], key: String?) -> Lease {
+        lock.lock()
+        let id = nextID
+        lock.unlock()
+        return issue(id: id, shard: shard, holder: holder, key: key)
+    }
+
+    /// Issues lease `id` (chosen by the coordinator's scheduler) of `shard` to `holder` with a fresh random token
+    /// (the system CSPRNG).
+    public func issue(id: UInt64, shard: Int, holder: [UInt8], key: String?) -> Lease {
         var rng = SystemRandomNumberGenerator()
         let token = (0..<LeaseBook.tokenBytes).map { _ in UInt8.random(in: 0...255, using: &rng) }
         lock.lock()
         defer { lock.unlock() }
-        let lease = Lease(id: nextID, shard: shard, token: token, holder: holder, key: key)
-        leases[nextID] = lease
-        nextID += 1
+        let lease = Lease(id: id, shard: shard, token: token, holder: holder, key: key)
+        leases[id] = lease
+        nextID = max(nextID, id + 1)
         return lease
     }
 

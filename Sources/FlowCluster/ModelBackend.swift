@@ -77,7 +77,7 @@ public final class ModelBackend: WorkerBackend {
         }
         let guidance = Guidance(scale: guidanceScale, channels: guidanceChannels == 0 ? nil : guidanceChannels)
         let options = SamplerOptions(plan: p, guidance: guidance, refinerStep: step, batch: batch)
-        return try SamplingProgram(options: options, predictor: predictor, refiner: refiner,
+        return try Sampler.compile(options: options, predictor: predictor, refiner: refiner,
                                    maxCaptionLength: prompts?.length ?? 0)
     }
 

@@ -26,7 +26,9 @@ public enum PrivateFiles {
         var st = stat()
         guard stat(path, &st) == 0, st.st_uid == geteuid() else { return }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        let runFiles: Set<String> = ["journal.log", "latents", "endpoints.json"]
+        let runFiles: Set<String> = [
+            RunDirectory.journalFile, RunDirectory.latentsDirectory, RunDirectory.endpointsFile,
+        ]
         if entries.isEmpty || entries.contains(where: { runFiles.contains($0) || $0.hasSuffix(".lock") }) {
             chmod(path, 0o700)
         }
@@ -46,40 +48,14 @@ public enum PrivateFiles {
     /// Writes `bytes` to a 0600 temp file, optionally fsyncs it, and renames it over `path` (no directory
     /// fsync: the caller does one for several files, or calls `write(_:_:)`).
     public static func replace(_ path: String, _ bytes: [UInt8], sync: Bool) throws {
-        let tmp = path + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw FlowError("\(path): cannot create (\(String(cString: strerror(errno))))") }
-        fchmod(fd, 0o600)
-        var done = 0
-        while done < bytes.count {
-            let k = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
-            if k < 0 {
-                if errno == EINTR { continue }
-                let m = String(cString: strerror(errno))
-                close(fd)
-                unlink(tmp)
-                throw FlowError("\(path): write failed (\(m))")
-            }
-            done += k
-        }
-        if sync && fsync(fd) != 0 {
-            let m = String(cString: strerror(errno))
-            close(fd)
-            unlink(tmp)
-            throw FlowError("\(path): fsync failed (\(m))")
-        }
-        close(fd)
-        guard rename(tmp, path) == 0 else {
-            let m = String(cString: strerror(errno))
-            unlink(tmp)
-            throw FlowError("\(path): rename failed (\(m))")
+        try bytes.withUnsafeBytes {
+            try FileIO.writeAtomically(path, $0, durable: sync, permissions: 0o600, syncDirectory: false)
         }
     }
 
     /// Durable private write: 0600 temp file, fsync, rename, directory fsync.
     public static func write(_ path: String, _ bytes: [UInt8]) throws {
-        try replace(path, bytes, sync: true)
-        FileIO.syncDirectory(of: path)
+        try FileIO.writeAtomically(path, bytes, durable: true, permissions: 0o600)
     }
 
     /// Permission bits of a file (for tests and checks); nil if it does not exist.

@@ -7,10 +7,43 @@ import Glibc
 /// The run directory as a whole: which paths may hold a run, the exclusive lock a run holds on it,
 /// and starting over (deleting only what the previous run itself wrote).
 public enum RunDirectory {
+    /// The run layout: names of the files a run writes, relative to its directory.
+    public static let journalFile = "journal.log"
+    public static let manifestFile = "manifest.json"
+    public static let reportJSONFile = "report.json"
+    public static let reportMarkdownFile = "report.md"
+    public static let samplesNPZFile = "samples.npz"
+    public static let endpointsFile = "endpoints.json"
+    public static let latentsDirectory = "latents"
+
     /// Files a run writes at the top of its directory (besides `latents/`).
-    public static let topLevelFiles = ["journal.log", "manifest.json", "report.json", "report.md", "samples.npz",
-                                       "latency.png", "throughput.png", "samples.png", "endpoints.json",
-                                       "prompts.jsonl", RunMerge.partRecordFile]
+    public static let topLevelFiles = [journalFile, manifestFile, reportJSONFile, reportMarkdownFile, samplesNPZFile,
+                                       "latency.png", "throughput.png", "samples.png", endpointsFile,
+                                       PromptIndex.fileName, RunMerge.partRecordFile]
+
+    /// `<dir>/journal.log`: the authority on what the run has committed.
+    public static func journalPath(_ dir: String) -> String { dir + "/" + journalFile }
+    /// `<dir>/manifest.json`.
+    public static func manifestPath(_ dir: String) -> String { dir + "/" + manifestFile }
+    /// `<dir>/report.json`.
+    public static func reportJSONPath(_ dir: String) -> String { dir + "/" + reportJSONFile }
+    /// `<dir>/report.md`.
+    public static func reportMarkdownPath(_ dir: String) -> String { dir + "/" + reportMarkdownFile }
+    /// `<dir>/samples.npz`.
+    public static func samplesNPZPath(_ dir: String) -> String { dir + "/" + samplesNPZFile }
+    /// `<dir>/endpoints.json`.
+    public static func endpointsPath(_ dir: String) -> String { dir + "/" + endpointsFile }
+    /// `<dir>/prompts.jsonl` (prompt runs).
+    public static func promptsPath(_ dir: String) -> String { dir + "/" + PromptIndex.fileName }
+    /// `<dir>/latents`.
+    public static func latentsPath(_ dir: String) -> String { dir + "/" + latentsDirectory }
+
+    /// Records the bound ports and this process id in `<dir>/endpoints.json` (mode 0600: other users do not learn the
+    /// ports); tests and scripts read it to find a running coordinator.
+    public static func writeEndpoints(_ dir: String, control: Int, data: Int) throws {
+        let text = "{\"control_port\": \(control), \"data_port\": \(data), \"pid\": \(getpid())}\n"
+        try PrivateFiles.write(endpointsPath(dir), Array(text.utf8))
+    }
     /// Name of the lock file inside the run directory.
     public static let lockFile = "run.lock"
 
@@ -91,12 +124,12 @@ public enum RunDirectory {
     /// Returns the number of files removed.
     @discardableResult
     public static func removeRun(_ dir: String) -> Int {
-        guard FileIO.exists(dir + "/journal.log") || FileIO.exists(dir + "/manifest.json") else { return 0 }
+        guard FileIO.exists(journalPath(dir)) || FileIO.exists(manifestPath(dir)) else { return 0 }
         var shards = Set<Int>()
-        if let (_, commits, _, _) = try? Journal.read(dir + "/journal.log") {
+        if let (_, commits, _, _) = try? Journal.read(journalPath(dir)) {
             for c in commits where c.shard >= 0 { shards.insert(c.shard) }
         }
-        if let data = FileManager.default.contents(atPath: dir + "/manifest.json"),
+        if let data = FileManager.default.contents(atPath: manifestPath(dir)),
            let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
            let list = obj["shards"] as? [[String: Any]] {
             for s in list {
@@ -110,7 +143,7 @@ public enum RunDirectory {
             let base = String(Aggregator.latentsFile(shard: id).dropLast(4))
             for suffix in [".npy", ".labels.npy", ".json"] where unlink(dir + "/" + base + suffix) == 0 { removed += 1 }
         }
-        rmdir(dir + "/latents")   // only if now empty
+        rmdir(latentsPath(dir))   // only if now empty
         for name in topLevelFiles where unlink(dir + "/" + name) == 0 { removed += 1 }
         return removed
     }

@@ -49,7 +49,7 @@ public enum RunExport {
     /// Checks `outDir` is a complete run of image samples whose every shard verifies; reads the first shard's
     /// header for the geometry. Refuses incomplete or damaged runs and 4-channel latents with a one-line error.
     public static func open(outDir: String) throws -> Source {
-        guard FileIO.exists(outDir + "/journal.log") else {
+        guard FileIO.exists(RunDirectory.journalPath(outDir)) else {
             throw FlowError("\(outDir): no journal.log, so not a run directory; give the directory a run wrote")
         }
         let check = try RunIntegrity.check(outDir: outDir)

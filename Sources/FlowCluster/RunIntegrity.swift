@@ -82,7 +82,7 @@ public enum RunIntegrity {
 
     /// Reads the journal in `outDir` and checks every committed shard (read-only).
     public static func check(outDir: String) throws -> Result {
-        let (header, commits, _, _) = try Journal.read(outDir + "/journal.log")
+        let (header, commits, _, _) = try Journal.read(RunDirectory.journalPath(outDir))
         return check(outDir: outDir, header: header, commits: commits)
     }
 
@@ -146,7 +146,7 @@ public enum RunIntegrity {
     /// Returns what was found damaged.
     @discardableResult
     public static func repair(outDir: String, expected: RunHeader) throws -> [Damage] {
-        let path = outDir + "/journal.log"
+        let path = RunDirectory.journalPath(outDir)
         guard FileIO.exists(path), let (header, commits, _, _) = try? Journal.read(path),
               expected.firstDifference(from: header) == nil else { return [] }
         let r = check(outDir: outDir, header: header, commits: commits)

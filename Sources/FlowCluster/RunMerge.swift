@@ -53,7 +53,7 @@ public enum RunMerge {
         }
         var checks: [RunIntegrity.Result] = []
         for d in dirs {
-            guard FileIO.exists(d + "/journal.log") else {
+            guard FileIO.exists(RunDirectory.journalPath(d)) else {
                 throw FlowError("\(d) has no journal.log: not a run directory; give the --out of each part")
             }
             if RunDirectory.isLockedByOther(d) {
@@ -82,10 +82,10 @@ public enum RunMerge {
         try RunDirectory.checkOut(outDir)
         try PrivateFiles.makeDirectory(outDir)
         try RunDirectory.lock(outDir)
-        guard !FileIO.exists(outDir + "/journal.log") else {
+        guard !FileIO.exists(RunDirectory.journalPath(outDir)) else {
             throw FlowError("\(outDir) already holds a run (journal.log); choose another --out or delete that run")
         }
-        try PrivateFiles.makeDirectory(outDir + "/latents")
+        try PrivateFiles.makeDirectory(RunDirectory.latentsPath(outDir))
         var result = Result(header: header, summary: CoordinatorSummary(), workers: 0)
         for (d, c) in commits {
             let base = String(c.file.dropLast(4))
@@ -96,11 +96,11 @@ public enum RunMerge {
             }
         }
         FileIO.syncDirectory(of: outDir + "/" + Aggregator.latentsFile(shard: 0))
-        if FileIO.exists(dirs[0] + "/prompts.jsonl") {
-            try FileIO.writeAtomically(outDir + "/prompts.jsonl", try FileIO.read(dirs[0] + "/prompts.jsonl"),
+        if FileIO.exists(RunDirectory.promptsPath(dirs[0])) {
+            try FileIO.writeAtomically(RunDirectory.promptsPath(outDir), try FileIO.read(RunDirectory.promptsPath(dirs[0])),
                                        durable: true)
         }
-        try Journal.rewrite(outDir + "/journal.log", header: header, commits: commits.map { $0.commit })
+        try Journal.rewrite(RunDirectory.journalPath(outDir), header: header, commits: commits.map { $0.commit })
         let records = try dirs.compactMap { try RunPartRecord.read($0) }
         result.summary = RunPartRecord.mergedSummary(records: records, dirs: dirs, commits: commits,
                                                      shardCount: commits.count)

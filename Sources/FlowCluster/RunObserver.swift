@@ -36,17 +36,14 @@ extension Coordinator {
     /// `run()`, before or after it; during the run, `observer` receives it).
     public var snapshot: RunSnapshot {
         var s = RunSnapshot()
-        s.shardsTotal = owned.filter { $0 }.count
-        s.shardsCommitted =
-            zip(state, owned).filter { st, mine in
-                if case .done = st { return mine } else { return false }
-            }.count
-        s.samplesTotal = samplesOwned
-        s.samplesCommitted = samplesDone
-        s.workersAlive = workers.count
-        s.requeues = summary.requeues
-        s.bannedWorkers = summary.bannedWorkers
-        s.droppedFrames = summary.droppedFrames + summary.oversizedFrames
+        s.shardsTotal = scheduler.owned.filter { $0 }.count
+        s.shardsCommitted = zip(scheduler.state, scheduler.owned).filter { $0 == .done && $1 }.count
+        s.samplesTotal = scheduler.samplesOwned
+        s.samplesCommitted = scheduler.samplesDone
+        s.workersAlive = scheduler.liveRoutes.count
+        s.requeues = scheduler.summary.requeues
+        s.bannedWorkers = scheduler.summary.bannedWorkers
+        s.droppedFrames = scheduler.summary.droppedFrames + scheduler.summary.oversizedFrames
         return s
     }
 }

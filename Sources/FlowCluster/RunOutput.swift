@@ -52,14 +52,14 @@ public enum RunOutput {
         let manifest: [String: Any] = ["run": headerObj, "shards": shards, "damaged_shards": damaged,
                                        "samples_committed": check.samplesIntact, "complete": check.complete]
         let data = try JSONSerialization.data(withJSONObject: manifest, options: [.sortedKeys, .prettyPrinted])
-        try FileIO.writeAtomically(outDir + "/manifest.json", Array(data), durable: true)
+        try FileIO.writeAtomically(RunDirectory.manifestPath(outDir), Array(data), durable: true)
     }
 
     /// Writes `samples.npz` with `arr_0` (float32 `[N, …]`) and `labels` (int64), loadable by `numpy.load`.
     public static func exportNPZ(outDir: String, path: String? = nil) throws -> String {
         let all = try loadAll(outDir: outDir)
         let n = all.labels.count
-        let out = path ?? outDir + "/samples.npz"
+        let out = path ?? RunDirectory.samplesNPZPath(outDir)
         let labels = all.labels.map { Int64($0) }
         try NPZ.write(out, arrays: [
             (name: "arr_0", array: NPYArray(dtype: .float32, shape: [n] + all.sampleShape, bytes: all.latents)),
@@ -134,7 +134,7 @@ public enum RunOutput {
         json["sample_shape"] = all.sampleShape
         json["latents"] = ["mean": mean, "std": std]
         if let ref = reference { json["reference"] = ref; json["features"] = featureName }
-        try FileIO.writeAtomically(outDir + "/report.json", Array((try Report.serialize(json) + "\n").utf8), durable: true)
+        try FileIO.writeAtomically(RunDirectory.reportJSONPath(outDir), Array((try Report.serialize(json) + "\n").utf8), durable: true)
         let md = Report.markdown(input) + (scored?.markdown ?? "") + (promptSection?.markdown ?? "") + """
 
         ## Cluster
@@ -150,7 +150,7 @@ public enum RunOutput {
         | latents mean / std | \(String(format: "%.4f / %.4f", mean, std)) |
 
         """
-        try FileIO.writeAtomically(outDir + "/report.md", Array(md.utf8), durable: true)
+        try FileIO.writeAtomically(RunDirectory.reportMarkdownPath(outDir), Array(md.utf8), durable: true)
         return md
     }
 }

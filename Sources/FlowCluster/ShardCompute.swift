@@ -23,41 +23,23 @@ extension Worker {
             text = try encode(a.evalSet.prompts)   // features (n, L, C), mask (n, L)
             r.timings.textEncoderSeconds = max(Date().timeIntervalSince(t0), 1e-6)
         }
-        let c = text.map { $0.features.count / max(1, n * $0.length) } ?? 0   // caption channels
-        latents.withUnsafeMutableBufferPointer { out in
-            labels.withUnsafeBufferPointer { lab in
-                var b = 0
-                while b < n {
-                    let count = min(batch, n - b)
-                    let tb = Date()
-                    let st: RunStats
-                    if let t = text {
-                        st = t.features.withUnsafeBufferPointer { f in
-                            t.mask.withUnsafeBufferPointer { m in
-                                program.run(seed: a.seed, firstIndex: first + b, count: count,
-                                            captions: CaptionInput(features: f.baseAddress! + b * t.length * c,
-                                                                   mask: m.baseAddress! + b * t.length,
-                                                                   length: t.length),
-                                            out: out.baseAddress! + b * s)
-                            }
-                        }
-                    } else {
-                        st = program.run(seed: a.seed, firstIndex: first + b, count: count,
-                                         labels: lab.baseAddress! + b, out: out.baseAddress! + b * s)
-                    }
-                    r.batchSeconds.append(Date().timeIntervalSince(tb))
-                    r.timings.predictorSeconds += st.predictorSeconds
-                    r.timings.refinerSeconds += st.refinerSeconds
-                    r.timings.solverSeconds += st.solverSeconds
-                    var bt = Flowturbo_V1_StageTimings()
-                    bt.predictorSeconds = st.predictorSeconds
-                    bt.refinerSeconds = st.refinerSeconds
-                    bt.solverSeconds = st.solverSeconds
-                    r.batchTimings.append(bt)
-                    for i in 0..<count { nfe[b + i] = UInt32(program.nfe(ofRow: i)) }
-                    b += count
-                    if batchDelayMs > 0 { usleep(UInt32(batchDelayMs) * 1000) }
-                }
+        let conditions: SampleConditions = text.map {
+            .captions(features: $0.features, mask: $0.mask, length: $0.length, rows: n)
+        } ?? .labels(labels)
+        try latents.withUnsafeMutableBufferPointer { out in
+            try program.sample(seed: a.seed, firstIndex: first, count: n, batch: batch, conditions: conditions,
+                               out: out.baseAddress!) { b in
+                r.batchSeconds.append(b.seconds)
+                r.timings.predictorSeconds += b.stats.predictorSeconds
+                r.timings.refinerSeconds += b.stats.refinerSeconds
+                r.timings.solverSeconds += b.stats.solverSeconds
+                var bt = Flowturbo_V1_StageTimings()
+                bt.predictorSeconds = b.stats.predictorSeconds
+                bt.refinerSeconds = b.stats.refinerSeconds
+                bt.solverSeconds = b.stats.solverSeconds
+                r.batchTimings.append(bt)
+                for i in 0..<b.count { nfe[b.offset + i] = UInt32(program.nfe(ofRow: i)) }
+                if batchDelayMs > 0 { usleep(UInt32(batchDelayMs) * 1000) }
             }
         }
         r.timings.totalSeconds = Date().timeIntervalSince(t0)

@@ -44,22 +44,7 @@ public final class StagedDirectory {
 
     /// Writes and fsyncs `relative` inside the temp directory.
     public func write(_ relative: String, _ bytes: [UInt8]) throws {
-        let p = tmp + "/" + relative
-        let fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw FlowError("\(p): cannot create (\(String(cString: strerror(errno))))") }
-        defer { close(fd) }
-        var done = 0
-        try bytes.withUnsafeBytes { raw in
-            while done < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else {
-                    throw FlowError("\(p): write failed (\(String(cString: strerror(errno)))); free space and retry")
-                }
-                done += n
-            }
-        }
-        guard fsync(fd) == 0 else { throw FlowError("\(p): fsync failed (\(String(cString: strerror(errno))))") }
+        try FileIO.writeFile(tmp + "/" + relative, bytes, durable: true)
     }
 
     /// Fsyncs every directory, renames the temp directory to `path` and fsyncs the parent.

@@ -2,6 +2,7 @@ import FlowProto
 import FlowSampler
 import FlowTensor
 import Foundation
+import Logging
 import CZeroMQ
 
 /// Settings of one worker process.
@@ -57,25 +58,22 @@ public struct WorkerSummary {
 /// for a model without text conditioning) are answered with an `Error` instead of exiting.
 public final class Worker {
     public let config: WorkerConfig
-    private let backend: WorkerBackend
-    private let context: ZMQContext
+    let backend: WorkerBackend
+    let context: ZMQContext
     private var dealer: ZMQSocket?
-    private var push: ZMQSocket?
+    var push: ZMQSocket?
     private var pushEndpoint = ""
-    private var programs: [String: ShardProgram] = [:]
-    private var summary = WorkerSummary()
-    // Compute hand-off (compute thread → main thread).
-    private let lock = NSLock()
-    private var busy = false
-    private var finishedResult: [UInt8]?
-    private var finishedError: Flowturbo_V1_Error?
-    private var pendingSend: [UInt8]?
+    var programs: [String: ShardProgram] = [:]
+    var summary = WorkerSummary()
+    /// The shard computing now: an actor whose pipe carries its outcome back to the control loop.
+    var compute: ZMQActor?
+    /// A computed result not yet handed to the aggregator.
+    var pendingSend: [UInt8]?
     /// When this worker last asked for work (start of the next shard's queue wait).
-    private var lastWorkRequest = Date()
-    private var currentShard: UInt64 = 0
-    // Wakes the control loop when a compute thread finishes (the sender is only used by compute threads).
-    private var wakeReceiver: ZMQSocket?
-    private var wakeSender: ZMQSocket?
+    var lastWorkRequest = Date()
+    var currentShard: UInt64 = 0
+    /// Stops this worker's run (SIGINT/SIGTERM stop it too).
+    public let stopToken = StopToken()
 
     /// Creates a worker; nothing is connected until `run()`.
     public init(config: WorkerConfig, backend: WorkerBackend, context: ZMQContext) {
@@ -85,12 +83,12 @@ public final class Worker {
     /// Number of compiled programs in the cache (one per distinct (plan, batch, guidance)).
     public var programCount: Int { programs.count }
 
-    private func envelope(_ f: (inout Flowturbo_V1_Envelope) -> Void) -> [UInt8] {
+    func envelope(_ f: (inout Flowturbo_V1_Envelope) -> Void) -> [UInt8] {
         var e = Flowturbo_V1_Envelope(); f(&e)
         return (try? e.serializedBytes()) ?? []
     }
 
-    private func sendControl(_ bytes: [UInt8]) {
+    func sendControl(_ bytes: [UInt8]) {
         try? dealer?.send(bytes, dontWait: true)
     }
 
@@ -131,113 +129,95 @@ public final class Worker {
 
     /// Runs until Shutdown, a stop signal, or `giveUpSeconds` of silence (throws then).
     public func run() throws -> WorkerSummary {
-        let wakeEndpoint = "inproc://worker-wake-\(UInt64.random(in: 0...UInt64.max))"
-        let wr = try context.socket(.pair), ws = try context.socket(.pair)
-        try wr.setLinger(0); try ws.setLinger(0)
-        try wr.bind(wakeEndpoint); try ws.connect(wakeEndpoint)
-        wakeReceiver = wr; wakeSender = ws
-        // Every exit (also a throw) waits for a running shard first: its thread sends on the wake socket.
-        defer {
-            waitForCompute()
-            wakeSender = nil
-            wakeReceiver = nil
-            wr.close()
-            ws.close()
-        }
-        try connectControl()
-        var (hb, silenceLimit) = Worker.timing(config: config, welcome: nil)
-        var lastHeard = Date(), lastSent = Date.distantPast
-        var backoff = Double(config.reconnectInitialMs) / 1000
-        var welcomed = false, asked = false
-        var nextReconnect = Date.distantPast
+        // Every exit (also a throw) waits for a running shard first and hands its result to the aggregator.
+        defer { waitForCompute() }
+        var session = WorkerSession(config: config, now: Date())
+        if try perform(session.start(), &session) { return summary }
         while true {
-            if StopSignals.requested { summary.shutdownReason = "signal"; break }
+            if stopToken.isStopped { summary.shutdownReason = "signal"; break }
             if let pp = config.parentPID, getppid() != pp { summary.shutdownReason = "parent exited"; return summary }
-            let ready = try ZMQPoll.readable([dealer!, wakeReceiver!], timeoutMs: 50)
-            if ready[1] { while (try? wakeReceiver!.receive(dontWait: true)) ?? nil != nil {} }
+            let ready = try ZMQPoll.readable([dealer!] + (compute.map { [$0.pipe] } ?? []), timeoutMs: 50)
             let now = Date()
             if ready[0] {
                 while let frames = try dealer!.receive(dontWait: true) {
-                    lastHeard = now
-                    backoff = Double(config.reconnectInitialMs) / 1000
-                    guard frames.count == 1, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[0]) else { continue }
-                    switch env.body {
-                    case .welcome(let w)?:
-                        welcomed = true
-                        (hb, silenceLimit) = Worker.timing(config: config, welcome: w)
-                        log.info("welcome", metadata: ["data_port": "\(w.dataPort)", "heartbeat_s": "\(hb)"])
-                        try connectData(Worker.dataEndpoint(control: config.connect, port: Int(w.dataPort)))
-                        if !isBusy && pendingSend == nil && !asked { requestWork(); asked = true }
-                    case .assignment(let a)?:
-                        asked = false
-                        log.info("assignment", metadata: Worker.lease(shard: a.shardID, lease: a.leaseID))
-                        start(a)
-                    case .noWork(let n)?:
-                        if n.retryAfterMs == 0 { try connectControl(); welcomed = false; asked = false }
-                    case .shutdown(let s)?:
-                        summary.shutdownReason = s.reason
-                        log.info("shutdown: \(s.reason)")
-                        waitForCompute()
-                        if s.refused { throw WorkerRefused(workerID: config.workerID, reason: s.reason) }
-                        return summary
-                    default: break
+                    guard frames.count == 1, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[0]),
+                          let body = env.body else {
+                        session.heard(now: now)
+                        continue
                     }
+                    if try perform(session.received(body, now: now), &session) { return summary }
                 }
             }
             // Compute finished: hand the result to the aggregator, then ask for more.
-            lock.lock()
-            if let r = finishedResult { pendingSend = r; finishedResult = nil; busy = false }
-            if let e = finishedError {
-                finishedError = nil; busy = false
-                log.log(level: e.fatal ? .error : .warning, "\(e.message)", metadata: Worker.lease(shard: e.shardID, lease: e.leaseID))
-                sendControl(envelope { $0.error = e })
-                summary.rejected += 1
-                if !e.fatal { requestWork(); asked = true }
+            if ready.count > 1 && ready[1] {
+                switch takeOutcome() {
+                case .result(let r)?:
+                    pendingSend = r
+                    session.computeFinished()
+                case .failure(let e)?:
+                    try perform(session.computeFailed(e), &session)
+                case nil:
+                    break
+                }
             }
-            lock.unlock()
             if let r = pendingSend, push != nil {
-                do { try push!.send(r, dontWait: true); pendingSend = nil; if welcomed { requestWork(); asked = true } }
-                catch let e as ZMQError where e.isAgain {}
+                do {
+                    try push!.send(r, dontWait: true)
+                    pendingSend = nil
+                    try perform(session.pushed(), &session)
+                } catch let e as ZMQError where e.isAgain {}
             }
-            if now.timeIntervalSince(lastSent) >= hb {
-                lastSent = now
-                lock.lock(); let b = busy, s = currentShard; lock.unlock()
-                sendControl(envelope { $0.heartbeat.workerID = config.workerID; $0.heartbeat.busy = b; $0.heartbeat.shardID = s })
-            }
-            let silent = now.timeIntervalSince(lastHeard)
-            if silent > config.giveUpSeconds {
-                waitForCompute()
-                throw FlowError("worker \(config.workerID): no coordinator at \(config.connect) for \(Int(silent)) s; check the address and that `flowturbo coordinator` runs\(config.curve == nil ? "" : ", that this worker's .pub is on its --allow list and that --curve-server-key is its coordinator.pub")")
-            }
-            if silent > silenceLimit && now >= nextReconnect {
-                // Paranoid Pirate: the coordinator went silent; reconnect with exponential backoff.
-                summary.reconnects += 1
-                log.warning("coordinator silent for \(Int(silent * 1000)) ms; reconnecting")
-                try connectControl(); welcomed = false; asked = false
-                nextReconnect = now.addingTimeInterval(backoff)
-                backoff = min(backoff * 2, Double(config.reconnectMaxMs) / 1000)
-            }
+            if try perform(session.tick(now: now), &session) { return summary }
         }
         waitForCompute()
         return summary
     }
 
-    private var isBusy: Bool { lock.lock(); defer { lock.unlock() }; return busy }
-
-    /// Waits for a running shard to finish (the compute thread sets a result or an error; `busy`
-    /// itself is only cleared by the control loop, so waiting on it alone would never end), then
-    /// hands a finished result to the aggregator.
-    private func waitForCompute() {
-        while true {
-            lock.lock(); let running = busy && finishedResult == nil && finishedError == nil; lock.unlock()
-            if !running { break }
-            Thread.sleep(forTimeInterval: 0.005)
+    /// Performs the session's actions in order; true when the run is over (Shutdown).
+    @discardableResult
+    private func perform(_ actions: [WorkerSession.Action], _ session: inout WorkerSession) throws -> Bool {
+        for action in actions {
+            switch action {
+            case .connect:
+                if session.reconnects > summary.reconnects {
+                    let silent = Int(Date().timeIntervalSince(session.lastHeard) * 1000)
+                    log.warning("coordinator silent for \(silent) ms; reconnecting")
+                }
+                try connectControl()
+            case .connectData(let port):
+                log.info("welcome", metadata: ["data_port": "\(port)", "heartbeat_s": "\(session.heartbeatSeconds)"])
+                try connectData(Worker.dataEndpoint(control: config.connect, port: port))
+            case .requestWork:
+                requestWork()
+            case .start(let a):
+                log.info("assignment", metadata: Worker.lease(shard: a.shardID, lease: a.leaseID))
+                if let e = try start(a) { try perform(session.computeFailed(e), &session) }
+            case .refuseBusy(let a):
+                var e = Flowturbo_V1_Error()
+                e.workerID = config.workerID; e.shardID = a.shardID; e.leaseID = a.leaseID; e.message = "busy with another shard"
+                sendControl(envelope { $0.error = e })
+            case .report(let e):
+                let level: Logger.Level = e.fatal ? .error : .warning
+                log.log(level: level, "\(e.message)", metadata: Worker.lease(shard: e.shardID, lease: e.leaseID))
+                sendControl(envelope { $0.error = e })
+            case .heartbeat(let b):
+                sendControl(envelope { $0.heartbeat.workerID = config.workerID; $0.heartbeat.busy = b; $0.heartbeat.shardID = currentShard })
+            case .finish(let reason, let refused):
+                log.info("shutdown: \(reason)")
+                summary.shutdownReason = reason
+                waitForCompute()
+                summary.reconnects = session.reconnects
+                summary.rejected = session.rejected
+                if refused { throw WorkerRefused(workerID: config.workerID, reason: reason) }
+                return true
+            case .giveUp(let silent):
+                waitForCompute()
+                throw FlowError("worker \(config.workerID): no coordinator at \(config.connect) for \(Int(silent)) s; check the address and that `flowturbo coordinator` runs\(config.curve == nil ? "" : ", that this worker's .pub is on its --allow list and that --curve-server-key is its coordinator.pub")")
+            }
         }
-        lock.lock()
-        if let r = finishedResult { pendingSend = r; finishedResult = nil }
-        finishedError = nil; busy = false
-        lock.unlock()
-        if let r = pendingSend, let p = push { try? p.send(r, dontWait: true); pendingSend = nil }
+        summary.reconnects = session.reconnects
+        summary.rejected = session.rejected
+        return false
     }
 
     private func connectData(_ endpoint: String) throws {
@@ -249,87 +229,5 @@ public final class Worker {
         try config.curve?.apply(to: p)
         try p.connect(endpoint)
         push = p; pushEndpoint = endpoint
-    }
-
-    private func reject(_ a: Flowturbo_V1_ShardAssignment, _ message: String, fatal: Bool) {
-        var e = Flowturbo_V1_Error()
-        e.workerID = config.workerID; e.shardID = a.shardID; e.leaseID = a.leaseID; e.message = message; e.fatal = fatal
-        lock.lock(); finishedError = e; busy = true; lock.unlock()
-    }
-
-    /// Validates an assignment and starts the compute thread (or queues an Error reply).
-    private func start(_ a: Flowturbo_V1_ShardAssignment) {
-        if isBusy || pendingSend != nil {
-            var e = Flowturbo_V1_Error()
-            e.workerID = config.workerID; e.shardID = a.shardID; e.leaseID = a.leaseID; e.message = "busy with another shard"
-            sendControl(envelope { $0.error = e }); return
-        }
-        guard a.protocolVersion == UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue) else {
-            return reject(a, "protocol version \(a.protocolVersion) unsupported (worker speaks \(Flowturbo_V1_ProtocolVersion.current.rawValue))", fatal: true)
-        }
-        let held = Dictionary(backend.models.map { ($0.role, $0) }, uniquingKeysWith: { x, _ in x })
-        for m in a.models {
-            guard let h = held[m.role] else { return reject(a, "assignment needs a \(m.role) (\(m.spec)) but this worker holds none; start it with the same --model/--refiner", fatal: true) }
-            if h.sha256 != m.sha256 { return reject(a, "model digest mismatch for \(m.role): assignment \(m.spec)@\(m.sha256.prefix(12)), worker \(h.spec)@\(h.sha256.prefix(12))", fatal: true) }
-        }
-        if !a.evalSet.prompts.isEmpty && !backend.hasTextConditioning {
-            return reject(a, "the model has no text conditioning; prompt files need a text model", fatal: true)
-        }
-        // Bounds keep a malformed assignment from overflowing index arithmetic or allocating without limit.
-        let n = Int(exactly: a.count) ?? -1, batch = Int(a.batch), first = Int(exactly: a.firstIndex) ?? -1
-        let promptsOK = a.evalSet.prompts.isEmpty || a.evalSet.prompts.count == n
-        guard n > 0, n <= 1 << 22, batch > 0, batch <= 1 << 16, first >= 0, first <= Int(Int32.max),
-              a.labels.count == n, promptsOK else {
-            return reject(a, "malformed assignment (first \(a.firstIndex), count \(a.count), batch \(batch), "
-                + "\(a.labels.count) labels, \(a.evalSet.prompts.count) prompts)", fatal: false)
-        }
-        if let p = try? Plan.parse(a.plan), p.steps > config.maxPlanSteps {
-            return reject(a, "plan \(a.plan) has \(p.steps) steps, over this worker's limit of \(config.maxPlanSteps)", fatal: true)
-        }
-        let step = a.refinerStep.isEmpty ? "heun" : a.refinerStep
-        let key = "\(a.plan)|\(batch)|\(a.guidanceScale)|\(a.guidanceChannels)|\(step)"
-        let program: ShardProgram
-        if let p = programs[key] { program = p } else {
-            do {
-                program = try backend.makeProgram(plan: a.plan, batch: batch, guidanceScale: a.guidanceScale,
-                                                  guidanceChannels: Int(a.guidanceChannels), refinerStep: step)
-            }
-            catch { return reject(a, "cannot compile plan \"\(a.plan)\": \(error)", fatal: true) }
-            programs[key] = program
-        }
-        lock.lock(); busy = true; currentShard = a.shardID; lock.unlock()
-        let workerID = config.workerID, delay = config.batchDelayMs, poison = config.injectNonFinite
-        let queueWait = max(0, Date().timeIntervalSince(lastWorkRequest))
-        let backend = self.backend
-        let t = Thread { [self] in
-            var bytes: [UInt8]?, failure = ""
-            do {
-                bytes = try Worker.compute(a, program: program, workerID: workerID, batchDelayMs: delay,
-                                           poison: poison, queueWaitSeconds: queueWait,
-                                           captions: { try backend.captions(for: $0) })
-            } catch {
-                failure = "cannot encode the shard's prompts: \(error)"
-            }
-            // Publish and wake under the lock: the control thread sees the outcome only under this lock, so it cannot
-            // return from run() and close the wake socket while this send is in progress (a use-after-free the worker
-            // fuzz target hit as SIGSEGV).
-            self.lock.lock()
-            if let b = bytes {
-                self.finishedResult = b
-            } else {
-                var e = Flowturbo_V1_Error()
-                e.workerID = workerID
-                e.shardID = a.shardID
-                e.leaseID = a.leaseID
-                e.message = failure
-                self.finishedError = e
-            }
-            try? self.wakeSender?.send([[UInt8]()], dontWait: true)
-            self.lock.unlock()
-        }
-        t.name = "compute"
-        t.start()
-        summary.shards += 1
-        summary.samples += n
     }
 }

@@ -2,28 +2,9 @@ import FlowProto
 import FlowSampler
 import FlowTensor
 
-/// A compiled sampling program as the worker uses it (`SamplingProgram` conforms).
-public protocol ShardProgram: AnyObject {
-    /// Shape of one sample.
-    var sampleShape: [Int] { get }
-    /// Samples `count` ≤ batch global indices from `firstIndex`; writes count × sampleSize floats.
-    func run(seed: UInt64, firstIndex: Int, count: Int, labels: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>) -> RunStats
-    /// The same for a caption-conditioned program: row r is conditioned on caption r.
-    func run(seed: UInt64, firstIndex: Int, count: Int, captions: CaptionInput,
-             out: UnsafeMutablePointer<Float>) -> RunStats
-    /// Function evaluations of row `row` in the last `run`.
-    func nfe(ofRow row: Int) -> Int
-}
-
-extension ShardProgram {
-    /// Programs without captions are never given prompt shards (the worker refuses those assignments first).
-    public func run(seed: UInt64, firstIndex: Int, count: Int, captions: CaptionInput,
-                    out: UnsafeMutablePointer<Float>) -> RunStats {
-        preconditionFailure("this program takes no captions")
-    }
-}
-
-extension SamplingProgram: ShardProgram {}
+/// A compiled sampling program as the worker uses it: FlowSampler's `SamplingProgram` (the fixed-step and adaptive
+/// engines conform, and so do test doubles).
+public typealias ShardProgram = SamplingProgram
 
 /// What a worker can run: the models it holds and a program factory.
 ///

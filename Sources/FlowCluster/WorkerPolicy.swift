@@ -9,19 +9,14 @@ import FlowProto
 struct WorkerPolicy {
     /// Models every worker must hold (role, digest).
     let models: [Flowturbo_V1_ModelDigest]
-    let maxNonFinite: Int
-    let maxMalformed: Int
-    /// Routing identities told to shut down; their control messages are dropped.
-    private(set) var bannedRoutes = Set<[UInt8]>()
+    /// Identities banned so far.
+    private(set) var bannedCount = 0
     /// Worker ids of banned workers; a new hello with one of them is refused.
     private(set) var bannedIDs = Set<String>()
     /// "worker ID: reason" of the last ban (the error text when no worker is left).
     private(set) var lastBan: String?
     /// Distinct workers that reported a fatal error about a lease they held.
     private(set) var fatalReporters = Set<String>()
-    private var nonFinite: [[UInt8]: Int] = [:]
-    private var malformed: [[UInt8]: Int] = [:]
-    private var leaseErrors: [[UInt8]: Int] = [:]
     /// Non-fatal errors about its own leases after which a worker is retired.
     static let maxLeaseErrors = 8
     /// Workers that returned NaN/Inf for a shard (it goes to someone else if possible).
@@ -30,11 +25,7 @@ struct WorkerPolicy {
     private var auditRoutes: [Int: Set<[UInt8]>] = [:]
     private var auditIDs: [Int: Set<String>] = [:]
 
-    init(models: [Flowturbo_V1_ModelDigest], maxNonFinite: Int, maxMalformed: Int) {
-        self.models = models
-        self.maxNonFinite = maxNonFinite
-        self.maxMalformed = maxMalformed
-    }
+    init(models: [Flowturbo_V1_ModelDigest]) { self.models = models }
 
     /// Why a hello is refused, or nil to admit it: another protocol version, a banned worker id, or models
     /// whose digests differ from the run's (such a worker could only send errors or wrong latents).
@@ -59,38 +50,15 @@ struct WorkerPolicy {
         return nil
     }
 
-    func isBanned(_ route: [UInt8]) -> Bool { bannedRoutes.contains(route) }
-
-    /// Records a ban of one identity.
-    mutating func ban(route: [UInt8], workerID: String?, reason: String, includingWorkerID: Bool = true) {
-        bannedRoutes.insert(route)
+    /// Records a ban of one identity (the `Peer` record holds the routing identity's own flag and counters).
+    mutating func ban(workerID: String?, reason: String, includingWorkerID: Bool = true) {
+        bannedCount += 1
         if includingWorkerID, let id = workerID, !id.isEmpty { bannedIDs.insert(id) }
         lastBan = "worker \(workerID ?? "?"): \(reason)"
-        nonFinite.removeValue(forKey: route)
-        malformed.removeValue(forKey: route)
     }
 
-    /// Counts an undecodable, oversized or misplaced message; true when the peer must be banned now.
-    mutating func malformedMessage(from route: [UInt8]) -> Bool {
-        malformed[route, default: 0] += 1
-        return malformed[route]! >= maxMalformed
-    }
-
-    /// Counts a non-fatal error of `route` about a lease it held; true when it must be retired now.
-    mutating func leaseError(from route: [UInt8]) -> Bool {
-        leaseErrors[route, default: 0] += 1
-        return leaseErrors[route]! >= WorkerPolicy.maxLeaseErrors
-    }
-
-    /// Counts a NaN/Inf result of `route` for `shard` (excluded for it from now on); true when banned now.
-    mutating func nonFiniteResult(shard: Int, from route: [UInt8]) -> Bool {
-        excluded[shard, default: []].insert(route)
-        nonFinite[route, default: 0] += 1
-        return nonFinite[route]! >= maxNonFinite
-    }
-
-    /// NaN/Inf results of `route` so far.
-    func nonFiniteCount(_ route: [UInt8]) -> Int { nonFinite[route] ?? 0 }
+    /// Excludes `route` from `shard` after a NaN/Inf result (it goes to someone else if possible).
+    mutating func exclude(route: [UInt8], from shard: Int) { excluded[shard, default: []].insert(route) }
 
     /// Records a fatal error from a worker about a lease it held.
     mutating func fatalError(from workerID: String) { fatalReporters.insert(workerID) }
@@ -131,11 +99,11 @@ struct WorkerPolicy {
     }
 
     /// True when no worker is left and at least one was banned: unless a new worker joins, nothing happens.
-    func stalled(liveWorkers: Int) -> Bool { liveWorkers == 0 && !bannedRoutes.isEmpty }
+    func stalled(liveWorkers: Int) -> Bool { liveWorkers == 0 && bannedCount > 0 }
 
     /// The one-line error of a run that cannot make progress.
     func noProgressMessage(pendingShards: Int) -> String {
-        let n = bannedRoutes.count
+        let n = bannedCount
         return "no worker can make progress: \(n) worker\(n == 1 ? " was" : "s were") banned and none is left, "
             + "\(pendingShards) shard\(pendingShards == 1 ? "" : "s") not done (last: \(lastBan ?? "?")); "
             + "the journal is intact — fix the cause and rerun with --resume"

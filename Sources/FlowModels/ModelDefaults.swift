@@ -68,7 +68,8 @@ public struct ResolvedSampling: Equatable {
 /// - refiner: the given file (`none` = no refiner), else the refiner the model's metadata recommends (a file next to
 ///   the model) when it exists, else none;
 /// - plan, R-step shape, guidance: the given values, else the model's recommendation (the plan for a model without
-///   a refiner is `plan_without_refiner`), else H8 / heun / 1 (H2P4R2 when a refiner was given).
+///   a refiner is `plan_without_refiner`; with a refiner, a recommended plan without R steps is not used), else
+///   H8 / heun / 1 (H2P4R2 when a refiner was given).
 public enum ModelDefaults {
     /// The value of a refiner option that disables the recommended refiner.
     public static let noRefiner = "none"
@@ -85,7 +86,10 @@ public enum ModelDefaults {
             ref = FileIO.exists(path) ? path : nil
         }
         let fromRec = rec != nil && (plan == nil || refinerStep == nil || guidance == nil)
-        let recPlan = ref != nil ? rec?.plan : (rec?.planWithoutRefiner ?? rec.map { _ in "H8" })
+        // With a refiner, the recommended plan only when it has R steps: a plan recommended for a model without a
+        // refiner (e.g. the text model's provisional H8) would leave an explicit --refiner unused.
+        let recPlan = ref != nil ? rec.flatMap { $0.plan.contains("R") ? $0.plan : nil }
+            : (rec?.planWithoutRefiner ?? rec.map { _ in "H8" })
         let chosenPlan = plan ?? recPlan ?? (ref != nil ? "H2P4R2" : "H8")
         return ResolvedSampling(
             model: spec, refiner: ref, plan: chosenPlan, refinerStep: refinerStep ?? rec?.refinerStep ?? "heun",

@@ -3,7 +3,7 @@ import FlowTensor
 /// A velocity field v(x, t, y) over fixed-size samples: the one abstraction every sampler uses.
 ///
 /// Implemented by the SiT predictor, the FlowTurbo refiner (which also takes the previous
-/// velocity) and the exact analytic Gaussian-mixture field. Time follows FLOWTURBO.md: t = 0 is
+/// velocity) and the exact analytic Gaussian-mixture field. Time follows docs/ALGORITHM.md: t = 0 is
 /// noise, t = 1 is data. Label `numClasses` is the null (unconditional) class used by guidance.
 public protocol VelocityField: AnyObject {
     /// Shape of one sample, e.g. `[1, 28, 28]` (C, H, W) or `[D]`.
@@ -19,11 +19,28 @@ public protocol VelocityField: AnyObject {
     /// `times` are the time points a compiled program will query by index; the evaluator may
     /// precompute everything that depends only on (t, y) for them once labels are set.
     func makeEvaluator(maxRows: Int, times: [Float]) -> VelocityEvaluator
+    /// The same field evaluated natively in float64, if it has such a form (nil: only the float32 evaluator).
+    var float64: Float64VelocityField? { get }
 }
 
 extension VelocityField {
     /// Number of floats in one sample.
     public var sampleSize: Int { sampleShape.reduce(1, *) }
+    /// Most fields are float32 only.
+    public var float64: Float64VelocityField? { nil }
+}
+
+/// A velocity field that evaluates one row natively in float64 (the reference path adaptive solvers integrate).
+public protocol Float64VelocityField: AnyObject {
+    /// Doubles in one row.
+    var dimension: Int { get }
+    /// Number of real classes; label `numClasses` is the null class.
+    var numClasses: Int { get }
+    /// Doubles of scratch one `velocity` call needs.
+    var scratchSize: Int { get }
+    /// Writes v(x, t, label) for one row into `out` (`dimension` doubles); allocation-free.
+    func velocity(x: UnsafePointer<Double>, t: Double, label: Int32, out: UnsafeMutablePointer<Double>,
+                  scratch: UnsafeMutablePointer<Double>)
 }
 
 /// A preallocated evaluation context of a `VelocityField` (not thread-safe; one per thread).

@@ -1,6 +1,6 @@
 import FlowTensor
 
-/// A sampling plan: which blocks run on the uniform time grid t_i = i/N (FLOWTURBO.md).
+/// A sampling plan: which blocks run on the uniform time grid t_i = i/N (docs/ALGORITHM.md).
 ///
 /// Grammar: `H{a}P{b}R{c}` (each part optional, in this order, at least one step in total),
 /// `E{n}` (Euler) or `dopri5` (adaptive Dormand–Prince 5(4) reference). N = a + b + c or n.
@@ -150,11 +150,13 @@ public struct SamplerOptions {
     public var rtol: Double
     /// dopri5 absolute tolerance.
     public var atol: Double
-    /// Creates options; dopri5 tolerances default to 1e-6/1e-6.
+    /// dopri5 steps (accepted or rejected) per sample before the solve fails with `Dopri5NotConverged`.
+    public var maxSteps: Int
+    /// Creates options; dopri5 tolerances default to 1e-6/1e-6, its step budget to 100,000.
     public init(plan: Plan, guidance: Guidance = Guidance(), refinerStep: RefinerStep = .heun, batch: Int = 16,
-                rtol: Double = 1e-6, atol: Double = 1e-6) {
+                rtol: Double = 1e-6, atol: Double = 1e-6, maxSteps: Int = 100_000) {
         self.plan = plan; self.guidance = guidance; self.refinerStep = refinerStep
-        self.batch = batch; self.rtol = rtol; self.atol = atol
+        self.batch = batch; self.rtol = rtol; self.atol = atol; self.maxSteps = maxSteps
     }
 }
 

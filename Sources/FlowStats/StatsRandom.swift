@@ -1,3 +1,4 @@
+import FlowTensor
 import Foundation
 
 /// SplitMix64 for the statistics code: seeded reservoir keys, KID subsets, SWD directions, projections.
@@ -5,29 +6,21 @@ import Foundation
 /// Chosen because it is trivial to reproduce bit-for-bit in Python (see Scripts/make_stats_fixtures.py),
 /// so fixtures can check seeded metrics exactly. Not for sampling noise (FlowSampler has Philox).
 public struct StatsRandom {
-    var state: UInt64
-    /// Creates the generator from a seed.
-    public init(seed: UInt64) { state = seed }
+    var core: SplitMix64
+    /// Creates the generator from a seed (FlowTensor's `SplitMix64` on its reference stream).
+    public init(seed: UInt64) { core = SplitMix64(seed: seed, stream: .reference) }
 
     /// Next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        return StatsRandom.mix(state)
-    }
+    public mutating func next() -> UInt64 { core.next() }
 
     /// The SplitMix64 finaliser: a bijective 64-bit hash.
-    public static func mix(_ x: UInt64) -> UInt64 {
-        var z = x
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public static func mix(_ x: UInt64) -> UInt64 { SplitMix64.mix(x) }
 
     /// Stateless hash of (seed, index) used for reservoir priorities: mix(mix(seed) ^ index).
     public static func hash(seed: UInt64, index: Int) -> UInt64 { mix(mix(seed) ^ UInt64(bitPattern: Int64(index))) }
 
     /// Uniform in [0, 1) with 53 random bits.
-    public mutating func uniform() -> Double { Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0) }
+    public mutating func uniform() -> Double { core.uniform() }
 
     /// Uniform integer in 0..<n (n > 0) by 53-bit uniform scaling (reproducible in Python as int(u * n)).
     public mutating func below(_ n: Int) -> Int { Swift.min(n - 1, Int(uniform() * Double(n))) }

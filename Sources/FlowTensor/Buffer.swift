@@ -38,49 +38,20 @@ public final class Buffer {
 /// A small seeded generator (SplitMix64 + Box–Muller) for weight initialisation and tests.
 ///
 /// Not the sampling noise source: sampling noise is counter-based (FlowSampler's Philox) so that
-/// it depends only on (seed, sample index).
+/// it depends only on (seed, sample index). Draws from `SplitMix64`'s `.initialisation` stream.
 public struct SeededRandom {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    var core: SplitMix64
+    public init(seed: UInt64) { core = SplitMix64(seed: seed, stream: .initialisation) }
 
     /// Next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { core.next() }
 
     /// Uniform in [0, 1).
-    public mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
+    public mutating func uniform() -> Double { core.uniform() }
 
     /// Standard normal.
-    public mutating func normal() -> Double {
-        let u1 = max(uniform(), 1e-300), u2 = uniform()
-        return (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2)
-    }
+    public mutating func normal() -> Double { core.normal() }
 
     /// `n` normals with standard deviation `std`, as float32.
     public mutating func normals(_ n: Int, std: Double = 1) -> [Float] { (0..<n).map { _ in Float(normal() * std) } }
 }
-
-@inline(__always) func _log(_ x: Double) -> Double {
-    #if canImport(Glibc)
-    return Glibc.log(x)
-    #else
-    return Darwin.log(x)
-    #endif
-}
-@inline(__always) func _cos(_ x: Double) -> Double {
-    #if canImport(Glibc)
-    return Glibc.cos(x)
-    #else
-    return Darwin.cos(x)
-    #endif
-}
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

@@ -36,48 +36,6 @@ public enum FileIO {
         return out
     }
 
-    /// Writes `bytes` to `path` atomically (temp file + rename). With `durable`, fsyncs the file
-    /// and its directory so the data survives a crash once this returns.
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8], durable: Bool = false) throws {
-        try bytes.withUnsafeBytes { try writeAtomically(path, UnsafeRawBufferPointer($0), durable: durable) }
-    }
-
-    /// Raw-buffer form of `writeAtomically(_:_:durable:)`.
-    public static func writeAtomically(_ path: String, _ bytes: UnsafeRawBufferPointer, durable: Bool = false) throws {
-        let tmp = path + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else {
-            throw FlowError("\(path): cannot create (\(String(cString: strerror(errno)))); check the directory exists and is writable")
-        }
-        var done = 0
-        while done < bytes.count {
-            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                let reason = String(cString: strerror(errno))
-                close(fd); unlink(tmp)
-                throw FlowError("\(path): write failed (\(reason)); nothing was replaced — free space and retry")
-            }
-            done += n
-        }
-        if durable && fsync(fd) != 0 {
-            let reason = String(cString: strerror(errno))
-            close(fd); unlink(tmp)
-            throw FlowError("\(path): fsync failed (\(reason)); nothing was replaced")
-        }
-        if close(fd) != 0 {
-            let reason = String(cString: strerror(errno))
-            unlink(tmp)
-            throw FlowError("\(path): close failed (\(reason)); nothing was replaced")
-        }
-        if rename(tmp, path) != 0 {
-            let reason = String(cString: strerror(errno))
-            unlink(tmp)
-            throw FlowError("\(path): rename failed (\(reason))")
-        }
-        if durable { syncDirectory(of: path) }
-    }
-
     /// fsyncs the directory holding `path`, so a rename into it is durable.
     public static func syncDirectory(of path: String) {
         let dir: String

@@ -51,9 +51,4 @@ enum Inflate {
         }
         return out
     }
-
-    /// zlib's CRC-32 of a byte range.
-    static func crc(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        bytes.withUnsafeBufferPointer { p in UInt32(truncatingIfNeeded: crc32(0, p.baseAddress, uInt(p.count))) }
-    }
 }

@@ -67,7 +67,7 @@ public enum NPZ {
             default:
                 throw FlowError("\(source): member \(name) uses zip compression method \(method); only stored and deflate (np.savez, np.savez_compressed) are supported")
             }
-            let actual = Inflate.crc(data[...])
+            let actual = CRC32.checksum(data)
             guard actual == crc else {
                 throw FlowError("\(source): member \(name) fails its CRC-32 check (corrupt .npz); re-create the file")
             }
@@ -95,7 +95,7 @@ public enum NPZ {
             }
             let body = array.bytes.withUnsafeBytes { NPY.encode(dtype: array.dtype, shape: array.shape, body: $0) }
             let fname = Array((name + ".npy").utf8)
-            let crc = Int(Inflate.crc(body[...]))
+            let crc = Int(CRC32.checksum(body))
             let offset = out.count
             guard offset + body.count + 30 + fname.count < 0xFFFF_FFFF else {
                 throw FlowError("NPZ.encode: archive would exceed 4 GiB (zip64 not supported); write fewer or smaller arrays")

@@ -23,7 +23,7 @@ public final class NPZStreamWriter {
     let nameBytes: [UInt8]
     var fd: Int32
     var written: UInt64 = 0
-    var crc: uLong = 0
+    var crc: UInt32 = 0
 
     /// Creates `path`'s temp file and writes the local header and the `.npy` header of an array of `shape`.
     public init(path: String, name: String = "arr_0", dtype: NPYDType, shape: [Int],
@@ -39,11 +39,7 @@ public final class NPZStreamWriter {
         let body = shape.reduce(1, *) * dtype.size
         memberSize = UInt64(npyHeader.count + body)
         zip64Member = memberSize >= zip64Threshold
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else {
-            throw FlowError("\(path): cannot create (\(String(cString: strerror(errno)))); check the directory "
-                + "exists and is writable")
-        }
+        fd = try FileIO.create(tmp, reportedAs: path)
         do {
             try put(localHeader())
             try append(npyHeader)
@@ -62,11 +58,11 @@ public final class NPZStreamWriter {
 
     /// Raw-buffer form of `append(_:)`.
     public func append(_ bytes: UnsafeRawBufferPointer) throws {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        guard bytes.baseAddress != nil, bytes.count > 0 else { return }
         guard written + UInt64(bytes.count) <= memberSize else {
             throw FlowError("\(path): more bytes than the array's shape holds (\(memberSize)); programming error")
         }
-        crc = crc32(crc, base.assumingMemoryBound(to: Bytef.self), uInt(bytes.count))
+        crc = CRC32.checksum(bytes, crc: crc)
         try put(bytes)
         written += UInt64(bytes.count)
     }
@@ -109,19 +105,9 @@ public final class NPZStreamWriter {
         le32(&crcBytes, UInt64(crc))
         let n = crcBytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4, 14) }
         guard n == 4 else { throw failure("patching the CRC-32") }
-        guard fsync(fd) == 0 else { throw failure("fsync") }
-        let rc = close(fd)
+        let f = fd
         fd = -1
-        guard rc == 0 else {
-            unlink(tmp)
-            throw FlowError("\(path): close failed (\(String(cString: strerror(errno)))); nothing was replaced")
-        }
-        guard rename(tmp, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(tmp)
-            throw FlowError("\(path): rename failed (\(reason)); check the destination is writable")
-        }
-        FileIO.syncDirectory(of: path)
+        try FileIO.commit(fd: f, temp: tmp, to: path, sync: true, syncDirectory: true)
     }
 
     /// Stops writing and removes the temp file; `path` is left as it was.
@@ -205,14 +191,11 @@ public final class NPZStreamWriter {
     func put(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try put($0) } }
 
     func put(_ bytes: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw failure("write")
-            }
-            done += n
+        do {
+            try FileIO.writeAll(fd, bytes, path: path)
+        } catch {
+            abandon()
+            throw error
         }
     }
 

@@ -110,8 +110,7 @@ public enum PNG {
         let typeBytes = Array(type.utf8)
         let body = typeBytes + data
         out += body
-        let crc = body.withUnsafeBufferPointer { p in crc32(0, p.baseAddress, uInt(p.count)) }
-        appendBE32(&out, UInt32(truncatingIfNeeded: crc))
+        appendBE32(&out, CRC32.checksum(body))
     }
 
     /// zlib-format (RFC 1950) deflate of `raw` at the default compression level.

@@ -1,7 +1,7 @@
 import FlowTensor
 
 /// Exponential moving average of parameters: ema ← d·ema + (1 − d)·θ with d = min(maxDecay, (1 + step)/(10 + step)),
-/// the warm-started decay of the MNIST recipe (FLOWTURBO.md), so early averages are not dominated by the init.
+/// the warm-started decay of the MNIST recipe (docs/ALGORITHM.md), so early averages are not dominated by the init.
 public final class EMA {
     public let maxDecay: Float
     /// Shadow copies, one per parameter, in the order given at init.

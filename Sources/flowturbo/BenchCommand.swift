@@ -16,6 +16,7 @@ enum BenchRegistry {
         BenchModel.self,
         BenchSampler.self,
         BenchCluster.self,
+        BenchControlPlane.self,
         BenchTrain.self,
     ]
 }

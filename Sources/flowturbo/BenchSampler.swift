@@ -31,7 +31,7 @@ struct BenchSampler: ParsableCommand {
     var defaultPlan: String?
     @Option(help: "The baseline of that comparison.") var baselinePlan: String = "H8"
     @Option(help: "Shape of R steps: heun (2 refiner calls) or euler (1) (default: the shipped predictor's recommendation).")
-    var refinerStep: String?
+    var refinerStep: RefinerStep?
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
 
     func run() throws {
@@ -39,9 +39,9 @@ struct BenchSampler: ParsableCommand {
         // The comparison `run` makes by default: the shipped predictor's recommended plan and R-step shape.
         let rec = try ModelDefaults.resolve(model: nil, refiner: nil, plan: nil, refinerStep: nil, guidance: nil)
         let defaultPlan = self.defaultPlan ?? (rec.refiner != nil ? rec.plan : "H2P4R2")
-        let stepName = refinerStep ?? (rec.refiner != nil ? rec.refinerStep : "euler")
+        let stepName = refinerStep?.rawValue ?? (rec.refiner != nil ? rec.refinerStep : "euler")
         guard let step = RefinerStep(rawValue: stepName) else {
-            throw FlowError("--refiner-step must be heun or euler (got \"\(stepName)\")")
+            throw FlowError("the recommended R-step shape \"\(stepName)\" is neither heun nor euler")
         }
         _ = try Plan.parse(defaultPlan)
         _ = try Plan.parse(baselinePlan)
@@ -136,23 +136,17 @@ struct BenchSampler: ParsableCommand {
         -> (out: [Float], nfe: Double, seconds: Double, outside: Double) {
         let options = SamplerOptions(plan: plan, guidance: Guidance(scale: cfg), refinerStep: step, batch: batch,
                                      rtol: tol, atol: tol)
-        let prog = try SamplingProgram(options: options, predictor: field, refiner: refiner)
+        let prog = try Sampler.compile(options: options, predictor: field, refiner: refiner)
         let s = field.sampleSize
         var out = [Float](repeating: 0, count: labels.count * s)
         var model = 0.0, nfe = 0
         let t0 = Clock.now()
-        var done = 0
-        while done < labels.count {
-            let c = min(batch, labels.count - done)
-            let st = labels.withUnsafeBufferPointer { lb in
-                out.withUnsafeMutableBufferPointer { ob in
-                    prog.run(seed: 0, firstIndex: done, count: c, labels: lb.baseAddress! + done,
-                             out: ob.baseAddress! + done * s)
-                }
+        try out.withUnsafeMutableBufferPointer { ob in
+            try prog.sample(seed: 0, count: labels.count, batch: batch, conditions: .labels(labels),
+                            out: ob.baseAddress!) { b in
+                for r in 0..<b.count { nfe += prog.nfe(ofRow: r) }
+                model += b.stats.predictorSeconds + b.stats.refinerSeconds
             }
-            for r in 0..<c { nfe += prog.nfe(ofRow: r) }
-            model += st.predictorSeconds + st.refinerSeconds
-            done += c
         }
         let wall = Clock.now() - t0
         return (out, Double(nfe) / Double(labels.count), wall, max(0, wall - model) / wall)

@@ -24,32 +24,8 @@ struct CaptionFeatures {
         }
     }
 
-    /// Features and mask of samples first ..< first + count (row i mod N), for one program run.
-    func rows(first: Int, count: Int) -> (features: [Float], mask: [Int32]) {
-        let l = batch.length, c = batch.channels
-        var f: [Float] = []
-        var m: [Int32] = []
-        f.reserveCapacity(count * l * c)
-        m.reserveCapacity(count * l)
-        for i in first..<(first + count) {
-            let r = i % batch.rows
-            f += batch.features.data[(r * l * c)..<((r + 1) * l * c)]
-            m += batch.mask[(r * l)..<((r + 1) * l)]
-        }
-        return (f, m)
-    }
-
-    /// Runs the program on samples first ..< first + count with their captions.
-    func run(_ program: SamplingProgram, seed: UInt64, first: Int, count: Int, out: UnsafeMutablePointer<Float>)
-        -> RunStats {
-        let (f, m) = rows(first: first, count: count)
-        return f.withUnsafeBufferPointer { fp in
-            m.withUnsafeBufferPointer { mp in
-                program.run(seed: seed, firstIndex: first, count: count,
-                            captions: CaptionInput(features: fp.baseAddress!, mask: mp.baseAddress!,
-                                                   length: batch.length),
-                            out: out)
-            }
-        }
+    /// The samples' conditions for `SamplingProgram.sample`: sample i uses row i mod N.
+    var conditions: SampleConditions {
+        .captions(features: batch.features.data, mask: batch.mask, length: batch.length, rows: batch.rows)
     }
 }

@@ -12,6 +12,7 @@ enum CommandRegistry {
         TrainCommand.self,
         TrainRefinerCommand.self,
         TrainT2ICommand.self,
+        TrainT2IRefinerCommand.self,
         TrainClassifierCommand.self,
         TrainSlotClassifierCommand.self,
         ClassifyCommand.self,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowApp
 import FlowCluster
 import FlowModels
 import FlowSampler
@@ -16,7 +17,7 @@ struct ClusterRunOptions: ParsableArguments {
     @Option(help: "Refiner .safetensors (default: the one the model's metadata recommends; `none` = no refiner).")
     var refiner: String?
     @Option(help: "Shape of R steps: heun (2 refiner calls) or euler (1) (default: the model's recommendation, else heun).")
-    var refinerStep: String?
+    var refinerStep: RefinerStep?
     @Option(help: "Classifier-free guidance scale (1 = off; default: the model's recommendation, else 1).")
     var cfg: Float?
     @Option(help: "Guidance channels (0 = all; 3 = the official quirk).")
@@ -26,7 +27,7 @@ struct ClusterRunOptions: ParsableArguments {
     @Option(help: "Seed of noise and random labels.")
     var seed: UInt64 = 0
     @Option(help: "Label mode: balanced (i mod K) or random (from the seed).")
-    var labels: String = "balanced"
+    var labels: EvalSet.LabelMode = .balanced
     @Option(help: ArgumentHelp("Text-to-image prompt file: one prompt a line (.txt), JSONL with \"prompt\" (+ \"id\", "
                                + "\"tag\"/\"category\"), or TSV/CSV with a Prompt/text/caption column; needs a "
                                + "caption-conditioned (PixArt-α) model with 384 caption channels (MiniLM).",
@@ -51,7 +52,7 @@ struct ClusterRunOptions: ParsableArguments {
     var leaseSeconds: Double = 600
     @Option(help: "Reference statistics (FlowStats stats .npz) for FD/PRDC/KID/SWD in report.json (default for MNIST-shaped class runs: the shipped MNIST-test statistics in classifier space; `none` = no quality figures).")
     var reference: String?
-    @Option(help: ArgumentHelp(stringLiteral: "Metric space of --reference. " + CLIFeatureMaps.help
+    @Option(help: ArgumentHelp(stringLiteral: "Metric space of --reference. " + FeatureSpaces.help
                                + " A statistics-only reference must already be in that space (`stats reference --features`)."))
     var features = "raw"
     @Option(help: "Output dimension of --features random-projection.")
@@ -78,75 +79,45 @@ struct ClusterRunOptions: ParsableArguments {
                                valueName: "F"))
     var audit: Double = 0
 
-    /// Applies the limit flags to a coordinator configuration.
-    func applyLimits(_ c: inout CoordinatorConfig) throws {
-        guard maxMessageMb >= 1, maxShardMb >= 1, maxInFlight >= 1 else {
-            throw FlowError("--max-message-mb, --max-shard-mb and --max-in-flight must be ≥ 1")
-        }
-        c.maxControlMessageBytes = Int64(maxMessageMb) << 20
-        c.maxControlFrameBytes = min(c.maxControlFrameBytes, maxMessageMb << 20)
-        c.maxShardBytes = maxShardMb << 20
-        c.maxInFlightPerWorker = maxInFlight
-        guard audit.isFinite, audit >= 0, audit <= 1 else {
-            throw FlowError("--audit \(audit): expected a fraction of shards between 0 and 1 (e.g. 0.05)")
-        }
-        c.auditFraction = audit
-        guard progressInterval.isFinite, progressInterval > 0 else {
-            throw FlowError("--progress-interval \(progressInterval): expected seconds > 0 (e.g. 5)")
-        }
-        c.progressInterval = progressInterval
+    /// The typed request the application layer runs (`RunApplication`).
+    var request: RunRequest {
+        var r = RunRequest()
+        r.samples = samples
+        r.plan = plan
+        r.model = model
+        r.refiner = refiner
+        r.refinerStep = refinerStep
+        r.guidance = cfg
+        r.guidanceChannels = cfgChannels
+        r.batch = batch
+        r.seed = seed
+        r.labels = labels
+        r.prompts = prompts
+        r.imagesPerPrompt = imagesPerPrompt
+        r.textEncoder = textEncoder
+        r.shardSize = shardSize
+        r.out = out
+        r.resume = resume
+        r.overwrite = overwrite
+        r.exportNPZ = exportNpz
+        r.leaseSeconds = leaseSeconds
+        r.report = report
+        r.quiet = quiet
+        r.progressInterval = progressInterval
+        r.part = part
+        r.maxMessageMB = maxMessageMb
+        r.maxShardMB = maxShardMb
+        r.maxInFlight = maxInFlight
+        r.audit = audit
+        return r
     }
 
-    /// Refuses a --features value that cannot work before any sample is computed (the report maps sets at the end).
-    func validateFeatures() throws {
-        guard features != "raw" else { return }
-        guard reference != nil, reference != QualityDefaults.none else { throw FlowError("--features \(features) sets the metric space of --reference; add --reference STATS or drop --features") }
-        if features == "random-projection" {
-            guard projectionDim >= 1 else { throw FlowError("--projection-dim must be ≥ 1") }
-            return
-        }
-        guard let path = CLIFeatureMaps.classifierPath(features) else {
-            throw FlowError("--features \(features): expected raw, random-projection or classifier[:PATH]")
-        }
-        guard FileIO.exists(path) else {
-            throw FlowError("--features \(features): classifier file \(path) not found; train one with `flowturbo train-classifier` or give classifier:PATH")
-        }
-    }
-
-    /// The resolved run spec (defaults filled in).
-    func spec() throws -> RunSpec {
-        try validateFeatures()
-        let r = try resolved()
-        var s = RunSpec(model: r.model, refiner: r.refiner, plan: r.plan, outDir: out)
-        guard let mode = EvalSet.LabelMode(rawValue: labels) else {
-            throw FlowError("--labels \(labels): expected one of \(EvalSet.LabelMode.allCases.map { $0.rawValue }.joined(separator: ", "))")
-        }
-        s.samples = samples; s.guidanceScale = r.guidance; s.guidanceChannels = cfgChannels; s.batch = batch; s.seed = seed
-        s.refinerStep = r.refinerStep
-        s.labelMode = mode; s.promptFile = prompts; s.shardSize = shardSize; s.resume = resume
-        s.part = try part.map { try RunPart(parsing: $0) }
-        if s.part != nil && exportNpz {
-            throw FlowError("--export-npz writes the whole run's samples; pass it to `flowturbo merge` instead of to a part")
-        }
-        guard imagesPerPrompt >= 1 else { throw FlowError("--images-per-prompt must be ≥ 1 (got \(imagesPerPrompt))") }
-        if imagesPerPrompt != 1 && prompts == nil {
-            throw FlowError("--images-per-prompt applies to prompt runs; add --prompts FILE or drop it")
-        }
-        s.imagesPerPrompt = imagesPerPrompt
-        s.textEncoder = textEncoder
-        if overwrite && resume { throw FlowError("--overwrite and --resume contradict each other; pick one") }
-        try RunDirectory.lock(out)
-        if overwrite { RunDirectory.removeRun(out) }
-        return s
-    }
-
-    /// Model, refiner, plan, R-step shape and guidance after the defaults rule (`ModelDefaults.resolve`).
-    func resolved() throws -> ResolvedSampling {
-        if let s = refinerStep, RefinerStep(rawValue: s) == nil {
-            throw FlowError("--refiner-step \(s): expected heun or euler")
-        }
-        return try ModelDefaults.resolve(model: model, refiner: refiner, plan: plan, refinerStep: refinerStep, guidance: cfg,
-                                         text: prompts != nil)
+    /// The report settings (reference, feature space) of the request.
+    var report: ReportRequest {
+        var r = ReportRequest(reference: reference, features: features)
+        r.projectionDimension = projectionDim
+        r.featureSeed = featureSeed
+        return r
     }
 
     /// Worker flags that make a worker hold the same models (`--refiner none` when the run has no refiner, so the
@@ -157,26 +128,16 @@ struct ClusterRunOptions: ParsableArguments {
     }
 }
 
-/// Writes manifest, report and (optionally) samples.npz after a completed run and prints the report.
-func finishRun(outDir: String, summary: CoordinatorSummary, workers: Int, exportNPZ: Bool, options o: ClusterRunOptions,
-               spec: RunSpec) throws {
-    try RunOutput.writeManifest(outDir: outDir)
-    if let part = spec.part {
-        // A part's report would describe a fraction of the set: the merged run directory gets the one report.
-        try RunMerge.writePartRecord(outDir: outDir, part: part, summary: summary, workers: workers)
-        print("part \(part) complete (\(summary.shards) shards) in \(outDir); when every part is done: "
+/// Prints how a run was finished (`RunApplication.finish`).
+func printFinish(_ finish: RunApplication.Finish, outDir: String) {
+    switch finish {
+    case let .part(part, shards):
+        print("part \(part) complete (\(shards) shards) in \(outDir); when every part is done: "
               + "flowturbo merge PART_DIRS… --out DIR")
-        return
+    case let .report(md, npz):
+        if let npz { print("wrote \(npz)") }
+        print(md)
     }
-    let ref = QualityDefaults.reference(o, spec: spec)
-    let features = ref?.features ?? "raw"
-    let md = try RunOutput.writeReport(outDir: outDir, summary: summary, workers: workers, reference: ref?.path,
-                                       featureName: features, features: features == "raw" ? nil : { set, path in
-        try CLIFeatureMaps.apply(features, to: set, path: path, projectionDimension: o.projectionDim, seed: o.featureSeed)
-    }, quality: QualityDefaults.classAgreement(o, spec: spec)
-        ?? AdherenceDefaults.scorer(o, spec: spec))
-    if exportNPZ { print("wrote \(try RunOutput.exportNPZ(outDir: outDir))") }
-    print(md)
 }
 
 /// `flowturbo coordinator`: the control plane + aggregator for workers on any host.
@@ -201,31 +162,24 @@ struct CoordinatorCommand: ParsableCommand {
     func run() throws {
         StopSignals.install()
         let metricsAddress = try live.check()
-        guard (curveSecret == nil) == (allow == nil) else {
-            throw FlowError("--curve-secret and --allow go together (the coordinator's secret key and the worker keys it accepts)")
-        }
+        guard (curveSecret == nil) == (allow == nil) else { throw RunSettingError.keysIncomplete }
         let curve = try curveSecret.map { CurveServerSecurity(keys: try CurveKeys.readSecret($0), allowed: try CurveKeys.readAllowList(allow!)) }
-        let bind = self.bind ?? (curve != nil || insecure ? "tcp://*:5555" : "tcp://127.0.0.1:5555")
+        let bind = self.bind ?? Exposure.defaultBind(keyed: curve != nil, insecure: insecure)
         let dataBind = self.dataBind ?? RunSpec.dataBind(for: bind)
-        if curve == nil && !insecure {
-            for e in [bind, dataBind] where !isLoopback(e) {
-                throw FlowError("\(e) is reachable from other hosts but no keys were given: anyone could join, read latents or stop the run; pass --curve-secret KEY --allow WORKER_KEYS (`flowturbo keys generate --out keys`), or --insecure on a trusted network")
-            }
-        }
-        let spec = try opts.spec()
+        try Exposure.checkCoordinator(binds: [bind, dataBind], keyed: curve != nil, insecure: insecure)
+        let request = opts.request
+        let spec = try RunApplication.prepare(request)
         var config = try spec.coordinatorConfig(controlBind: bind, dataBind: dataBind)
         config.curve = curve
-        try opts.applyLimits(&config)
+        try RunApplication.configure(&config, request)
         live.apply(to: &config)
         if curve == nil && self.bind == nil && !insecure {
             FileHandle.standardError.write(Data("coordinator: no keys, listening on loopback only (\(bind)); see --curve-secret/--allow or --insecure\n".utf8))
         }
-        config.progress = !opts.quiet
-        config.leaseSeconds = opts.leaseSeconds
         let context = try ZMQContext()
         let coordinator = try Coordinator(config: config, context: context)
         FileHandle.standardError.write(Data("coordinator: control port \(coordinator.controlPort), data port \(coordinator.dataPort), \(coordinator.shardRanges.count) shards\n".utf8))
-        try writeEndpoints(outDir: spec.outDir, control: coordinator.controlPort, data: coordinator.dataPort)
+        try RunDirectory.writeEndpoints(spec.outDir, control: coordinator.controlPort, data: coordinator.dataPort)
         let metrics = try live.startMetrics(metricsAddress, coordinator: coordinator)
         defer { metrics?.stop() }
         let summary = try coordinator.run()
@@ -233,22 +187,9 @@ struct CoordinatorCommand: ParsableCommand {
             FileHandle.standardError.write(Data("interrupted: journal is consistent; rerun with --resume to continue\n".utf8))
             throw ExitCode(130)
         }
-        try finishRun(outDir: spec.outDir, summary: summary, workers: summary.workersSeen, exportNPZ: opts.exportNpz, options: opts,
-                      spec: spec)
+        let finish = try RunApplication.finish(spec: spec, summary: summary, workers: summary.workersSeen,
+                                               report: opts.report, exportNPZ: opts.exportNpz)
+        printFinish(finish, outDir: spec.outDir)
         metrics?.lingerAfterRun()
     }
-}
-
-/// True for endpoints other hosts cannot reach: loopback TCP addresses, ipc:// and inproc://.
-func isLoopback(_ endpoint: String) -> Bool {
-    if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return true }
-    guard endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":") else { return false }
-    let host = endpoint[endpoint.index(endpoint.startIndex, offsetBy: 6)..<colon]
-    return host.hasPrefix("127.") || host == "localhost" || host == "[::1]" || host == "::1"
-}
-
-/// Records the bound ports in `<out>/endpoints.json` (mode 0600; tests and scripts read it).
-func writeEndpoints(outDir: String, control: Int, data: Int) throws {
-    let text = "{\"control_port\": \(control), \"data_port\": \(data), \"pid\": \(getpid())}\n"
-    try PrivateFiles.write(outDir + "/endpoints.json", Array(text.utf8))   // 0600: other users do not learn the ports
 }

@@ -23,17 +23,13 @@ struct ExportCommand: ParsableCommand {
         """)
 
     @Option(help: "adm-npz, png or geneval.")
-    var format: String
+    var format: RunExport.Format
     @Argument(help: "Run directory, then optionally the output (same as --out).")
     var paths: [String] = []
     @Option(help: "Output: the .npz file (adm-npz) or the directory to create (png, geneval).")
     var out: String?
 
     func validate() throws {
-        guard RunExport.Format(rawValue: format) != nil else {
-            let names = RunExport.Format.allCases.map(\.rawValue).joined(separator: ", ")
-            throw ValidationError("--format \(format) is unknown; use one of \(names)")
-        }
         guard paths.count == 1 || (paths.count == 2 && out == nil) else {
             throw ValidationError("give the run directory and the output once each: RUN --out PATH (or RUN PATH)")
         }
@@ -47,11 +43,11 @@ struct ExportCommand: ParsableCommand {
         let dir = paths[0]
         let target = out ?? paths[1]
         let n: Int
-        switch RunExport.Format(rawValue: format)! {
+        switch format {
         case .admNPZ: n = try RunExport.writeADMNPZ(outDir: dir, path: target)
         case .png: n = try RunExport.writePNGFolder(outDir: dir, path: target)
         case .geneval: n = try RunExport.writeGenEval(outDir: dir, path: target)
         }
-        print("exported \(n) samples of \(dir) as \(format) to \(target)")
+        print("exported \(n) samples of \(dir) as \(format.rawValue) to \(target)")
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowCluster
+import FlowFuzz
 import FlowTensor
 import Foundation
 

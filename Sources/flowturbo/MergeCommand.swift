@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowApp
 import FlowCluster
 import FlowModels
 import FlowTensor
@@ -29,18 +30,13 @@ struct MergeCommand: ParsableCommand {
 
     func run() throws {
         let merged = try RunMerge.merge(parts, into: out)
-        let h = merged.header
-        // Report options as `run` parses them, so the report applies the same defaults.
-        let args = ["--out", out, "--features", features] + (reference.map { ["--reference", $0] } ?? [])
-        let opts = try ClusterRunOptions.parse(args)
-        let predictor = h.models.first { $0.hasPrefix("predictor=") } ?? h.models.first ?? ""
-        let modelSpec = String(predictor.drop { $0 != "=" }.dropFirst().prefix { $0 != "@" })
-        var spec = RunSpec(model: modelSpec, refiner: nil, plan: h.plan, outDir: out)
-        spec.samples = h.samples
-        spec.promptFile = RunIntegrity.isPromptRun(h) ? out + "/prompts.jsonl" : nil
+        let spec = RunApplication.mergedSpec(header: merged.header, out: out)
         FileHandle.standardError.write(Data(("merge: \(parts.count) parts, \(merged.summary.shards) shards "
             + "(\(merged.linked) files hard-linked, \(merged.copied) copied) into \(out)\n").utf8))
-        try finishRun(outDir: out, summary: merged.summary, workers: merged.workers, exportNPZ: exportNpz,
-                      options: opts, spec: spec)
+        // Report settings as `run` takes them, so the report applies the same defaults.
+        let finish = try RunApplication.finish(spec: spec, summary: merged.summary, workers: merged.workers,
+                                               report: ReportRequest(reference: reference, features: features),
+                                               exportNPZ: exportNpz)
+        printFinish(finish, outDir: out)
     }
 }

@@ -15,9 +15,6 @@ extension ClusterRunOptions {
         try Validate.finite(cfg, "--cfg", -Bounds.maxGuidanceScale...Bounds.maxGuidanceScale)
         try Validate.count(cfgChannels, "--cfg-channels", 0...Bounds.maxModelWidth)
         try Validate.seconds(leaseSeconds, "--lease-seconds", 0.001...Bounds.maxSeconds)
-        if let s = refinerStep, RefinerStep(rawValue: s) == nil {
-            throw FlowError("--refiner-step \(s): expected heun or euler")
-        }
         try Validate.count(projectionDim, "--projection-dim", 1...Bounds.maxFeatureDimension)
         try Validate.count(maxMessageMb, "--max-message-mb", 1...Bounds.maxMebibytes)
         try Validate.count(maxShardMb, "--max-shard-mb", 1...Bounds.maxMebibytes)

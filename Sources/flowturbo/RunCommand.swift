@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowApp
 import FlowCluster
 import FlowTensor
 import Foundation
@@ -22,15 +23,12 @@ struct RunCommand: ParsableCommand {
         StopSignals.install()
         let metricsAddress = try live.check()
         guard workers >= 1 else { throw FlowError("--workers must be ≥ 1 (got \(workers))") }
-        guard isLoopback(bind) else {
-            throw FlowError("--bind \(bind): `flowturbo run` serves only its local workers on loopback; for other hosts use `flowturbo coordinator` with --curve-secret/--allow")
-        }
-        let spec = try opts.spec()
+        try Exposure.checkLocal(bind: bind)
+        let request = opts.request
+        let spec = try RunApplication.prepare(request)
         if !opts.quiet { printSlowKernelHint() }
         var config = try spec.coordinatorConfig(controlBind: bind, dataBind: Endpoint.loopback(for: bind, port: 0))
-        config.progress = !opts.quiet
-        config.leaseSeconds = opts.leaseSeconds
-        try opts.applyLimits(&config)
+        try RunApplication.configure(&config, request)
         live.apply(to: &config)
         // A private cluster: ephemeral CURVE keys only this run's workers receive (in their environment).
         let keys = CurveKeys.available ? try LocalClusterKeys.generate() : nil
@@ -40,7 +38,7 @@ struct RunCommand: ParsableCommand {
         }
         let context = try ZMQContext()
         let coordinator = try Coordinator(config: config, context: context)
-        try writeEndpoints(outDir: spec.outDir, control: coordinator.controlPort, data: coordinator.dataPort)
+        try RunDirectory.writeEndpoints(spec.outDir, control: coordinator.controlPort, data: coordinator.dataPort)
         let metrics = try live.startMetrics(metricsAddress, coordinator: coordinator)
         defer { metrics?.stop() }
         let connect = Endpoint.loopback(for: bind, port: coordinator.controlPort)
@@ -72,7 +70,9 @@ struct RunCommand: ParsableCommand {
             FileHandle.standardError.write(Data("interrupted: journal is consistent; rerun with --resume to continue\n".utf8))
             throw ExitCode(130)
         }
-        try finishRun(outDir: spec.outDir, summary: summary, workers: workers, exportNPZ: opts.exportNpz, options: opts, spec: spec)
+        let finish = try RunApplication.finish(spec: spec, summary: summary, workers: workers, report: opts.report,
+                                               exportNPZ: opts.exportNpz)
+        printFinish(finish, outDir: spec.outDir)
         if !opts.quiet { print("kernels (every local worker): \(BLASCoreSelection.kernelSummary())") }
         metrics?.lingerAfterRun()
     }

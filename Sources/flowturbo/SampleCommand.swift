@@ -25,22 +25,21 @@ struct SampleCommand: ParsableCommand {
     var cfg: Float?
     @Option(help: "Guide only the first N channels (3 = the official DiT/SiT quirk); default all.") var cfgChannels: Int?
     @Option(help: "Shape of R steps: heun (2 refiner calls) or euler (1) (default: the model's recommendation, else heun).")
-    var refinerStep: String?
+    var refinerStep: RefinerStep?
     @Option(help: "Comma-separated class labels, e.g. 0,3,7.") var classes: String?
     @Option(help: "Number of samples.") var n: Int?
     @Option(help: "Global seed.") var seed: UInt64 = 0
     @Option(help: "Samples per program run.") var batch: Int = 16
     @Option(help: "dopri5 relative tolerance.") var rtol: Double = 1e-6
     @Option(help: "dopri5 absolute tolerance.") var atol: Double = 1e-6
+    @Option(help: "dopri5 steps per sample before it fails as not converged.") var maxSteps: Int = 100_000
     @Option(help: "Output: .npy latents (N, ...) or .png grid for image latents.") var out: String
     @Option(help: "Text-conditioned models: .npz with features (N,L,C) float32, mask (N,L); sample i uses row i mod N.")
     var captionFeatures: String?
 
     func run() throws {
-        if let s = refinerStep, RefinerStep(rawValue: s) == nil {
-            throw FlowError("--refiner-step must be heun or euler (got \"\(s)\")")
-        }
-        let r = try ModelDefaults.resolve(model: model, refiner: refiner, plan: plan, refinerStep: refinerStep, guidance: cfg)
+        let r = try ModelDefaults.resolve(model: model, refiner: refiner, plan: plan, refinerStep: refinerStep?.rawValue,
+                                          guidance: cfg)
         let planValue = try Plan.parse(r.plan)
         let step = RefinerStep(rawValue: r.refinerStep) ?? .heun
         let cfg = r.guidance
@@ -56,8 +55,8 @@ struct SampleCommand: ParsableCommand {
         let labels = try SampleCommand.labels(classes: classes, n: requested, numClasses: predictor.numClasses)
         let count = labels.count
         let options = SamplerOptions(plan: planValue, guidance: Guidance(scale: cfg, channels: cfgChannels), refinerStep: step,
-                                     batch: max(1, min(batch, count)), rtol: rtol, atol: atol)
-        let program = try SamplingProgram(options: options, predictor: predictor, refiner: ref,
+                                     batch: max(1, min(batch, count)), rtol: rtol, atol: atol, maxSteps: maxSteps)
+        let program = try Sampler.compile(options: options, predictor: predictor, refiner: ref,
                                           maxCaptionLength: captions?.batch.length ?? 0)
         let s = predictor.sampleSize
         let isPNG = out.lowercased().hasSuffix(".png")
@@ -69,31 +68,25 @@ struct SampleCommand: ParsableCommand {
         var nfeSum = 0
         let start = Clock.now()
         var lastReport = start
-        var done = 0
-        while done < count {
-            let c = min(options.batch, count - done)
-            let st = captions.map { cf in
-                output.withUnsafeMutableBufferPointer { ob in
-                    cf.run(program, seed: seed, first: done, count: c, out: ob.baseAddress! + done * s)
+        try output.withUnsafeMutableBufferPointer { ob in
+            try program.sample(seed: seed, count: count, batch: options.batch,
+                               conditions: captions?.conditions ?? .labels(labels), out: ob.baseAddress!) { b in
+                for r in 0..<b.count { nfeSum += program.nfe(ofRow: r) }
+                total.predictorSeconds += b.stats.predictorSeconds
+                total.refinerSeconds += b.stats.refinerSeconds
+                total.solverSeconds += b.stats.solverSeconds
+                total.predictorNFE = b.stats.predictorNFE
+                total.refinerNFE = b.stats.refinerNFE
+                let done = b.offset + b.count
+                let now = Clock.now()
+                if count > options.batch && (now - lastReport > 2 || done == count) {
+                    let rate = Double(done) / (now - start)
+                    let eta = Double(count - done) / max(rate, 1e-9)
+                    FileHandle.standardError.write(
+                        String(format: "sample: %d/%d  %.1f samples/s  ETA %.0f s\n", done, count, rate, eta)
+                            .data(using: .utf8)!)
+                    lastReport = now
                 }
-            } ?? labels.withUnsafeBufferPointer { lb in
-                output.withUnsafeMutableBufferPointer { ob in
-                    program.run(seed: seed, firstIndex: done, count: c, labels: lb.baseAddress! + done, out: ob.baseAddress! + done * s)
-                }
-            }
-            for r in 0..<c { nfeSum += program.nfe(ofRow: r) }
-            total.predictorSeconds += st.predictorSeconds
-            total.refinerSeconds += st.refinerSeconds
-            total.solverSeconds += st.solverSeconds
-            total.predictorNFE = st.predictorNFE
-            total.refinerNFE = st.refinerNFE
-            done += c
-            let now = Clock.now()
-            if count > options.batch && (now - lastReport > 2 || done == count) {
-                let rate = Double(done) / (now - start)
-                let eta = Double(count - done) / max(rate, 1e-9)
-                FileHandle.standardError.write(String(format: "sample: %d/%d  %.1f samples/s  ETA %.0f s\n", done, count, rate, eta).data(using: .utf8)!)
-                lastReport = now
             }
         }
         let wall = Clock.now() - start

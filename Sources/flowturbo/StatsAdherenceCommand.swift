@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowApp
 import Foundation
 import FlowStats
 import FlowTensor

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowApp
 import Foundation
 import FlowModels
 import FlowStats
@@ -36,7 +37,7 @@ struct StatsReferenceCommand: ParsableCommand {
     var slotClassifier: String?
     @Option(help: "Output .npz.")
     var out: String
-    @Option(help: ArgumentHelp(stringLiteral: CLIFeatureMaps.help))
+    @Option(help: ArgumentHelp(stringLiteral: FeatureSpaces.help))
     var features = "raw"
     @Option(help: "Output dimension of --features random-projection.")
     var projectionDim = 64
@@ -72,7 +73,7 @@ struct StatsReferenceCommand: ParsableCommand {
             x = s; d = set.dimension; lab = set.labels; src = latents!
             if labels != nil { throw FlowError("--labels goes with --idx; put labels in the .npz under 'labels'") }
         }
-        let fmap = try CLIFeatureMaps.make(features, inputDimension: d, projectionDimension: projectionDim, seed: featureSeed)
+        let fmap = try FeatureSpaces.make(features, inputDimension: d, projectionDimension: projectionDim, seed: featureSeed)
         let rows = x.count / d
         if !(fmap is RawFeatures) {
             var f = [Float](repeating: 0, count: rows * fmap.outputDimension)
@@ -143,7 +144,7 @@ struct StatsCompareCommand: ParsableCommand {
     var maxSamples = 10000
     @Flag(help: "Also report per-sample RMSE: A and B are runs of the same seeds (same N, order and shape).")
     var rmse = false
-    @Option(help: ArgumentHelp(stringLiteral: CLIFeatureMaps.help + " Sample files are mapped; a statistics-only file must already be in that space."))
+    @Option(help: ArgumentHelp(stringLiteral: FeatureSpaces.help + " Sample files are mapped; a statistics-only file must already be in that space."))
     var features = "raw"
     @Option(help: "Output dimension of --features random-projection.")
     var projectionDim = 64
@@ -157,8 +158,8 @@ struct StatsCompareCommand: ParsableCommand {
         guard kPR >= 1, kDC >= 1, kidSubsetSize >= 2, kidSubsets >= 1, swdDirections >= 1, maxSamples >= 2 else {
             throw FlowError("stats compare: k, subset sizes, subsets, directions and max samples must be positive (subset size, max samples ≥ 2)")
         }
-        let ga = try CLIFeatureMaps.apply(features, to: StatsSet.load(a), path: a, projectionDimension: projectionDim, seed: featureSeed)
-        let rb = try CLIFeatureMaps.apply(features, to: StatsSet.load(b), path: b, projectionDimension: projectionDim, seed: featureSeed)
+        let ga = try FeatureSpaces.apply(features, to: StatsSet.load(a), path: a, projectionDimension: projectionDim, seed: featureSeed)
+        let rb = try FeatureSpaces.apply(features, to: StatsSet.load(b), path: b, projectionDimension: projectionDim, seed: featureSeed)
         let m = try Evaluation.compare(generated: ga, reference: rb, options: o)
         var err: RMSEResult? = nil
         if rmse {

@@ -30,7 +30,7 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         let d = dir ?? out!
-        guard FileIO.exists(d + "/journal.log") else {
+        guard FileIO.exists(RunDirectory.journalPath(d)) else {
             throw FlowError("\(d): no journal.log, so not a run directory (or the run never started)")
         }
         let r = try RunIntegrity.check(outDir: d)

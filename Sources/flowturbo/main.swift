@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowApp
 import FlowCluster
 import FlowTensor
 
@@ -16,4 +17,13 @@ struct Flowturbo: ParsableCommand {
 BLASCoreSelection.applyAtStartup()
 // swift-log to stderr, one compact line per event; worker/coordinator/run set the level from --log-level.
 ClusterLog.bootstrap()
-Flowturbo.main()
+// What `Flowturbo.main()` does, plus one mapping: the application layer's typed setting errors are worded with
+// this CLI's flags (`RunSettingFlags.swift`).
+do {
+    var command = try Flowturbo.parseAsRoot()
+    try command.run()
+} catch let error as RunSettingError {
+    Flowturbo.exit(withError: FlowError(error.cliMessage))
+} catch {
+    Flowturbo.exit(withError: error)
+}

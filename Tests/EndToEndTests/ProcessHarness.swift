@@ -1,31 +1,21 @@
 import FlowTensor
+import FlowTestSupport
 import Foundation
 import XCTest
 
 /// Spawns the real `flowturbo` binary (built next to the test bundle) and reads run directories
 /// with FlowTensor's own NPY reader (not the cluster code under test).
 enum Harness {
-    /// Path of the `flowturbo` executable in the products directory.
-    static var binary: String {
-        var candidates: [String] = []
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            candidates.append((exe as NSString).deletingLastPathComponent + "/flowturbo")
-        }
-        let bundle = Bundle(for: BundleMarker.self).bundleURL
-        candidates.append(bundle.appendingPathComponent("flowturbo").path)
-        candidates.append(bundle.deletingLastPathComponent().appendingPathComponent("flowturbo").path)
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
-    }
-
-    final class BundleMarker {}
+    /// Path of the `flowturbo` executable in the products directory (`TestEnvironment`; the first candidate when it
+    /// was not built, so the skip message names where it was expected).
+    static var binary: String { TestEnvironment.binary ?? TestEnvironment.binaryCandidates[0] }
 
     /// Directories made by `tempDir`, removed by `removeTempDirs()`.
     static var created: [String] = []
 
     /// A fresh temporary directory.
     static func tempDir(_ tag: String) -> String {
-        let d = NSTemporaryDirectory() + "flowturbo-e2e-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        let d = TestEnvironment.tempDirectory("flowturbo-e2e-\(tag)")
         created.append(d)
         return d
     }

@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import FlowProto
 @testable import FlowCluster
+@testable import FlowFuzz
 
 /// The aggregator on its own: results with untrusted timings are dropped and counted (never a trap), and
 /// per-batch stage times land in the stage histograms one value per batch.

@@ -1,5 +1,6 @@
 import FlowCluster
 import Foundation
+import FlowTestSupport
 import XCTest
 
 /// CurveZMQ: key files, the ZAP allow-list, tamper detection (through a byte-flipping TCP proxy),
@@ -9,11 +10,7 @@ final class CurveTests: XCTestCase {
         guard CurveKeys.available else { throw XCTSkip("libzmq without CURVE (zmq_has(\"curve\") = 0)") }
     }
 
-    func tempDir(_ tag: String) -> String {
-        let d = NSTemporaryDirectory() + "curve-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        return d
-    }
+    func tempDir(_ tag: String) -> String { TestEnvironment.tempDirectory("curve-\(tag)") }
 
     func testKeyFilesModesAndKnownVector() throws {
         // Published CurveZMQ test vector (libzmq's curve tests / zmq_curve man page).
@@ -241,18 +238,18 @@ final class CurveTests: XCTestCase {
     /// The real binary: an unknown worker key gets no work, a good worker completes the run with the
     /// same bytes as a plain local run; plaintext on a non-loopback address needs --insecure.
     func testBinaryRejectsUnknownWorkerAndCompletesWithGoodOne() throws {
-        guard let bin = LauncherTests.binary else { throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first") }
+        guard let bin = TestEnvironment.binary else { throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first") }
         let d = tempDir("e2e")
         defer { try? FileManager.default.removeItem(atPath: d) }
-        XCTAssertEqual(try LauncherTests.run(bin, ["keys", "generate", "--out", d + "/keys", "--name", "coordinator", "worker", "intruder"]).0, 0)
+        XCTAssertEqual(try TestEnvironment.run(bin, ["keys", "generate", "--out", d + "/keys", "--name", "coordinator", "worker", "intruder"]).0, 0)
         let common = ["--model", "gmm:synthetic", "--samples", "64", "--batch", "8", "--shard-size", "8", "--seed", "2", "--plan", "H8", "--quiet"]
         // Refused: all interfaces without keys; allowed with --insecure (checked up to the bind).
-        let (refused, msg) = try LauncherTests.run(bin, ["coordinator", "--bind", "tcp://*:0", "--out", d + "/plain"] + common)
+        let (refused, msg) = try TestEnvironment.run(bin, ["coordinator", "--bind", "tcp://*:0", "--out", d + "/plain"] + common)
         XCTAssertNotEqual(refused, 0)
         XCTAssertTrue(msg.contains("--insecure") && msg.contains("--curve-secret"), msg)
         XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/plain/journal.log"), "nothing may start before the check")
 
-        let port = LauncherTests.freePortPair()
+        let port = TestEnvironment.freePortPair()
         let coord = Process()
         coord.executableURL = URL(fileURLWithPath: bin)
         coord.arguments = ["coordinator", "--bind", "tcp://127.0.0.1:\(port)", "--curve-secret", d + "/keys/coordinator.key",
@@ -261,9 +258,9 @@ final class CurveTests: XCTestCase {
         coord.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         try coord.run()
         let connect = ["--connect", "tcp://127.0.0.1:\(port)", "--model", "gmm:synthetic", "--curve-server-key", d + "/keys/coordinator.pub"]
-        let (badStatus, badOut) = try LauncherTests.run(bin, ["worker", "--id", "intruder", "--give-up-seconds", "3", "--curve-secret", d + "/keys/intruder.key"] + connect)
+        let (badStatus, badOut) = try TestEnvironment.run(bin, ["worker", "--id", "intruder", "--give-up-seconds", "3", "--curve-secret", d + "/keys/intruder.key"] + connect)
         XCTAssertNotEqual(badStatus, 0, "the intruder must get nothing and give up: \(badOut)")
-        let (goodStatus, goodOut) = try LauncherTests.run(bin, ["worker", "--id", "good", "--curve-secret", d + "/keys/worker.key"] + connect)
+        let (goodStatus, goodOut) = try TestEnvironment.run(bin, ["worker", "--id", "good", "--curve-secret", d + "/keys/worker.key"] + connect)
         XCTAssertEqual(goodStatus, 0, goodOut)
         coord.waitUntilExit()
         XCTAssertEqual(coord.terminationStatus, 0)
@@ -274,7 +271,7 @@ final class CurveTests: XCTestCase {
         XCTAssertFalse(journal.contains("intruder"))
         XCTAssertEqual(journal.components(separatedBy: "\"worker\":\"good\"").count - 1, 8)
         // Same bytes as a plain loopback run.
-        XCTAssertEqual(try LauncherTests.run(bin, ["run", "--workers", "1", "--out", d + "/ref"] + common).0, 0)
+        XCTAssertEqual(try TestEnvironment.run(bin, ["run", "--workers", "1", "--out", d + "/ref"] + common).0, 0)
         for s in 0..<8 {
             let f = "/latents/shard-00000\(s).npy"
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: d + "/run" + f)), try Data(contentsOf: URL(fileURLWithPath: d + "/ref" + f)), f)

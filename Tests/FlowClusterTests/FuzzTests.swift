@@ -1,6 +1,8 @@
 import FlowCluster
+@testable import FlowFuzz
 import FlowProto
 import Foundation
+import FlowTestSupport
 import XCTest
 
 /// The fuzz harness: the mutator reaches deep fields, and bounded `flowturbo fuzz` runs (in a child
@@ -46,11 +48,11 @@ final class FuzzTests: XCTestCase {
 
     /// Runs `flowturbo fuzz` and returns its output; fails on a crash, hang or non-zero exit.
     func fuzz(_ target: String, seconds: Double) throws -> String {
-        guard let bin = LauncherTests.binary else { throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first") }
+        guard let bin = TestEnvironment.binary else { throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first") }
         let dir = NSTemporaryDirectory() + "fuzz-crash-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (status, out) = try LauncherTests.run(bin, ["fuzz", "--target", target, "--seconds", String(seconds), "--seed", "7",
+        let (status, out) = try TestEnvironment.run(bin, ["fuzz", "--target", target, "--seconds", String(seconds), "--seed", "7",
                                                         "--crash-dir", dir])
         let crashes = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
         let repro = crashes.first.flatMap { try? Data(contentsOf: URL(fileURLWithPath: dir + "/" + $0)) }

@@ -1,7 +1,9 @@
 import FlowCluster
+@testable import FlowFuzz
 import FlowProto
 import FlowSampler
 import Foundation
+import FlowTestSupport
 import XCTest
 
 /// Limits and faults with the real binary: NaN/Inf results re-run elsewhere, a full disk (small
@@ -11,14 +13,10 @@ final class LimitsTests: XCTestCase {
     static let common = ["--model", "gmm:synthetic", "--samples", "160", "--batch", "8", "--shard-size", "16", "--seed", "3",
                          "--plan", "H8", "--quiet"]
 
-    func tempDir(_ tag: String) -> String {
-        let d = NSTemporaryDirectory() + "limits-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        return d
-    }
+    func tempDir(_ tag: String) -> String { TestEnvironment.tempDirectory("limits-\(tag)") }
 
     func binary() throws -> String {
-        guard let b = LauncherTests.binary else { throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first") }
+        guard let b = TestEnvironment.binary else { throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first") }
         return b
     }
 
@@ -35,7 +33,7 @@ final class LimitsTests: XCTestCase {
         let bin = try binary()
         let d = tempDir("nan")
         defer { try? FileManager.default.removeItem(atPath: d) }
-        let port = LauncherTests.freePortPair()
+        let port = TestEnvironment.freePortPair()
         let coord = Process()
         coord.executableURL = URL(fileURLWithPath: bin)
         coord.arguments = ["coordinator", "--bind", "tcp://127.0.0.1:\(port)", "--out", d + "/run"] + Self.common
@@ -49,7 +47,7 @@ final class LimitsTests: XCTestCase {
         bad.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try bad.run()
         usleep(800_000)   // the NaN worker gets the first shards
-        let (status, out) = try LauncherTests.run(bin, ["worker", "--id", "good", "--batch-delay-ms", "10"] + connect)
+        let (status, out) = try TestEnvironment.run(bin, ["worker", "--id", "good", "--batch-delay-ms", "10"] + connect)
         XCTAssertEqual(status, 0, out)
         coord.waitUntilExit()
         let deadline = Date().addingTimeInterval(25)
@@ -64,7 +62,7 @@ final class LimitsTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(marked, 1, "\(cluster)")
         XCTAssertEqual(cluster["banned_workers"] as? Int, 1, "3 NaN results shut the worker down: \(cluster)")
         // Every committed latent is finite and equals a plain run's.
-        XCTAssertEqual(try LauncherTests.run(bin, ["run", "--workers", "1", "--out", d + "/ref"] + Self.common).0, 0)
+        XCTAssertEqual(try TestEnvironment.run(bin, ["run", "--workers", "1", "--out", d + "/ref"] + Self.common).0, 0)
         let got = try latents(d + "/run"), ref = try latents(d + "/ref")
         XCTAssertEqual(got.count, 20)
         XCTAssertEqual(got, ref)
@@ -81,10 +79,10 @@ final class LimitsTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: d) }
         let fs = d + "/fs"
         try FileManager.default.createDirectory(atPath: fs, withIntermediateDirectories: true)
-        let (mounted, why) = try LauncherTests.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", fs])
+        let (mounted, why) = try TestEnvironment.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", fs])
         guard mounted == 0 else { print("LimitsTests: disk-full test skipped: \(why)"); throw XCTSkip("cannot mount tmpfs: \(why)") }
-        defer { _ = try? LauncherTests.run("/bin/umount", [fs]) }
-        let (status, out) = try LauncherTests.run(bin, ["run", "--workers", "1", "--out", fs + "/run"] + Self.common)
+        defer { _ = try? TestEnvironment.run("/bin/umount", [fs]) }
+        let (status, out) = try TestEnvironment.run(bin, ["run", "--workers", "1", "--out", fs + "/run"] + Self.common)
         XCTAssertNotEqual(status, 0, "a full disk must fail the run")
         XCTAssertTrue(out.contains("No space left on device") && out.contains("--resume"), out)
         // Journal intact: every line has a valid CRC (checked by Journal.read) and names written shards.
@@ -93,10 +91,10 @@ final class LimitsTests: XCTestCase {
         XCTAssertLessThan(journal.commits.count, 10)
         for c in journal.commits { XCTAssertTrue(FileManager.default.fileExists(atPath: fs + "/run/" + c.file)) }
         // Space is back: --resume completes with the bytes of an uninterrupted run.
-        XCTAssertEqual(try LauncherTests.run("/bin/mount", ["-o", "remount,size=4m", fs]).0, 0)
-        let (resumed, rout) = try LauncherTests.run(bin, ["run", "--workers", "1", "--out", fs + "/run", "--resume"] + Self.common)
+        XCTAssertEqual(try TestEnvironment.run("/bin/mount", ["-o", "remount,size=4m", fs]).0, 0)
+        let (resumed, rout) = try TestEnvironment.run(bin, ["run", "--workers", "1", "--out", fs + "/run", "--resume"] + Self.common)
         XCTAssertEqual(resumed, 0, rout)
-        XCTAssertEqual(try LauncherTests.run(bin, ["run", "--workers", "1", "--out", d + "/ref"] + Self.common).0, 0)
+        XCTAssertEqual(try TestEnvironment.run(bin, ["run", "--workers", "1", "--out", d + "/ref"] + Self.common).0, 0)
         let got = try latents(fs + "/run"), ref = try latents(d + "/ref")
         XCTAssertEqual(got.count, 20)
         XCTAssertEqual(got, ref)
@@ -107,7 +105,7 @@ final class LimitsTests: XCTestCase {
         let d = tempDir("shard")
         defer { try? FileManager.default.removeItem(atPath: d) }
         // 32768 samples × 16 floats × 4 bytes = 2 MiB per shard > 1 MiB.
-        let (status, out) = try LauncherTests.run(bin, ["run", "--workers", "1", "--out", d + "/run", "--model", "gmm:synthetic",
+        let (status, out) = try TestEnvironment.run(bin, ["run", "--workers", "1", "--out", d + "/run", "--model", "gmm:synthetic",
                                                         "--samples", "40000", "--shard-size", "32768", "--max-shard-mb", "1", "--quiet"])
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(out.contains("--shard-size") && out.contains("MiB"), out)

@@ -1,6 +1,8 @@
 @testable import FlowCluster
+@testable import FlowFuzz
 import FlowProto
 import Foundation
+import FlowTestSupport
 import XCTest
 
 /// A coordinator running on its own thread (tests of the trust path).
@@ -48,9 +50,7 @@ final class LiveCoordinator {
 extension XCTestCase {
     /// A fresh temporary directory.
     func trustTempDir(_ tag: String) -> String {
-        let d = NSTemporaryDirectory() + "lease-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        return d
+        TestEnvironment.tempDirectory("lease-\(tag)")
     }
 
     /// The fuzz corpus configuration on loopback ports.

@@ -74,6 +74,27 @@ final class ModelDefaultsTests: XCTestCase {
         XCTAssertNil(preset.refiner)
     }
 
+    /// An explicit --refiner for a model whose recommendation has no refiner (the text model's provisional H8):
+    /// the plan must use it (built-in H2P4R2), while the guidance still comes from the metadata.
+    func testExplicitRefinerIsUsedWhenTheRecommendationHasNone() throws {
+        let rec = Recommendation(plan: "H8", refinerStep: "euler", guidance: 3, refiner: nil, planWithoutRefiner: "H8")
+        let json = String(decoding: try JSONEncoder().encode(rec), as: UTF8.self)
+        let model = try writeModel("t2i.safetensors", metadata: [Recommendation.metadataKey: json])
+        for text in [false, true] {
+            let r = try ModelDefaults.resolve(model: model, refiner: "r.safetensors", plan: nil, refinerStep: nil,
+                                              guidance: nil, text: text)
+            XCTAssertEqual(r.refiner, "r.safetensors")
+            XCTAssertEqual(r.plan, "H2P4R2")
+            XCTAssertEqual(r.guidance, 3)
+            XCTAssertEqual(r.refinerStep, "euler")
+        }
+        // A recommended refiner plan stays the default for any explicit refiner file.
+        let withRec = try writeModel("m.safetensors", metadata: recommended(refiner: nil))
+        let r = try ModelDefaults.resolve(model: withRec, refiner: "other.safetensors", plan: nil, refinerStep: nil,
+                                          guidance: nil)
+        XCTAssertEqual(r.plan, "H1P5R3")
+    }
+
     func testMalformedRecommendationIsAnError() throws {
         let model = try writeModel("bad.safetensors", metadata: [Recommendation.metadataKey: "{\"plan\": 3}"])
         XCTAssertThrowsError(try ModelDefaults.resolve(model: model, refiner: nil, plan: nil, refinerStep: nil,

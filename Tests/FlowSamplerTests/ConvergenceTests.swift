@@ -15,15 +15,15 @@ final class ConvergenceTests: XCTestCase {
         let gmm = GaussianMixtureField.synthetic()
         let n = 24
         let labels: [Int32] = (0..<n).map { Labels.balanced(index: $0, classes: 4) }
-        let ref = runAll(try SamplingProgram(options: SamplerOptions(plan: .init(.dopri5), guidance: Guidance(scale: guidance),
+        let ref = try runAll(try Sampler.compile(options: SamplerOptions(plan: .init(.dopri5), guidance: Guidance(scale: guidance),
                                                                      batch: 8, rtol: 1e-10, atol: 1e-10),
                                              predictor: gmm, refiner: nil), seed: 4, n: n, labels: labels, batch: 8)
         var logs: [(Double, Double)] = []
         var errs: [Double] = []
         for steps in grid {
-            let prog = try SamplingProgram(options: SamplerOptions(plan: try Plan.parse(plan(steps)), guidance: Guidance(scale: guidance), batch: 8),
+            let prog = try Sampler.compile(options: SamplerOptions(plan: try Plan.parse(plan(steps)), guidance: Guidance(scale: guidance), batch: 8),
                                            predictor: gmm, refiner: nil)
-            let out = runAll(prog, seed: 4, n: n, labels: labels, batch: 8)
+            let out = try runAll(prog, seed: 4, n: n, labels: labels, batch: 8)
             var e2 = 0.0
             for j in 0..<out.count { let e = Double(out[j]) - Double(ref[j]); e2 += e * e }
             let err = (e2 / Double(n)).squareRoot()

@@ -30,25 +30,13 @@ final class PixArtProgramTests: XCTestCase {
         return (rng.normals(rows * l * Self.channels), mask)
     }
 
-    func runAll(_ prog: SamplingProgram, seed: UInt64, n: Int, batch: Int, caps: ([Float], [Int32])) -> [Float] {
-        let s = prog.predictor.sampleSize, l = Self.length, c = Self.channels
+    func runAll(_ prog: SamplingProgram, seed: UInt64, n: Int, batch: Int, caps: ([Float], [Int32])) throws -> [Float] {
+        let s = prog.sampleShape.reduce(1, *)
         var out = [Float](repeating: 0, count: n * s)
-        var done = 0
-        while done < n {
-            let k = min(batch, n - done)
-            let f = Array(caps.0[(done * l * c)..<((done + k) * l * c)])
-            let m = Array(caps.1[(done * l)..<((done + k) * l)])
-            f.withUnsafeBufferPointer { fp in
-                m.withUnsafeBufferPointer { mp in
-                    out.withUnsafeMutableBufferPointer { op in
-                        _ = prog.run(seed: seed, firstIndex: done, count: k,
-                                     captions: CaptionInput(features: fp.baseAddress!, mask: mp.baseAddress!,
-                                                            length: l),
-                                     out: op.baseAddress! + done * s)
-                    }
-                }
-            }
-            done += k
+        try out.withUnsafeMutableBufferPointer { op in
+            try prog.sample(seed: seed, count: n, batch: batch,
+                            conditions: .captions(features: caps.0, mask: caps.1, length: Self.length, rows: n),
+                            out: op.baseAddress!)
         }
         return out
     }
@@ -60,21 +48,21 @@ final class PixArtProgramTests: XCTestCase {
         let a = captions(rows: Self.rows, seed: 3), b = captions(rows: Self.rows, seed: 4)
         for (plan, s) in [("H1P2R2", Float(2)), ("E3", Float(1)), ("H2P1R1", Float(1.5)), ("R2", Float(3))] {
             let opts = SamplerOptions(plan: try Plan.parse(plan), guidance: Guidance(scale: s), batch: Self.rows)
-            let prog = try SamplingProgram(options: opts,
+            let prog = try Sampler.compile(options: opts,
                                            predictor: p, refiner: r, maxCaptionLength: Self.length)
             XCTAssertTrue(prog.takesCaptions)
             let out = UnsafeMutablePointer<Float>.allocate(capacity: Self.rows * p.sampleSize)
             defer { out.deallocate() }
-            a.features.withUnsafeBufferPointer { af in
-                a.mask.withUnsafeBufferPointer { am in
-                    b.features.withUnsafeBufferPointer { bf in
-                        b.mask.withUnsafeBufferPointer { bm in
+            try a.features.withUnsafeBufferPointer { af in
+                try a.mask.withUnsafeBufferPointer { am in
+                    try b.features.withUnsafeBufferPointer { bf in
+                        try b.mask.withUnsafeBufferPointer { bm in
                             let ca = CaptionInput(features: af.baseAddress!, mask: am.baseAddress!, length: Self.length)
                             let cb = CaptionInput(features: bf.baseAddress!, mask: bm.baseAddress!, length: Self.length)
-                            _ = prog.run(seed: 1, firstIndex: 0, count: Self.rows, captions: ca, out: out)   // warm-up
+                            _ = try prog.run(seed: 1, firstIndex: 0, count: Self.rows, captions: ca, out: out)   // warm-up
                             alloc_counter_thread_reset()
-                            _ = prog.run(seed: 1, firstIndex: 3, count: Self.rows, captions: cb, out: out)
-                            _ = prog.run(seed: 1, firstIndex: 6, count: 2, captions: ca, out: out)
+                            _ = try prog.run(seed: 1, firstIndex: 3, count: Self.rows, captions: cb, out: out)
+                            _ = try prog.run(seed: 1, firstIndex: 6, count: 2, captions: ca, out: out)
                             XCTAssertEqual(alloc_counter_thread_count(), 0, "\(plan): heap allocations during sampling")
                         }
                     }
@@ -91,14 +79,47 @@ final class PixArtProgramTests: XCTestCase {
         var outs: [[Float]] = []
         for batch in [5, 2, 1] {
             let opts = SamplerOptions(plan: try Plan.parse("H1P2R1"), guidance: Guidance(scale: 1.5), batch: batch)
-            let prog = try SamplingProgram(options: opts,
+            let prog = try Sampler.compile(options: opts,
                                            predictor: p, refiner: r, maxCaptionLength: Self.length)
-            outs.append(runAll(prog, seed: 5, n: 5, batch: batch, caps: caps))
+            outs.append(try runAll(prog, seed: 5, n: 5, batch: batch, caps: caps))
         }
         for k in 1..<outs.count {
             var worst: Float = 0
             for j in outs[0].indices { worst = max(worst, abs(outs[0][j] - outs[k][j]) / max(1, abs(outs[0][j]))) }
             XCTAssertLessThan(worst, 1e-5, "batch 5 vs \([5, 2, 1][k])")
+        }
+    }
+
+    /// The batch driver with fewer caption rows than samples (sample k uses row k mod rows, batches that wrap are
+    /// gathered): each sample equals a one-sample run on its own caption by the same program.
+    func testBatchDriverCyclesCaptionRows() throws {
+        let (p, r) = models()
+        let l = Self.length, c = Self.channels, n = 5
+        let caps = captions(rows: 2, seed: 9)
+        let opts = SamplerOptions(plan: try Plan.parse("H1P1R1"), guidance: Guidance(scale: 2), batch: 3)
+        let prog = try Sampler.compile(options: opts, predictor: p, refiner: r, maxCaptionLength: l)
+        let s = p.sampleSize
+        var all = [Float](repeating: 0, count: n * s)
+        var batches: [Int] = []
+        try all.withUnsafeMutableBufferPointer { op in
+            try prog.sample(seed: 4, firstIndex: 10, count: n, batch: 3,
+                            conditions: .captions(features: caps.features, mask: caps.mask, length: l, rows: 2),
+                            out: op.baseAddress!) { batches.append($0.count) }
+        }
+        XCTAssertEqual(batches, [3, 2])
+        for k in 0..<n {
+            let row = k % 2
+            let f = Array(caps.features[(row * l * c)..<((row + 1) * l * c)])
+            let m = Array(caps.mask[(row * l)..<((row + 1) * l)])
+            var one = [Float](repeating: 0, count: s)
+            _ = try f.withUnsafeBufferPointer { fp in
+                try m.withUnsafeBufferPointer { mp in
+                    try prog.run(seed: 4, firstIndex: 10 + k, count: 1,
+                                 captions: CaptionInput(features: fp.baseAddress!, mask: mp.baseAddress!, length: l),
+                                 out: &one)
+                }
+            }
+            XCTAssertEqual(one.map(\.bitPattern), Array(all[(k * s)..<((k + 1) * s)]).map(\.bitPattern), "sample \(k)")
         }
     }
 
@@ -108,9 +129,9 @@ final class PixArtProgramTests: XCTestCase {
         let s: Float = 2, n = 3, rows = 2, l = Self.length, c = Self.channels
         let caps = captions(rows: rows, seed: 6)
         let opts = SamplerOptions(plan: try Plan.parse("H\(n)"), guidance: Guidance(scale: s), batch: rows)
-        let prog = try SamplingProgram(options: opts,
+        let prog = try Sampler.compile(options: opts,
                                        predictor: p, refiner: nil, maxCaptionLength: l)
-        let out = runAll(prog, seed: 8, n: rows, batch: rows, caps: caps)
+        let out = try runAll(prog, seed: 8, n: rows, batch: rows, caps: caps)
         let size = p.sampleSize, lmax = p.captionTokens
         var x = [Float](repeating: 0, count: rows * size)
         x.withUnsafeMutableBufferPointer { xp in
@@ -132,7 +153,7 @@ final class PixArtProgramTests: XCTestCase {
             x = (0..<x.count).map { x[$0] + dt / 2 * (d[$0] + d2[$0]) }
         }
         for j in 0..<x.count { XCTAssertEqual(out[j], x[j], accuracy: 1e-4 * max(1, abs(x[j]))) }
-        XCTAssertThrowsError(try SamplingProgram(options: SamplerOptions(plan: try Plan.parse("dopri5")), predictor: p,
+        XCTAssertThrowsError(try Sampler.compile(options: SamplerOptions(plan: try Plan.parse("dopri5")), predictor: p,
                                                  refiner: nil))
     }
 }

@@ -16,11 +16,11 @@ final class SamplerTests: XCTestCase {
         ]
         for (planString, s, channels, step) in cases {
             let plan = try Plan.parse(planString)
-            let prog = try SamplingProgram(options: SamplerOptions(plan: plan, guidance: Guidance(scale: s, channels: channels),
+            let prog = try Sampler.compile(options: SamplerOptions(plan: plan, guidance: Guidance(scale: s, channels: channels),
                                                                    refinerStep: step, batch: 4),
                                            predictor: gmm, refiner: refiner)
             let labels: [Int32] = [0, 3, 1, 2, 2]
-            let out = runAll(prog, seed: 11, n: 5, labels: labels, batch: 4)
+            let out = try runAll(prog, seed: 11, n: 5, labels: labels, batch: 4)
             var hpr = (h: 0, p: 0, r: 0, euler: 0)
             switch plan.kind {
             case let .turbo(h, p, r): hpr = (h, p, r, 0)
@@ -44,9 +44,9 @@ final class SamplerTests: XCTestCase {
     func testClosedFormFlowMap() throws {
         let f = singleGaussian(d: 6)
         for plan in ["dopri5", "H64"] {
-            let prog = try SamplingProgram(options: SamplerOptions(plan: try Plan.parse(plan), batch: 4, rtol: 1e-10, atol: 1e-10),
+            let prog = try Sampler.compile(options: SamplerOptions(plan: try Plan.parse(plan), batch: 4, rtol: 1e-10, atol: 1e-10),
                                            predictor: f, refiner: nil)
-            let out = runAll(prog, seed: 2, n: 4, labels: [0, 0, 0, 0], batch: 4)
+            let out = try runAll(prog, seed: 2, n: 4, labels: [0, 0, 0, 0], batch: 4)
             for i in 0..<4 {
                 var x0 = [Float](repeating: 0, count: 6)
                 Noise.fill(seed: 2, index: i, into: &x0, count: 6)
@@ -63,9 +63,9 @@ final class SamplerTests: XCTestCase {
                                        ("E4", .heun, 2), ("H1R2", .heun, 1.5), ("R2", .euler, 1)] {
             let plan = try Plan.parse(planString)
             let p = CountingField(gmm), r = CountingField(MixtureRefiner(base: gmm))
-            let prog = try SamplingProgram(options: SamplerOptions(plan: plan, guidance: Guidance(scale: s), refinerStep: step, batch: 3),
+            let prog = try Sampler.compile(options: SamplerOptions(plan: plan, guidance: Guidance(scale: s), refinerStep: step, batch: 3),
                                            predictor: p, refiner: r)
-            let stats = runAll3(prog)
+            let stats = try runAll3(prog)
             guard case let .turbo(h, pp, rr) = plan.kind else {
                 if case let .euler(n) = plan.kind { XCTAssertEqual(p.calls, n) }
                 XCTAssertEqual(stats.predictorNFE, p.calls)
@@ -88,18 +88,18 @@ final class SamplerTests: XCTestCase {
     /// its time goes to predictor/refiner seconds, not to the solver's share that `bench sampler` reports.
     func testConditioningPrecomputeCountsAsModelTime() throws {
         let p = CountingField(gmm, setLabelsDelay: 0.05), r = CountingField(MixtureRefiner(base: gmm), setLabelsDelay: 0.05)
-        let prog = try SamplingProgram(options: SamplerOptions(plan: try Plan.parse("H2P3R2"), guidance: Guidance(scale: 2), batch: 3),
+        let prog = try Sampler.compile(options: SamplerOptions(plan: try Plan.parse("H2P3R2"), guidance: Guidance(scale: 2), batch: 3),
                                        predictor: p, refiner: r)
-        let stats = runAll3(prog)
+        let stats = try runAll3(prog)
         XCTAssertGreaterThanOrEqual(stats.predictorSeconds, 0.05)
         XCTAssertGreaterThanOrEqual(stats.refinerSeconds, 0.05)
         XCTAssertLessThan(stats.solverSeconds, 0.05, "the 50 ms setLabels calls were booked as solver time")
     }
 
-    private func runAll3(_ prog: SamplingProgram) -> RunStats {
+    private func runAll3(_ prog: SamplingProgram) throws -> RunStats {
         var out = [Float](repeating: 0, count: 3 * 16)
         let labels: [Int32] = [0, 1, 2]
-        return prog.run(seed: 1, firstIndex: 0, count: 3, labels: labels, out: &out)
+        return try prog.run(seed: 1, firstIndex: 0, count: 3, labels: labels, out: &out)
     }
 
     /// Sample i is bitwise identical whatever batch size, chunking or neighbours produce it.
@@ -109,27 +109,27 @@ final class SamplerTests: XCTestCase {
             let labels: [Int32] = (0..<9).map { Labels.balanced(index: $0, classes: 4) }
             var outs: [[Float]] = []
             for batch in [9, 4, 1] {
-                let prog = try SamplingProgram(options: SamplerOptions(plan: try Plan.parse(plan), guidance: Guidance(scale: 2), batch: batch),
+                let prog = try Sampler.compile(options: SamplerOptions(plan: try Plan.parse(plan), guidance: Guidance(scale: 2), batch: batch),
                                                predictor: gmm, refiner: refiner)
-                outs.append(runAll(prog, seed: 99, n: 9, labels: labels, batch: batch))
+                outs.append(try runAll(prog, seed: 99, n: 9, labels: labels, batch: batch))
             }
             XCTAssertEqual(outs[0].map(\.bitPattern), outs[1].map(\.bitPattern), plan)
             XCTAssertEqual(outs[0].map(\.bitPattern), outs[2].map(\.bitPattern), plan)
             // Sample 6 alone, from a fresh program, with different neighbours' labels irrelevant.
-            let prog = try SamplingProgram(options: SamplerOptions(plan: try Plan.parse(plan), guidance: Guidance(scale: 2), batch: 2),
+            let prog = try Sampler.compile(options: SamplerOptions(plan: try Plan.parse(plan), guidance: Guidance(scale: 2), batch: 2),
                                            predictor: gmm, refiner: refiner)
             var one = [Float](repeating: 0, count: 32)
-            _ = prog.run(seed: 99, firstIndex: 6, count: 1, labels: [labels[6]], out: &one)
+            _ = try prog.run(seed: 99, firstIndex: 6, count: 1, labels: [labels[6]], out: &one)
             XCTAssertEqual(Array(one[0..<16]).map(\.bitPattern), Array(outs[0][(6 * 16)..<(7 * 16)]).map(\.bitPattern))
         }
     }
 
     func testErrors() {
-        XCTAssertThrowsError(try SamplingProgram(options: SamplerOptions(plan: try! Plan.parse("H2R2")), predictor: gmm, refiner: nil)) { e in
+        XCTAssertThrowsError(try Sampler.compile(options: SamplerOptions(plan: try! Plan.parse("H2R2")), predictor: gmm, refiner: nil)) { e in
             XCTAssert(((e as? FlowError)?.message ?? "").contains("H{a}P{b}R{c}"))
         }
-        XCTAssertThrowsError(try SamplingProgram(options: SamplerOptions(plan: try! Plan.parse("H2"), batch: 0), predictor: gmm, refiner: nil))
-        XCTAssertThrowsError(try SamplingProgram(options: SamplerOptions(plan: try! Plan.parse("H2")),
+        XCTAssertThrowsError(try Sampler.compile(options: SamplerOptions(plan: try! Plan.parse("H2"), batch: 0), predictor: gmm, refiner: nil))
+        XCTAssertThrowsError(try Sampler.compile(options: SamplerOptions(plan: try! Plan.parse("H2")),
                                                  predictor: MixtureRefiner(base: gmm), refiner: nil))
     }
 }

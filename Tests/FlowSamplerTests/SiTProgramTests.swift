@@ -23,16 +23,16 @@ final class SiTProgramTests: XCTestCase {
         let (p, r) = models()
         for (plan, s) in [("H1P2R2", Float(2)), ("E3", Float(1))] {
             let pm = AllocMeasuringField(p), rm = AllocMeasuringField(r)
-            let prog = try SamplingProgram(options: SamplerOptions(plan: try Plan.parse(plan), guidance: Guidance(scale: s, channels: 3), batch: 3),
+            let prog = try Sampler.compile(options: SamplerOptions(plan: try Plan.parse(plan), guidance: Guidance(scale: s, channels: 3), batch: 3),
                                            predictor: pm, refiner: rm)
             let labels = UnsafeMutablePointer<Int32>.allocate(capacity: 3)
             labels.initialize(from: [0, 2, 3], count: 3)
             let out = UnsafeMutablePointer<Float>.allocate(capacity: 3 * 256)
             defer { labels.deallocate(); out.deallocate() }
-            _ = prog.run(seed: 1, firstIndex: 0, count: 3, labels: labels, out: out)
+            _ = try prog.run(seed: 1, firstIndex: 0, count: 3, labels: labels, out: out)
             pm.inside = 0; rm.inside = 0
             alloc_counter_thread_reset()
-            _ = prog.run(seed: 1, firstIndex: 3, count: 3, labels: labels, out: out)
+            _ = try prog.run(seed: 1, firstIndex: 3, count: 3, labels: labels, out: out)
             let total = alloc_counter_thread_count()
             XCTAssertEqual(total - pm.inside - rm.inside, 0, "\(plan): program allocations outside model calls")
             if pm.inside + rm.inside > 0 {
@@ -48,16 +48,16 @@ final class SiTProgramTests: XCTestCase {
         Gemm.setThreads(1)   // as workers run; OpenBLAS's multi-threaded dispatch allocates job queues per call
         defer { Gemm.setThreads(0) }
         for (plan, s) in [("H1P2R2", Float(2)), ("E3", Float(1)), ("E3", Float(2)), ("H2P1", Float(1)), ("R2", Float(1)), ("H2P1R1", Float(1.5))] {
-            let prog = try SamplingProgram(options: SamplerOptions(plan: try Plan.parse(plan), guidance: Guidance(scale: s), batch: 3),
+            let prog = try Sampler.compile(options: SamplerOptions(plan: try Plan.parse(plan), guidance: Guidance(scale: s), batch: 3),
                                            predictor: p, refiner: r)
             let labels = UnsafeMutablePointer<Int32>.allocate(capacity: 3)
             labels.initialize(from: [0, 2, 3], count: 3)
             let out = UnsafeMutablePointer<Float>.allocate(capacity: 3 * 256)
             defer { labels.deallocate(); out.deallocate() }
-            _ = prog.run(seed: 1, firstIndex: 0, count: 3, labels: labels, out: out)
+            _ = try prog.run(seed: 1, firstIndex: 0, count: 3, labels: labels, out: out)
             alloc_counter_thread_reset()
-            _ = prog.run(seed: 1, firstIndex: 3, count: 3, labels: labels, out: out)
-            _ = prog.run(seed: 1, firstIndex: 6, count: 2, labels: labels, out: out)
+            _ = try prog.run(seed: 1, firstIndex: 3, count: 3, labels: labels, out: out)
+            _ = try prog.run(seed: 1, firstIndex: 6, count: 2, labels: labels, out: out)
             XCTAssertEqual(alloc_counter_thread_count(), 0, "\(plan): heap allocations during sampling")
         }
     }
@@ -73,11 +73,11 @@ final class SiTProgramTests: XCTestCase {
         neighbours[1] = 3
         neighbours[4] = 2
         func program(_ batch: Int) throws -> SamplingProgram {
-            try SamplingProgram(options: SamplerOptions(plan: try Plan.parse("H1P2R1"), guidance: Guidance(scale: 1.5),
+            try Sampler.compile(options: SamplerOptions(plan: try Plan.parse("H1P2R1"), guidance: Guidance(scale: 1.5),
                                                         batch: batch), predictor: p, refiner: r)
         }
-        let a = runAll(try program(3), seed: 5, n: 7, labels: labels, batch: 3)
-        let b = runAll(try program(3), seed: 5, n: 7, labels: neighbours, batch: 3)
+        let a = try runAll(try program(3), seed: 5, n: 7, labels: labels, batch: 3)
+        let b = try runAll(try program(3), seed: 5, n: 7, labels: neighbours, batch: 3)
         let s = a.count / 7
         for i in [0, 2, 3, 5, 6] {
             XCTAssertEqual(a[(i * s)..<((i + 1) * s)].map(\.bitPattern), b[(i * s)..<((i + 1) * s)].map(\.bitPattern),
@@ -89,12 +89,12 @@ final class SiTProgramTests: XCTestCase {
         for first in [6, 3, 0] {
             let n = min(3, 7 - first)
             var out = [Float](repeating: 0, count: n * s)
-            _ = prog.run(seed: 5, firstIndex: first, count: n, labels: Array(labels[first..<(first + n)]), out: &out)
+            _ = try prog.run(seed: 5, firstIndex: first, count: n, labels: Array(labels[first..<(first + n)]), out: &out)
             c.replaceSubrange((first * s)..<((first + n) * s), with: out)
         }
         XCTAssertEqual(a.map(\.bitPattern), c.map(\.bitPattern), "batch order")
         for batch in [7, 1] {
-            let d = runAll(try program(batch), seed: 5, n: 7, labels: labels, batch: batch)
+            let d = try runAll(try program(batch), seed: 5, n: 7, labels: labels, batch: batch)
             let scale = a.map { abs($0) }.max()!
             let worst = zip(a, d).map { abs($0 - $1) }.max()!
             XCTAssertLessThan(worst, 1e-4 * scale, "batch \(batch) vs 3")
@@ -105,10 +105,10 @@ final class SiTProgramTests: XCTestCase {
     func testMatchesUnfusedLoopOverForward() throws {
         let (p, _) = models()
         let s: Float = 2, n = 3
-        let prog = try SamplingProgram(options: SamplerOptions(plan: try Plan.parse("H\(n)"), guidance: Guidance(scale: s), batch: 2),
+        let prog = try Sampler.compile(options: SamplerOptions(plan: try Plan.parse("H\(n)"), guidance: Guidance(scale: s), batch: 2),
                                        predictor: p, refiner: nil)
         let labels: [Int32] = [1, 2]
-        let out = runAll(prog, seed: 8, n: 2, labels: labels, batch: 2)
+        let out = try runAll(prog, seed: 8, n: 2, labels: labels, batch: 2)
         let size = 256
         var x = [Float](repeating: 0, count: 2 * size)
         Noise.fill(seed: 8, index: 0, into: &x, count: size)

@@ -93,7 +93,7 @@ func naiveVelocity(_ f: GaussianMixtureField, x: [Double], t: Double, label: Int
     return out
 }
 
-/// Straight-from-FLOWTURBO.md float64 sampler for one sample (no buffers, no fusion): the independent reference.
+/// Straight-from-docs/ALGORITHM.md float64 sampler for one sample (no buffers, no fusion): the independent reference.
 func naiveSample(field: GaussianMixtureField, refiner: MixtureRefiner?, plan: (h: Int, p: Int, r: Int, euler: Int),
                  refinerEuler: Bool, scale: Double, guidedCount: Int?, x0: [Double], label: Int32) -> [Double] {
     let n = plan.euler > 0 ? plan.euler : plan.h + plan.p + plan.r
@@ -144,19 +144,12 @@ func naiveSample(field: GaussianMixtureField, refiner: MixtureRefiner?, plan: (h
     return x
 }
 
-/// Runs a program over `n` samples in batches of its batch size; returns all outputs.
-func runAll(_ p: SamplingProgram, seed: UInt64, n: Int, labels: [Int32], batch: Int) -> [Float] {
+/// Runs a program over `n` samples in batches of its batch size (the sampler's batch driver); returns all outputs.
+func runAll(_ p: SamplingProgram, seed: UInt64, n: Int, labels: [Int32], batch: Int) throws -> [Float] {
     let s = p.sampleShape.reduce(1, *)
     var out = [Float](repeating: 0, count: n * s)
-    var start = 0
-    while start < n {
-        let c = min(batch, n - start)
-        labels.withUnsafeBufferPointer { lb in
-            out.withUnsafeMutableBufferPointer { ob in
-                _ = p.run(seed: seed, firstIndex: start, count: c, labels: lb.baseAddress! + start, out: ob.baseAddress! + start * s)
-            }
-        }
-        start += c
+    try out.withUnsafeMutableBufferPointer { ob in
+        try p.sample(seed: seed, count: n, batch: batch, conditions: .labels(labels), out: ob.baseAddress!)
     }
     return out
 }

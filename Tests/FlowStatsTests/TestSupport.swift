@@ -1,4 +1,5 @@
 import Foundation
+import FlowTestSupport
 import XCTest
 @testable import FlowStats
 import FlowTensor
@@ -39,9 +40,7 @@ enum TestSupport {
     }
 
     static func tempDir(_ tag: String) throws -> String {
-        let p = NSTemporaryDirectory() + "flowstats-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
-        return p
+        TestEnvironment.tempDirectory("flowstats-\(tag)")
     }
 
     static func f64(_ v: [Double], _ shape: [Int]) -> NPYArray { NPYArray(dtype: .float64, shape: shape, bytes: v.withUnsafeBytes { [UInt8]($0) }) }

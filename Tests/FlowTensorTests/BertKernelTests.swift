@@ -7,15 +7,8 @@ import XCTest
 final class BertKernelTests: XCTestCase {
     /// Seeded values in [−a, a] (SplitMix64), independent of the kernels.
     func values(_ n: Int, seed: UInt64, scale: Double) -> [Double] {
-        var s = seed
-        return (0..<n).map { _ in
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            return (Double(z >> 11) / Double(1 << 53) * 2 - 1) * scale
-        }
+        var g = SplitMix64(seed: seed)
+        return (0..<n).map { _ in (g.uniform() * 2 - 1) * scale }
     }
 
     func geluRef(_ x: Double) -> Double { 0.5 * x * (1 + erf(x / 2.0.squareRoot())) }

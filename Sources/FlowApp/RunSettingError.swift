@@ -1,0 +1,59 @@
+/// A run setting, named for what it means rather than for how a front end spells it (the CLI maps each to its flag).
+public enum RunSetting: String, CaseIterable, Sendable {
+    case bind, dataBind, curveSecret, allowList, insecure
+    case samples, imagesPerPrompt, prompts, labels, refinerStep
+    case out, resume, overwrite, exportNPZ, part
+    case reference, features, projectionDimension
+    case maxMessageMB, maxShardMB, maxInFlight, audit, progressInterval
+}
+
+/// Why the application layer refused a run's settings. The cases carry the settings and values involved, not
+/// messages: a front end words them (the CLI quotes its flags); `description` is a flag-free wording for others.
+public enum RunSettingError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// Two settings that exclude each other were both given.
+    case conflicting(RunSetting, RunSetting)
+    /// `setting` (with `value`) only applies together with `requires`.
+    case needs(RunSetting, value: String, requires: RunSetting)
+    /// A whole-run output requested for one part of a run.
+    case wholeRunOnly(RunSetting)
+    /// A count below its minimum of 1.
+    case belowOne(RunSetting, value: Int)
+    /// A limit (message size, shard size, leases per worker) below 1.
+    case limitBelowOne
+    /// The audit fraction is not in 0…1.
+    case auditFraction(Double)
+    /// The progress interval is not a positive number of seconds.
+    case progressInterval(Double)
+    /// A feature space name outside raw, random-projection and classifier[:PATH].
+    case unknownFeatureSpace(String)
+    /// The classifier file a feature space names does not exist.
+    case classifierMissing(features: String, path: String)
+    /// The classifier feature space reads `expected` values per sample, the set has `got`.
+    case classifierInput(expected: Int, got: Int)
+    /// A local run's control endpoint is reachable from other hosts.
+    case localRunNotLoopback(endpoint: String)
+    /// An endpoint reachable from other hosts without keys and without an explicit opt-out.
+    case exposedWithoutKeys(endpoint: String)
+    /// Only one half of the key pair (own secret key, allowed peer keys) was given.
+    case keysIncomplete
+
+    public var description: String {
+        switch self {
+        case let .conflicting(a, b): return "\(a) and \(b) contradict each other; pick one"
+        case let .needs(s, value, r): return "\(s) \(value) applies only together with \(r)"
+        case let .wholeRunOnly(s): return "\(s) covers the whole run; request it when merging the parts"
+        case let .belowOne(s, v): return "\(s) must be ≥ 1 (got \(v))"
+        case .limitBelowOne: return "message size, shard size and leases in flight must be ≥ 1"
+        case let .auditFraction(f): return "audit fraction \(f): expected a fraction of shards between 0 and 1"
+        case let .progressInterval(s): return "progress interval \(s): expected seconds > 0"
+        case let .unknownFeatureSpace(n):
+            return "feature space \(n): expected raw, random-projection or classifier[:PATH]"
+        case let .classifierMissing(f, p): return "feature space \(f): classifier file \(p) not found"
+        case let .classifierInput(e, g):
+            return "the classifier feature space takes \(e)-value images (1×28×28 MNIST), got D = \(g)"
+        case let .localRunNotLoopback(e): return "\(e): a local run serves only its own workers on loopback"
+        case let .exposedWithoutKeys(e): return "\(e) is reachable from other hosts but no keys were given"
+        case .keysIncomplete: return "the secret key and the allowed peer keys go together"
+        }
+    }
+}

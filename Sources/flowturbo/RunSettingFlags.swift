@@ -1,0 +1,90 @@
+import ArgumentParser
+import FlowApp
+import FlowCluster
+import FlowSampler
+import FlowTensor
+
+// The CLI's half of the application layer's typed errors: each `RunSetting` has its flag, and each
+// `RunSettingError` is worded here, quoting flags and commands (the library never names them).
+
+extension RefinerStep: ExpressibleByArgument {}
+extension EvalSet.LabelMode: ExpressibleByArgument {}
+extension RunExport.Format: ExpressibleByArgument {}
+
+extension RunSetting {
+    /// The command-line flag of the setting.
+    var flag: String {
+        switch self {
+        case .bind: return "--bind"
+        case .dataBind: return "--data-bind"
+        case .curveSecret: return "--curve-secret"
+        case .allowList: return "--allow"
+        case .insecure: return "--insecure"
+        case .samples: return "--samples"
+        case .imagesPerPrompt: return "--images-per-prompt"
+        case .prompts: return "--prompts"
+        case .labels: return "--labels"
+        case .refinerStep: return "--refiner-step"
+        case .out: return "--out"
+        case .resume: return "--resume"
+        case .overwrite: return "--overwrite"
+        case .exportNPZ: return "--export-npz"
+        case .part: return "--part"
+        case .reference: return "--reference"
+        case .features: return "--features"
+        case .projectionDimension: return "--projection-dim"
+        case .maxMessageMB: return "--max-message-mb"
+        case .maxShardMB: return "--max-shard-mb"
+        case .maxInFlight: return "--max-in-flight"
+        case .audit: return "--audit"
+        case .progressInterval: return "--progress-interval"
+        }
+    }
+}
+
+extension RunSettingError {
+    /// The one-line message the CLI prints: the settings as flags, with the fix a user types.
+    var cliMessage: String {
+        switch self {
+        case let .conflicting(a, b):
+            return "\(a.flag) and \(b.flag) contradict each other; pick one"
+        case let .needs(.features, value, .reference):
+            return "--features \(value) sets the metric space of --reference; add --reference STATS or drop --features"
+        case .needs(.imagesPerPrompt, _, .prompts):
+            return "--images-per-prompt applies to prompt runs; add --prompts FILE or drop it"
+        case let .needs(s, value, r):
+            return "\(s.flag) \(value) applies only together with \(r.flag); add \(r.flag) or drop \(s.flag)"
+        case .wholeRunOnly(.exportNPZ):
+            return "--export-npz writes the whole run's samples; pass it to `flowturbo merge` instead of to a part"
+        case let .wholeRunOnly(s):
+            return "\(s.flag) covers the whole run; pass it to `flowturbo merge` instead of to a part"
+        case .belowOne(.projectionDimension, _):
+            return "--projection-dim must be ≥ 1"
+        case let .belowOne(s, v):
+            return "\(s.flag) must be ≥ 1 (got \(v))"
+        case .limitBelowOne:
+            return "--max-message-mb, --max-shard-mb and --max-in-flight must be ≥ 1"
+        case let .auditFraction(f):
+            return "--audit \(f): expected a fraction of shards between 0 and 1 (e.g. 0.05)"
+        case let .progressInterval(s):
+            return "--progress-interval \(s): expected seconds > 0 (e.g. 5)"
+        case let .unknownFeatureSpace(name):
+            return "--features \(name): expected raw, random-projection or classifier[:PATH]"
+        case let .classifierMissing(name, path):
+            return "--features \(name): classifier file \(path) not found; train one with `flowturbo train-classifier` "
+                + "or give classifier:PATH"
+        case let .classifierInput(expected, got):
+            return "--features classifier takes \(expected)-value images (1×28×28 MNIST), got D = \(got)"
+        case let .localRunNotLoopback(bind):
+            return "--bind \(bind): `flowturbo run` serves only its local workers on loopback; for other hosts use "
+                + "`flowturbo coordinator` with --curve-secret/--allow"
+        case let .exposedWithoutKeys(endpoint):
+            return "\(endpoint) is reachable from other hosts but no keys were given: anyone could join, read latents "
+                + "or stop the run; pass --curve-secret KEY --allow WORKER_KEYS (`flowturbo keys generate --out keys`), "
+                + "or --insecure on a trusted network"
+        case .keysIncomplete:
+            return
+                "--curve-secret and --allow go together (the coordinator's secret key and the worker keys it accepts)"
+        }
+    }
+}

@@ -1,4 +1,5 @@
 @testable import FlowCluster
+@testable import FlowFuzz
 import FlowProto
 import Foundation
 import XCTest

@@ -20,8 +20,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // Live operations: Prometheus text at /metrics (swift-prometheus, on swift-metrics' CoreMetrics) over NIO HTTP/1.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
         // Thin system-library shims: a modulemap and one header each.
@@ -56,6 +60,15 @@ let package = Package(
         .target(name: "FlowZMQ", dependencies: ["CZeroMQ", "FlowTensor"], swiftSettings: v5),
         .target(name: "FlowCluster", dependencies: [
             "FlowSampler", "FlowStats", "FlowProto", "FlowText", "FlowZMQ", "CZeroMQ",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: v5),
+        // Prometheus registry fed by a running coordinator and the small NIO HTTP server answering GET /metrics.
+        .target(name: "FlowMetrics", dependencies: [
+            "FlowCluster", "FlowStats", "FlowTensor",
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: v5),
         // Fuzz targets and the scripted protocol peer (`flowturbo fuzz`, trust-path tests).
         .target(name: "FlowFuzz", dependencies: [
@@ -67,8 +80,9 @@ let package = Package(
         ], swiftSettings: v6),
         .executableTarget(name: "flowturbo", dependencies: [
             "FlowTensor", "FlowModels", "FlowSampler", "FlowTraining", "FlowStats", "FlowCluster", "FlowFuzz", "FlowText",
-            "FlowApp",
+            "FlowApp", "FlowMetrics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: v5),
 
         // Shared by the test targets: independent float64 references, the built binary, temp dirs and free ports.
@@ -83,6 +97,8 @@ let package = Package(
             "FlowCluster", "FlowZMQ", "FlowFuzz", "FlowProto", "FlowSampler", "FlowText", "FlowTestSupport",
         ],
                     exclude: ["cpeer"], swiftSettings: v5),
+        .testTarget(name: "FlowMetricsTests", dependencies: ["FlowMetrics", "FlowCluster", "FlowStats", "FlowTestSupport"],
+                    swiftSettings: v5),
         .testTarget(name: "FlowTextTests", dependencies: ["FlowText", "FlowTensor"],
                     resources: [.copy("Fixtures")], swiftSettings: v5),
         .testTarget(name: "FlowAppTests", dependencies: ["FlowApp", "FlowCluster", "FlowTestSupport"], swiftSettings: v6),

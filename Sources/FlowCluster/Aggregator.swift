@@ -57,6 +57,8 @@ public final class Aggregator {
     let started = Date()
     /// Port the PULL socket is bound to.
     public private(set) var port = 0
+    /// Also receives every stage latency recorded (stage, seconds, count) on the aggregator thread; set before `start()`.
+    public var onStageLatency: ((LatencyStage, Double, Int) -> Void)?
 
     /// Binds the data socket on `dataBind` (`tcp://*:0` picks a free port). `alreadyCommitted`
     /// are shards from the journal (their results are duplicates).
@@ -131,6 +133,12 @@ public final class Aggregator {
                 FileHandle.standardError.write(Data("aggregator: \(error)\n".utf8))
             }
         }
+    }
+
+    /// Records into the report's histograms (caller holds `lock`) and forwards to `onStageLatency`.
+    func recordLatency(_ stage: LatencyStage, seconds: Double, worker: String? = nil, count: Int = 1) {
+        _stats.latency.record(stage, seconds: seconds, worker: worker, count: count)
+        onStageLatency?(stage, seconds, count)
     }
 
     func count(_ f: (inout Stats) -> Void) { lock.lock(); f(&_stats); lock.unlock() }

@@ -86,26 +86,26 @@ extension Aggregator {
         _stats.predictorSeconds += r.timings.predictorSeconds
         _stats.refinerSeconds += r.timings.refinerSeconds
         _stats.solverSeconds += r.timings.solverSeconds
-        for b in r.batchSeconds { _stats.latency.record(.total, seconds: b, worker: r.workerID) }
+        for b in r.batchSeconds { recordLatency(.total, seconds: b, worker: r.workerID) }
         // 0: an older worker.
-        if r.queueWaitSeconds > 0 { _stats.latency.record(.queueWait, seconds: r.queueWaitSeconds) }
+        if r.queueWaitSeconds > 0 { recordLatency(.queueWait, seconds: r.queueWaitSeconds) }
         // Prompt shards: one value per shard.
         if r.timings.textEncoderSeconds > 0 {
-            _stats.latency.record(.textEncoder, seconds: r.timings.textEncoderSeconds)
+            recordLatency(.textEncoder, seconds: r.timings.textEncoderSeconds)
         }
         if r.finishedUnixUs > 0 {
             // Clock offset between hosts can make this negative; it then counts as 0 (1 µs).
             let us = receivedUnixUs.subtractingReportingOverflow(r.finishedUnixUs)
             if !us.overflow, Double(us.partialValue) <= Aggregator.maxPlausibleSeconds * 1e6 {
-                _stats.latency.record(.transfer, seconds: Double(max(0, us.partialValue)) / 1e6)
+                recordLatency(.transfer, seconds: Double(max(0, us.partialValue)) / 1e6)
             }
         }
         if !r.batchTimings.isEmpty {
             // One value per batch, like `total`.
             for b in r.batchTimings {
-                if b.predictorSeconds > 0 { _stats.latency.record(.predictor, seconds: b.predictorSeconds) }
-                if b.refinerSeconds > 0 { _stats.latency.record(.refiner, seconds: b.refinerSeconds) }
-                if b.solverSeconds > 0 { _stats.latency.record(.solverUpdate, seconds: b.solverSeconds) }
+                if b.predictorSeconds > 0 { recordLatency(.predictor, seconds: b.predictorSeconds) }
+                if b.refinerSeconds > 0 { recordLatency(.refiner, seconds: b.refinerSeconds) }
+                if b.solverSeconds > 0 { recordLatency(.solverUpdate, seconds: b.solverSeconds) }
             }
         } else {
             // A worker without per-batch stage times: the shard's per-batch means.
@@ -115,7 +115,7 @@ extension Aggregator {
                 (.solverUpdate, r.timings.solverSeconds),
             ]
             for (stage, total) in stages where total > 0 {
-                _stats.latency.record(stage, seconds: total / Double(batches), count: batches)
+                recordLatency(stage, seconds: total / Double(batches), count: batches)
             }
         }
         let nfe = r.nfe.reduce(0) { $0 + Int($1) }

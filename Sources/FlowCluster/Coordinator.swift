@@ -34,6 +34,10 @@ public final class Coordinator {
     public var onCommit: ((Int, Int) -> Void)?
     /// Called every control-loop iteration (~10 Hz), e.g. to respawn crashed local workers.
     public var onTick: (() -> Void)?
+    /// Live figures and stage latencies for an exporter (Prometheus `/metrics`); set before `run()`.
+    public var observer: RunObserver?
+    /// What the log has reported (see `logTransitions`).
+    var logState = CoordinatorLogState()
     var abortReason: String?
     var authenticator: CurveAuthenticator?
     /// Stops this coordinator's run (from any thread; SIGINT/SIGTERM stop it too): the journal stays consistent and

@@ -2,6 +2,7 @@ import CZeroMQ
 import FlowProto
 import FlowTensor
 import Foundation
+import Logging
 
 /// The coordinator's I/O: poll the control, commit and monitor sockets, turn what arrives into scheduler events
 /// and perform the actions the scheduler returns (encode and send, lease book, journal).
@@ -9,6 +10,8 @@ extension Coordinator {
     /// Runs until every shard is committed, a stop signal arrives, or a fatal worker error.
     public func run() throws -> CoordinatorSummary {
         let started = Date()
+        aggregator.onStageLatency = observer.map { o in { o.stageLatency($0, seconds: $1, count: $2) } }
+        logState.requeues = scheduler.summary.requeues
         try aggregator.start()
         defer {
             aggregator.stop()
@@ -36,6 +39,8 @@ extension Coordinator {
             bar.update(
                 done: scheduler.samplesDone, workers: scheduler.liveRoutes.count,
                 requeues: scheduler.summary.requeues)
+            logTransitions()
+            observer?.observe(snapshot)
             onTick?()
             if let r = abortReason { fatal = r }
             if fatal == nil {
@@ -50,6 +55,8 @@ extension Coordinator {
             done: scheduler.samplesDone, workers: scheduler.liveRoutes.count,
             requeues: scheduler.summary.requeues, force: true)
         bar.finish()
+        logTransitions()
+        observer?.observe(snapshot)
         var bye = Flowturbo_V1_Envelope()
         bye.shutdown.reason = fatal ?? (scheduler.summary.interrupted ? "interrupted" : "run complete")
         for id in scheduler.liveRoutes { send(bye, to: id) }
@@ -89,6 +96,7 @@ extension Coordinator {
     func perform(_ actions: [SchedulerAction], now: Date) -> String? {
         var fatal: String?
         for action in actions {
+            logAction(action)
             var env = Flowturbo_V1_Envelope()
             switch action {
             case .welcome(let id):

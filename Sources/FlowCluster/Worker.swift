@@ -2,6 +2,7 @@ import FlowProto
 import FlowSampler
 import FlowTensor
 import Foundation
+import Logging
 import CZeroMQ
 
 /// Settings of one worker process.
@@ -110,6 +111,7 @@ public final class Worker {
         hello.models = backend.models
         hello.pid = UInt32(getpid())
         sendControl(envelope { $0.hello = hello })
+        log.info("hello", metadata: ["connect": "\(config.connect)"])
     }
 
     private func requestWork() {
@@ -177,22 +179,31 @@ public final class Worker {
         for action in actions {
             switch action {
             case .connect:
+                if session.reconnects > summary.reconnects {
+                    let silent = Int(Date().timeIntervalSince(session.lastHeard) * 1000)
+                    log.warning("coordinator silent for \(silent) ms; reconnecting")
+                }
                 try connectControl()
             case .connectData(let port):
+                log.info("welcome", metadata: ["data_port": "\(port)", "heartbeat_s": "\(session.heartbeatSeconds)"])
                 try connectData(Worker.dataEndpoint(control: config.connect, port: port))
             case .requestWork:
                 requestWork()
             case .start(let a):
+                log.info("assignment", metadata: Worker.lease(shard: a.shardID, lease: a.leaseID))
                 if let e = try start(a) { try perform(session.computeFailed(e), &session) }
             case .refuseBusy(let a):
                 var e = Flowturbo_V1_Error()
                 e.workerID = config.workerID; e.shardID = a.shardID; e.leaseID = a.leaseID; e.message = "busy with another shard"
                 sendControl(envelope { $0.error = e })
             case .report(let e):
+                let level: Logger.Level = e.fatal ? .error : .warning
+                log.log(level: level, "\(e.message)", metadata: Worker.lease(shard: e.shardID, lease: e.leaseID))
                 sendControl(envelope { $0.error = e })
             case .heartbeat(let b):
                 sendControl(envelope { $0.heartbeat.workerID = config.workerID; $0.heartbeat.busy = b; $0.heartbeat.shardID = currentShard })
             case .finish(let reason, let refused):
+                log.info("shutdown: \(reason)")
                 summary.shutdownReason = reason
                 waitForCompute()
                 summary.reconnects = session.reconnects

@@ -27,7 +27,12 @@ struct WorkerSession {
         case giveUp(silentSeconds: Double)
     }
 
-    let heartbeatSeconds: Double
+    /// Heartbeat interval in force: this worker's own until a Welcome, then the shorter of its own and the
+    /// coordinator's (see `timing`).
+    private(set) var heartbeatSeconds: Double
+    /// Silence (seconds) after which the coordinator is presumed gone and the worker reconnects.
+    private(set) var silenceSeconds: Double
+    let ownHeartbeatSeconds: Double
     let liveness: Int
     let reconnectInitialSeconds: Double
     let reconnectMaxSeconds: Double
@@ -49,8 +54,10 @@ struct WorkerSession {
     private(set) var rejected = 0
 
     init(config: WorkerConfig, now: Date) {
-        heartbeatSeconds = Double(config.heartbeatIntervalMs) / 1000
+        ownHeartbeatSeconds = Double(config.heartbeatIntervalMs) / 1000
+        heartbeatSeconds = ownHeartbeatSeconds
         liveness = config.liveness
+        silenceSeconds = ownHeartbeatSeconds * Double(config.liveness)
         reconnectInitialSeconds = Double(config.reconnectInitialMs) / 1000
         reconnectMaxSeconds = Double(config.reconnectMaxMs) / 1000
         giveUpSeconds = config.giveUpSeconds
@@ -73,6 +80,8 @@ struct WorkerSession {
         switch body {
         case .welcome(let w):
             welcomed = true
+            (heartbeatSeconds, silenceSeconds) = Self.timing(
+                ownHeartbeat: ownHeartbeatSeconds, ownLiveness: liveness, welcome: w)
             var actions: [Action] = [.connectData(port: Int(w.dataPort))]
             if !computing && !resultPending && !asked { actions += askForWork() }
             return actions
@@ -121,13 +130,28 @@ struct WorkerSession {
         }
         let silent = now.timeIntervalSince(lastHeard)
         if silent > giveUpSeconds { return actions + [.giveUp(silentSeconds: silent)] }
-        if silent > heartbeatSeconds * Double(liveness) && now >= nextReconnect {
+        if silent > silenceSeconds && now >= nextReconnect {
             reconnects += 1
             actions += reconnect()
             nextReconnect = now.addingTimeInterval(backoff)
             backoff = min(backoff * 2, reconnectMaxSeconds)
         }
         return actions
+    }
+
+    /// Heartbeat interval and silence limit (seconds) after the coordinator's Welcome: heartbeats at least as often as
+    /// the coordinator expects them (its `--heartbeat-ms`), and the coordinator presumed gone only after its own
+    /// liveness window has passed too (a coordinator with a longer interval must not make its workers reconnect in a
+    /// loop). A Welcome without an interval (an older coordinator) keeps the worker's own.
+    static func timing(
+        ownHeartbeat: Double, ownLiveness: Int, welcome w: Flowturbo_V1_Welcome
+    )
+        -> (heartbeat: Double, silence: Double)
+    {
+        let ownSilence = ownHeartbeat * Double(ownLiveness)
+        guard w.heartbeatIntervalMs > 0 else { return (ownHeartbeat, ownSilence) }
+        let theirs = Double(w.heartbeatIntervalMs) / 1000
+        return (min(ownHeartbeat, theirs), max(ownSilence, theirs * Double(max(w.liveness, 1))))
     }
 
     private mutating func askForWork() -> [Action] {

@@ -90,7 +90,7 @@ struct BenchCluster: ParsableCommand {
             var c = try spec.coordinatorConfig(controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0")
             c.progress = false
             let co = try Coordinator(config: c, context: ctx)
-            let procs = WorkerProcesses(count: n, arguments: ["--connect", "tcp://127.0.0.1:\(co.controlPort)", "--model", model])
+            let procs = WorkerProcesses(count: n, arguments: ["--connect", "tcp://127.0.0.1:\(co.controlPort)", "--model", model, "--log-level", "warning"])
             let t0 = Date()
             try procs.start()
             let r = try co.run()

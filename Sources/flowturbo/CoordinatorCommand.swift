@@ -157,9 +157,11 @@ struct CoordinatorCommand: ParsableCommand {
     @Flag(help: "Accept plaintext, unauthenticated workers on non-loopback addresses (trusted networks only).")
     var insecure = false
     @OptionGroup var opts: ClusterRunOptions
+    @OptionGroup var live: LiveOpsOptions
 
     func run() throws {
         StopSignals.install()
+        let metricsAddress = try live.check()
         guard (curveSecret == nil) == (allow == nil) else { throw RunSettingError.keysIncomplete }
         let curve = try curveSecret.map { CurveServerSecurity(keys: try CurveKeys.readSecret($0), allowed: try CurveKeys.readAllowList(allow!)) }
         let bind = self.bind ?? Exposure.defaultBind(keyed: curve != nil, insecure: insecure)
@@ -170,6 +172,7 @@ struct CoordinatorCommand: ParsableCommand {
         var config = try spec.coordinatorConfig(controlBind: bind, dataBind: dataBind)
         config.curve = curve
         try RunApplication.configure(&config, request)
+        live.apply(to: &config)
         if curve == nil && self.bind == nil && !insecure {
             FileHandle.standardError.write(Data("coordinator: no keys, listening on loopback only (\(bind)); see --curve-secret/--allow or --insecure\n".utf8))
         }
@@ -177,6 +180,8 @@ struct CoordinatorCommand: ParsableCommand {
         let coordinator = try Coordinator(config: config, context: context)
         FileHandle.standardError.write(Data("coordinator: control port \(coordinator.controlPort), data port \(coordinator.dataPort), \(coordinator.shardRanges.count) shards\n".utf8))
         try RunDirectory.writeEndpoints(spec.outDir, control: coordinator.controlPort, data: coordinator.dataPort)
+        let metrics = try live.startMetrics(metricsAddress, coordinator: coordinator)
+        defer { metrics?.stop() }
         let summary = try coordinator.run()
         if !summary.completed {
             FileHandle.standardError.write(Data("interrupted: journal is consistent; rerun with --resume to continue\n".utf8))
@@ -185,5 +190,6 @@ struct CoordinatorCommand: ParsableCommand {
         let finish = try RunApplication.finish(spec: spec, summary: summary, workers: summary.workersSeen,
                                                report: opts.report, exportNPZ: opts.exportNpz)
         printFinish(finish, outDir: spec.outDir)
+        metrics?.lingerAfterRun()
     }
 }

@@ -15,11 +15,13 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Control endpoint (default: a free loopback port).")
     var bind: String = "tcp://127.0.0.1:0"
     @OptionGroup var opts: ClusterRunOptions
+    @OptionGroup var live: LiveOpsOptions
     @Option(help: .hidden)
     var workerBatchDelayMs: Int = 0
 
     func run() throws {
         StopSignals.install()
+        let metricsAddress = try live.check()
         guard workers >= 1 else { throw FlowError("--workers must be ≥ 1 (got \(workers))") }
         try Exposure.checkLocal(bind: bind)
         let request = opts.request
@@ -27,6 +29,7 @@ struct RunCommand: ParsableCommand {
         if !opts.quiet { printSlowKernelHint() }
         var config = try spec.coordinatorConfig(controlBind: bind, dataBind: Endpoint.loopback(for: bind, port: 0))
         try RunApplication.configure(&config, request)
+        live.apply(to: &config)
         // A private cluster: ephemeral CURVE keys only this run's workers receive (in their environment).
         let keys = CurveKeys.available ? try LocalClusterKeys.generate() : nil
         config.curve = keys?.serverSecurity
@@ -36,9 +39,12 @@ struct RunCommand: ParsableCommand {
         let context = try ZMQContext()
         let coordinator = try Coordinator(config: config, context: context)
         try RunDirectory.writeEndpoints(spec.outDir, control: coordinator.controlPort, data: coordinator.dataPort)
+        let metrics = try live.startMetrics(metricsAddress, coordinator: coordinator)
+        defer { metrics?.stop() }
         let connect = Endpoint.loopback(for: bind, port: coordinator.controlPort)
         let procs = WorkerProcesses(count: workers, arguments: ["--connect", connect]
-                                        + opts.workerModelArguments(spec) + ["--batch-delay-ms", String(workerBatchDelayMs)],
+                                        + opts.workerModelArguments(spec) + ["--batch-delay-ms", String(workerBatchDelayMs)]
+                                        + live.localWorkerArguments,
                                     environment: keys?.environment ?? [:],
                                     idPrefix: spec.part.map { "part\($0.index)-local" } ?? "local")
         try procs.start()
@@ -68,5 +74,6 @@ struct RunCommand: ParsableCommand {
                                                exportNPZ: opts.exportNpz)
         printFinish(finish, outDir: spec.outDir)
         if !opts.quiet { print("kernels (every local worker): \(BLASCoreSelection.kernelSummary())") }
+        metrics?.lingerAfterRun()
     }
 }

@@ -35,9 +35,17 @@ struct WorkerCommand: ParsableCommand {
     var curveServerKey: String?
     @Option(help: "This worker's secret key (NAME.key; its .pub must be on the coordinator's --allow list).")
     var curveSecret: String?
+    @Option(help: ArgumentHelp("Heartbeat interval in ms (100 to 60000; the coordinator's, from its welcome, when shorter).",
+                               valueName: "MS"))
+    var heartbeatMs: Int = 1000
+    @Option(help: ArgumentHelp("Log level on stderr: \(ClusterLog.levels.joined(separator: ", ")) (default info).",
+                               valueName: "LEVEL"))
+    var logLevel: String = "info"
 
     func run() throws {
         StopSignals.install()
+        ClusterLog.threshold = try ClusterLog.parse(logLevel)
+        try LiveOpsOptions.checkHeartbeat(heartbeatMs)
         Gemm.setThreads(1)   // one process per core: OpenBLAS single-threaded
         let r = try ModelDefaults.resolve(model: model, refiner: refiner, plan: nil, refinerStep: nil, guidance: nil)
         let backend = try ModelBackend(model: r.model, refiner: r.refiner, textEncoder: textEncoder)
@@ -45,6 +53,7 @@ struct WorkerCommand: ParsableCommand {
         gethostname(&name, name.count)
         var config = WorkerConfig(connect: connect, workerID: id ?? "\(String(cString: name)):\(getpid())")
         config.parentPID = parentPid
+        config.heartbeatIntervalMs = heartbeatMs
         config.giveUpSeconds = giveUpSeconds
         config.batchDelayMs = batchDelayMs
         config.injectNonFinite = injectNan

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowApp
+import FlowCluster
 import FlowTensor
 
 /// The `flowturbo` command line: thin subcommands over the libraries.
@@ -14,6 +15,8 @@ struct Flowturbo: ParsableCommand {
 // Prescott kernels on an AVX-512 Xeon it does not know), this re-executes the binary once with the right core set
 // (never over a user's OPENBLAS_CORETYPE; FLOWTURBO_BLAS_CORE=keep opts out). Worker processes inherit the choice.
 BLASCoreSelection.applyAtStartup()
+// swift-log to stderr, one compact line per event; worker/coordinator/run set the level from --log-level.
+ClusterLog.bootstrap()
 // What `Flowturbo.main()` does, plus one mapping: the application layer's typed setting errors are worded with
 // this CLI's flags (`RunSettingFlags.swift`).
 do {

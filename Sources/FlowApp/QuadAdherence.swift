@@ -1,10 +1,10 @@
 import FlowCluster
-import Foundation
 import FlowModels
 import FlowStats
 import FlowTensor
 import FlowText
 import FlowTraining
+import Foundation
 
 /// Quad-canvas prompt evaluation shared by `stats adherence`, `stats reference --quad-prompts` and run reports:
 /// prompt adherence judged by the slot classifier, and canvas features (four slots' penultimate activations) for

@@ -24,7 +24,8 @@ public enum QualityDefaults {
     /// MNIST-shaped class runs (when the files exist), else none.
     public static func reference(_ o: ReportRequest, spec: RunSpec) -> (path: String, features: String)? {
         if let r = o.reference { return r == none ? nil : (r, o.features) }
-        let ref = ModelDefaults.shipped(referenceName), clf = ModelDefaults.shipped(classifierName)
+        let ref = ModelDefaults.shipped(referenceName)
+        let clf = ModelDefaults.shipped(classifierName)
         guard FileIO.exists(ref), FileIO.exists(clf), isMNISTClassRun(spec) else { return nil }
         return (ref, "classifier")
     }

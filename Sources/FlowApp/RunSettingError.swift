@@ -39,20 +39,20 @@ public enum RunSettingError: Error, Equatable, CustomStringConvertible, Sendable
 
     public var description: String {
         switch self {
-        case let .conflicting(a, b): return "\(a) and \(b) contradict each other; pick one"
-        case let .needs(s, value, r): return "\(s) \(value) applies only together with \(r)"
-        case let .wholeRunOnly(s): return "\(s) covers the whole run; request it when merging the parts"
-        case let .belowOne(s, v): return "\(s) must be ≥ 1 (got \(v))"
+        case .conflicting(let a, let b): return "\(a) and \(b) contradict each other; pick one"
+        case .needs(let s, let value, let r): return "\(s) \(value) applies only together with \(r)"
+        case .wholeRunOnly(let s): return "\(s) covers the whole run; request it when merging the parts"
+        case .belowOne(let s, let v): return "\(s) must be ≥ 1 (got \(v))"
         case .limitBelowOne: return "message size, shard size and leases in flight must be ≥ 1"
-        case let .auditFraction(f): return "audit fraction \(f): expected a fraction of shards between 0 and 1"
-        case let .progressInterval(s): return "progress interval \(s): expected seconds > 0"
-        case let .unknownFeatureSpace(n):
+        case .auditFraction(let f): return "audit fraction \(f): expected a fraction of shards between 0 and 1"
+        case .progressInterval(let s): return "progress interval \(s): expected seconds > 0"
+        case .unknownFeatureSpace(let n):
             return "feature space \(n): expected raw, random-projection or classifier[:PATH]"
-        case let .classifierMissing(f, p): return "feature space \(f): classifier file \(p) not found"
-        case let .classifierInput(e, g):
+        case .classifierMissing(let f, let p): return "feature space \(f): classifier file \(p) not found"
+        case .classifierInput(let e, let g):
             return "the classifier feature space takes \(e)-value images (1×28×28 MNIST), got D = \(g)"
-        case let .localRunNotLoopback(e): return "\(e): a local run serves only its own workers on loopback"
-        case let .exposedWithoutKeys(e): return "\(e) is reachable from other hosts but no keys were given"
+        case .localRunNotLoopback(let e): return "\(e): a local run serves only its own workers on loopback"
+        case .exposedWithoutKeys(let e): return "\(e) is reachable from other hosts but no keys were given"
         case .keysIncomplete: return "the secret key and the allowed peer keys go together"
         }
     }

@@ -1,8 +1,8 @@
+import CZeroMQ
 import FlowProto
 import FlowStats
 import FlowTensor
 import Foundation
-import CZeroMQ
 
 /// Receives shard results straight from workers (PULL), writes them durably, and tells the
 /// coordinator "committed" over an inproc socket.
@@ -62,14 +62,22 @@ public final class Aggregator {
 
     /// Binds the data socket on `dataBind` (`tcp://*:0` picks a free port). `alreadyCommitted`
     /// are shards from the journal (their results are duplicates).
-    public init(context: ZMQContext, dataBind: String, outDir: String, sampleShape: [Int], shards: [Range<Int>],
-                alreadyCommitted: Set<Int>, commitEndpoint: String, leases: LeaseBook, audit: AuditBook? = nil,
-                security: CurveServerSecurity? = nil, maxMessageBytes: Int64,
-                expectedLabels: @escaping (Range<Int>) -> [Int32]) throws {
-        self.context = context; self.outDir = outDir; self.sampleShape = sampleShape
-        self.sampleSize = sampleShape.reduce(1, *); self.shards = shards; self.leases = leases
+    public init(
+        context: ZMQContext, dataBind: String, outDir: String, sampleShape: [Int], shards: [Range<Int>],
+        alreadyCommitted: Set<Int>, commitEndpoint: String, leases: LeaseBook, audit: AuditBook? = nil,
+        security: CurveServerSecurity? = nil, maxMessageBytes: Int64,
+        expectedLabels: @escaping (Range<Int>) -> [Int32]
+    ) throws {
+        self.context = context
+        self.outDir = outDir
+        self.sampleShape = sampleShape
+        self.sampleSize = sampleShape.reduce(1, *)
+        self.shards = shards
+        self.leases = leases
         self.audit = audit
-        self.committedSet = alreadyCommitted; self.commitEndpoint = commitEndpoint; self.expectedLabels = expectedLabels
+        self.committedSet = alreadyCommitted
+        self.commitEndpoint = commitEndpoint
+        self.expectedLabels = expectedLabels
         try PrivateFiles.makeSubdirectory(outDir + "/latents")
         // A crashed session's shard log first: journaled shards whose files were lost are restored from it.
         try ShardLog.recover(outDir: outDir)
@@ -89,7 +97,11 @@ public final class Aggregator {
     }
 
     /// Snapshot of the counters.
-    public var stats: Stats { lock.lock(); defer { lock.unlock() }; return _stats }
+    public var stats: Stats {
+        lock.lock()
+        defer { lock.unlock() }
+        return _stats
+    }
 
     /// Starts the receive thread (the commit PUSH socket connects to the coordinator's inproc PULL,
     /// which must already be bound).
@@ -100,7 +112,8 @@ public final class Aggregator {
         actor = try ZMQActor(context: context, name: "aggregator") { [self] pipe in
             self.loop(pipe: pipe, push: push)
             do { try self.shardLog.checkpoint() } catch {
-                FileHandle.standardError.write(Data("aggregator: \(error); --resume restores the run from the shard log\n".utf8))
+                FileHandle.standardError.write(
+                    Data("aggregator: \(error); --resume restores the run from the shard log\n".utf8))
             }
             push.close()
             self.pull.close()
@@ -123,8 +136,9 @@ public final class Aggregator {
                 guard ready[1] else { continue }
                 let opened = DispatchTime.now().uptimeNanoseconds
                 while batch.count < Aggregator.maxBatchShards,
-                      DispatchTime.now().uptimeNanoseconds - opened < UInt64(Aggregator.maxBatchMilliseconds) * 1_000_000,
-                      let (frames, userID) = try pull.receiveWithUserID(dontWait: true) {
+                    DispatchTime.now().uptimeNanoseconds - opened < UInt64(Aggregator.maxBatchMilliseconds) * 1_000_000,
+                    let (frames, userID) = try pull.receiveWithUserID(dontWait: true)
+                {
                     handle(frames, peerKey: userID, push: push, into: &batch)
                 }
             } catch let e as ZMQError where e.isTerminated {
@@ -141,43 +155,67 @@ public final class Aggregator {
         onStageLatency?(stage, seconds, count)
     }
 
-    func count(_ f: (inout Stats) -> Void) { lock.lock(); f(&_stats); lock.unlock() }
+    func count(_ f: (inout Stats) -> Void) {
+        lock.lock()
+        f(&_stats)
+        lock.unlock()
+    }
 
     /// Validates one result; a valid, new one joins `batch` (written and reported by `commit`).
     private func handle(_ frames: [[UInt8]], peerKey: String?, push: ZMQSocket, into batch: inout [Pending]) {
         let bytes = frames.reduce(0) { $0 + $1.count }
-        count { $0.received += 1; $0.bytes += bytes }
-        guard frames.count == 1, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[0]),
-              case .result(let r)? = env.body else {
-            count { $0.dropped += 1 }; return
+        count {
+            $0.received += 1
+            $0.bytes += bytes
         }
-        guard let shard = Int(exactly: r.shardID), shard < shards.count else { count { $0.dropped += 1 }; return }
+        guard frames.count == 1, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[0]),
+            case .result(let r)? = env.body
+        else {
+            count { $0.dropped += 1 }
+            return
+        }
+        guard let shard = Int(exactly: r.shardID), shard < shards.count else {
+            count { $0.dropped += 1 }
+            return
+        }
         // Before anything else (a forged NaN result must not get the lease's real holder banned).
         let verdict = leases.verify(shard: shard, leaseID: r.leaseID, token: r.leaseToken, peerKey: peerKey)
         guard case .accepted(let lease) = verdict else {
-            count { $0.forged += 1 }; return
+            count { $0.forged += 1 }
+            return
         }
         let range = shards[shard]
         let n = range.count
         guard r.firstIndex == UInt64(range.lowerBound), r.count == UInt64(n), r.latents.count == n * sampleSize * 4,
-              r.labels == expectedLabels(range), r.nfe.count == n,
-              r.shape.map({ Int($0) }) == [n] + sampleShape else {
-            count { $0.dropped += 1 }; return
+            r.labels == expectedLabels(range), r.nfe.count == n,
+            r.shape.map({ Int($0) }) == [n] + sampleShape
+        else {
+            count { $0.dropped += 1 }
+            return
         }
-        guard Aggregator.plausibleTimings(r, samples: n) else { count { $0.dropped += 1 }; return }
+        guard Aggregator.plausibleTimings(r, samples: n) else {
+            count { $0.dropped += 1 }
+            return
+        }
         let receivedUnixUs = Int64(Date().timeIntervalSince1970 * 1e6)
-        lock.lock(); let dup = committedSet.contains(shard); lock.unlock()
-        if dup || batch.contains(where: { $0.entry.shard == shard }) { count { $0.duplicates += 1 }; return }
+        lock.lock()
+        let dup = committedSet.contains(shard)
+        lock.unlock()
+        if dup || batch.contains(where: { $0.entry.shard == shard }) {
+            count { $0.duplicates += 1 }
+            return
+        }
         if !Aggregator.allFinite(r.latents) {
             // Not written: the coordinator marks the shard and re-runs it on another worker.
             count { $0.nonFinite += 1 }
-            report(push, shard: shard, lease: r.leaseID, worker: r.workerID, message: "latents contain NaN/Inf",
-                   fatal: false)
+            report(
+                push, shard: shard, lease: r.leaseID, worker: r.workerID, message: "latents contain NaN/Inf",
+                fatal: false)
             return
         }
         if let a = audit, a.offer(shard: shard, holder: lease.holder, worker: r.workerID, latents: r.latents) == .hold {
             count { $0.auditHeld += 1 }
-            return   // audited: written once another worker sends the same bytes
+            return  // audited: written once another worker sends the same bytes
         }
         let file = Aggregator.latentsFile(shard: shard)
         let npy = r.latents.withUnsafeBytes { NPY.encode(dtype: .float32, shape: [n] + sampleShape, body: $0) }
@@ -191,10 +229,13 @@ public final class Aggregator {
             "text_encoder_seconds": r.timings.textEncoderSeconds,
         ]
         guard let json = try? JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys]) else {
-            count { $0.dropped += 1 }; return
+            count { $0.dropped += 1 }
+            return
         }
-        batch.append(Pending(result: r, file: file, receivedUnixUs: receivedUnixUs,
-                             entry: ShardLog.Entry(shard: shard, latents: npy, labels: labelBytes, json: Array(json))))
+        batch.append(
+            Pending(
+                result: r, file: file, receivedUnixUs: receivedUnixUs,
+                entry: ShardLog.Entry(shard: shard, latents: npy, labels: labelBytes, json: Array(json))))
     }
 
     /// Longest believable duration of one shard or batch stage (a week); anything beyond is a malformed result.
@@ -209,7 +250,8 @@ public final class Aggregator {
             ok(t.predictorSeconds) && ok(t.refinerSeconds) && ok(t.solverSeconds) && ok(t.totalSeconds)
                 && ok(t.textEncoderSeconds)
         }
-        guard r.batchSeconds.count <= max(n, 1), r.batchSeconds.allSatisfy(ok), ok(r.timings), ok(r.queueWaitSeconds) else { return false }
+        guard r.batchSeconds.count <= max(n, 1), r.batchSeconds.allSatisfy(ok), ok(r.timings), ok(r.queueWaitSeconds)
+        else { return false }
         return r.batchTimings.isEmpty || (r.batchTimings.count == r.batchSeconds.count && r.batchTimings.allSatisfy(ok))
     }
 
@@ -218,8 +260,9 @@ public final class Aggregator {
         bytes.withUnsafeBytes { raw -> Bool in
             var i = 0
             while i + 4 <= raw.count {
-                let bits = UInt32(raw[i]) | UInt32(raw[i + 1]) << 8 | UInt32(raw[i + 2]) << 16 | UInt32(raw[i + 3]) << 24
-                if bits & 0x7F80_0000 == 0x7F80_0000 { return false }   // exponent all ones: Inf or NaN
+                let bits =
+                    UInt32(raw[i]) | UInt32(raw[i + 1]) << 8 | UInt32(raw[i + 2]) << 16 | UInt32(raw[i + 3]) << 24
+                if bits & 0x7F80_0000 == 0x7F80_0000 { return false }  // exponent all ones: Inf or NaN
                 i += 4
             }
             return true
@@ -229,8 +272,13 @@ public final class Aggregator {
     /// Tells the coordinator about a refused result over the commit channel.
     func report(_ push: ZMQSocket, shard: Int, lease: UInt64, worker: String, message: String, fatal: Bool) {
         var e = Flowturbo_V1_Error()
-        e.shardID = UInt64(shard); e.leaseID = lease; e.workerID = worker; e.message = message; e.fatal = fatal
-        var env = Flowturbo_V1_Envelope(); env.error = e
+        e.shardID = UInt64(shard)
+        e.leaseID = lease
+        e.workerID = worker
+        e.message = message
+        e.fatal = fatal
+        var env = Flowturbo_V1_Envelope()
+        env.error = e
         if let b = try? env.serializedBytes() as [UInt8] { try? push.send(b) }
         if fatal { FileHandle.standardError.write(Data("aggregator: \(message)\n".utf8)) }
     }

@@ -1,6 +1,6 @@
 import FlowProto
-import FlowTensor
 import FlowStats
+import FlowTensor
 import Foundation
 
 /// Group commit of shard results: one shard-log fsync for a batch instead of three fsyncs per shard.

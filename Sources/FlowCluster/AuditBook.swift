@@ -43,9 +43,12 @@ public final class AuditBook {
     /// Draws each shard of `shards` (not yet committed) with probability `fraction`.
     public init(shards: [Int], fraction: Double) {
         var rng = SystemRandomNumberGenerator()
-        let chosen = fraction <= 0 ? [] : shards.filter { _ in
-            fraction >= 1 || Double.random(in: 0..<1, using: &rng) < fraction
-        }
+        let chosen =
+            fraction <= 0
+            ? []
+            : shards.filter { _ in
+                fraction >= 1 || Double.random(in: 0..<1, using: &rng) < fraction
+            }
         pending = Set(chosen)
         selected = chosen.count
     }

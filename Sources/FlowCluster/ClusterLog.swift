@@ -68,8 +68,16 @@ public enum ClusterLog {
 
     /// Level of loggers made from now on (each cluster logger is made where it logs).
     public static var threshold: Logger.Level {
-        get { lock.lock(); defer { lock.unlock() }; return current }
-        set { lock.lock(); current = newValue; lock.unlock() }
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            return current
+        }
+        set {
+            lock.lock()
+            current = newValue
+            lock.unlock()
+        }
     }
 
     /// Parses a level name (trace, debug, info, notice, warning, error, critical) with a one-line error otherwise.

@@ -31,7 +31,10 @@ public struct RunSpec {
 
     /// Creates a spec with the defaults above.
     public init(model: String, refiner: String?, plan: String, outDir: String) {
-        self.model = model; self.refiner = refiner; self.plan = plan; self.outDir = outDir
+        self.model = model
+        self.refiner = refiner
+        self.plan = plan
+        self.outDir = outDir
     }
 
     /// Shard size actually used (a multiple of the batch).
@@ -47,7 +50,9 @@ public struct RunSpec {
         guard batch > 0 else { throw FlowError("--batch must be ≥ 1 (got \(batch))") }
         let parsed = try Plan.parse(plan)
         if parsed.needsRefiner && refiner == nil {
-            throw FlowError("plan \(plan) has R steps but no --refiner was given; pass --refiner FILE or use a plan without R (e.g. H8)")
+            throw FlowError(
+                "plan \(plan) has R steps but no --refiner was given; pass --refiner FILE or use a plan without R (e.g. H8)"
+            )
         }
         let predictor = try ModelLoader.load(model, refiner: false)
         var models = try ModelBackend.digests(model: model, refiner: refiner)
@@ -62,16 +67,19 @@ public struct RunSpec {
             models.append(try ModelBackend.textEncoderDigest(textEncoder))
         } else {
             guard imagesPerPrompt == 1 else {
-                throw FlowError("images per prompt (\(imagesPerPrompt)) applies to prompt files; give a prompt file "
-                    + "or drop it")
+                throw FlowError(
+                    "images per prompt (\(imagesPerPrompt)) applies to prompt files; give a prompt file "
+                        + "or drop it")
             }
             evalSet = try EvalSet(samples: samples, classes: predictor.numClasses, labelMode: labelMode, seed: seed)
         }
         // The report reads every latent back into memory once the run is complete.
-        try Validate.fitsInMemory([evalSet.samples, predictor.sampleSize], bytesPerElement: 4,
-                                  "\(evalSet.samples) samples of \(model)")
-        var c = CoordinatorConfig(controlBind: controlBind, dataBind: dataBind, outDir: outDir, evalSet: evalSet, plan: plan,
-                                  batch: batch, shardSize: effectiveShardSize, models: models, sampleShape: predictor.sampleShape)
+        try Validate.fitsInMemory(
+            [evalSet.samples, predictor.sampleSize], bytesPerElement: 4,
+            "\(evalSet.samples) samples of \(model)")
+        var c = CoordinatorConfig(
+            controlBind: controlBind, dataBind: dataBind, outDir: outDir, evalSet: evalSet, plan: plan,
+            batch: batch, shardSize: effectiveShardSize, models: models, sampleShape: predictor.sampleShape)
         c.guidanceScale = guidanceScale
         c.guidanceChannels = guidanceChannels
         guard RefinerStep(rawValue: refinerStep) != nil else {
@@ -93,8 +101,13 @@ public struct RunSpec {
 
     /// Default data endpoint for a control endpoint: port + 1 when the port is fixed, else a free port.
     public static func dataBind(for controlBind: String) -> String {
-        guard let colon = controlBind.lastIndex(of: ":"), let port = Int(controlBind[controlBind.index(after: colon)...]), port > 0
-        else { return controlBind.hasPrefix("tcp://") ? String(controlBind[..<(controlBind.lastIndex(of: ":") ?? controlBind.endIndex)]) + ":0" : "tcp://127.0.0.1:0" }
+        guard let colon = controlBind.lastIndex(of: ":"),
+            let port = Int(controlBind[controlBind.index(after: colon)...]), port > 0
+        else {
+            return controlBind.hasPrefix("tcp://")
+                ? String(controlBind[..<(controlBind.lastIndex(of: ":") ?? controlBind.endIndex)]) + ":0"
+                : "tcp://127.0.0.1:0"
+        }
         return String(controlBind[..<colon]) + ":\(port + 1)"
     }
 }

@@ -101,16 +101,21 @@ public enum ControlPlaneBench {
         fleet.start()
         Thread.sleep(forTimeInterval: o.warmupSeconds)
         fleet.beginMeasuring()
-        let a = probe.snapshot(), t0 = SimulatedFleet.now(), cpu0 = processCPU()
+        let a = probe.snapshot()
+        let t0 = SimulatedFleet.now()
+        let cpu0 = processCPU()
         let batches0 = coordinator.aggregator.stats.commitBatches
         Thread.sleep(forTimeInterval: o.seconds)
-        let b = probe.snapshot(), t1 = SimulatedFleet.now(), cpu1 = processCPU()
+        let b = probe.snapshot()
+        let t1 = SimulatedFleet.now()
+        let cpu1 = processCPU()
         let batches1 = coordinator.aggregator.stats.commitBatches
         let fm = fleet.stop()
         coordinator.abort("benchmark level finished")
         finished.wait()
         let dt = t1 - t0
-        let lease = fm.leaseLatencies.sorted(), gaps = fm.heartbeatGaps.sorted()
+        let lease = fm.leaseLatencies.sorted()
+        let gaps = fm.heartbeatGaps.sorted()
         let rate = Double(b.done - a.done) / dt
         let fleetShare = min(fm.cpuSeconds, cpu1 - cpu0)
         var level = Level(

@@ -1,7 +1,7 @@
+import CZeroMQ
 import FlowProto
 import FlowTensor
 import Foundation
-import CZeroMQ
 
 /// The control plane: ROUTER socket, pull-based leases, heartbeats, re-queue, journal.
 ///
@@ -20,7 +20,7 @@ public final class Coordinator {
     let journal: Journal
     /// The policy: shard states, queue, peers, leases, bans, audits (`Scheduler`); this class only does I/O.
     var scheduler: Scheduler
-    var accepted = 0, handshakes = 0   // rejected connections = accepted − handshakes
+    var accepted = 0, handshakes = 0  // rejected connections = accepted − handshakes
     /// Every lease issued (token, holder); the aggregator writes only results that answer one of them.
     let leases = LeaseBook()
     /// Audited shards (nil when auditing is off), shared with the aggregator.
@@ -57,8 +57,10 @@ public final class Coordinator {
     /// configuration differs or an existing run without `resume`.
     public init(config: CoordinatorConfig, context: ZMQContext) throws {
         precondition(config.shardSize > 0 && config.shardSize % config.batch == 0)
-        try Validate.seconds(config.leaseSeconds, "lease "
-            + "seconds", 0.001...Bounds.maxSeconds)   // deadlines become Int64 ms
+        try Validate.seconds(
+            config.leaseSeconds,
+            "lease "
+                + "seconds", 0.001...Bounds.maxSeconds)  // deadlines become Int64 ms
         self.config = config
         self.context = context
         try PrivateFiles.makeDirectory(config.outDir)
@@ -67,7 +69,9 @@ public final class Coordinator {
         let mine = shards.indices.map { part?.owns(shard: $0) ?? true }
         let shardBytes = config.shardSize * config.sampleShape.reduce(1, *) * 4
         guard shardBytes <= config.maxShardBytes else {
-            throw FlowError("shard size \(config.shardSize) makes \(shardBytes >> 20) MiB shards, over the \(config.maxShardBytes >> 20) MiB limit; lower --shard-size or raise --max-shard-mb")
+            throw FlowError(
+                "shard size \(config.shardSize) makes \(shardBytes >> 20) MiB shards, over the \(config.maxShardBytes >> 20) MiB limit; lower --shard-size or raise --max-shard-mb"
+            )
         }
         let journalPath = config.outDir + "/journal.log"
         var committed = Set<Int>()
@@ -75,12 +79,17 @@ public final class Coordinator {
             let (j, recs) = try Journal.resume(journalPath, expected: config.header)
             journal = j
             for r in recs {
-                guard r.shard >= 0, r.shard < shards.count, r.first == shards[r.shard].lowerBound, r.count == shards[r.shard].count else {
-                    throw FlowError("\(journalPath): commit record for shard \(r.shard) (first \(r.first), count \(r.count)) does not match this run's shard layout; the journal was modified — start a new run in another --out")
+                guard r.shard >= 0, r.shard < shards.count, r.first == shards[r.shard].lowerBound,
+                    r.count == shards[r.shard].count
+                else {
+                    throw FlowError(
+                        "\(journalPath): commit record for shard \(r.shard) (first \(r.first), count \(r.count)) does not match this run's shard layout; the journal was modified — start a new run in another --out"
+                    )
                 }
                 guard mine[r.shard] else {
-                    throw FlowError("\(journalPath): shard \(r.shard) is committed but not in part \(part!); the "
-                        + "journal was modified — start this part again in another --out")
+                    throw FlowError(
+                        "\(journalPath): shard \(r.shard) is committed but not in part \(part!); the "
+                            + "journal was modified — start this part again in another --out")
                 }
                 committed.insert(r.shard)
             }
@@ -103,9 +112,11 @@ public final class Coordinator {
         try router.setMaxMessageSize(config.maxControlMessageBytes)
         try router.setRouterMandatory(true)
         let monitorEndpoint = "inproc://monitor-\(runID)"
-        try router.monitor(monitorEndpoint, events: ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                                                    | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-                                                    | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_ACCEPTED)
+        try router.monitor(
+            monitorEndpoint,
+            events: ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_ACCEPTED)
         monitor = try context.socket(.pair)
         try monitor.setLinger(0)
         try monitor.connect(monitorEndpoint)
@@ -118,12 +129,13 @@ public final class Coordinator {
         controlPort = Int(try router.lastEndpoint().split(separator: ":").last ?? "0") ?? 0
         let sampleSize = config.sampleShape.reduce(1, *)
         let evalSet = config.evalSet
-        aggregator = try Aggregator(context: context, dataBind: config.dataBind, outDir: config.outDir,
-                                    sampleShape: config.sampleShape, shards: shards, alreadyCommitted: committed,
-                                    commitEndpoint: commitEndpoint, leases: leases, audit: audit,
-                                    security: config.curve,
-                                    maxMessageBytes: Int64(config.shardSize * sampleSize * 4 * 2 + (1 << 20)),
-                                    expectedLabels: { evalSet.labels(first: $0.lowerBound, count: $0.count) })
+        aggregator = try Aggregator(
+            context: context, dataBind: config.dataBind, outDir: config.outDir,
+            sampleShape: config.sampleShape, shards: shards, alreadyCommitted: committed,
+            commitEndpoint: commitEndpoint, leases: leases, audit: audit,
+            security: config.curve,
+            maxMessageBytes: Int64(config.shardSize * sampleSize * 4 * 2 + (1 << 20)),
+            expectedLabels: { evalSet.labels(first: $0.lowerBound, count: $0.count) })
     }
 
     /// Index ranges of the shards, in id order.

@@ -58,27 +58,38 @@ public struct CoordinatorConfig {
     public var backupAfterSeconds = 30.0
 
     /// Creates a config; see the properties for defaults.
-    public init(controlBind: String, dataBind: String, outDir: String, evalSet: EvalSet, plan: String, batch: Int,
-                shardSize: Int, models: [Flowturbo_V1_ModelDigest], sampleShape: [Int]) {
-        self.controlBind = controlBind; self.dataBind = dataBind; self.outDir = outDir; self.evalSet = evalSet
-        self.plan = plan; self.batch = batch; self.shardSize = shardSize; self.models = models
+    public init(
+        controlBind: String, dataBind: String, outDir: String, evalSet: EvalSet, plan: String, batch: Int,
+        shardSize: Int, models: [Flowturbo_V1_ModelDigest], sampleShape: [Int]
+    ) {
+        self.controlBind = controlBind
+        self.dataBind = dataBind
+        self.outDir = outDir
+        self.evalSet = evalSet
+        self.plan = plan
+        self.batch = batch
+        self.shardSize = shardSize
+        self.models = models
         self.sampleShape = sampleShape
     }
 
     /// The journal header for this configuration.
     public var header: RunHeader {
-        RunHeader(evalSetId: evalSet.id, samples: evalSet.samples, classes: evalSet.classes,
-                  labelMode: evalSet.labelMode.rawValue,
-                  seed: evalSet.seed, plan: plan, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels,
-                  batch: batch, shardSize: shardSize, models: models.map { "\($0.role)=\($0.spec)@\($0.sha256)" },
-                  refinerStep: refinerStep == "heun" ? nil : refinerStep,
-                  imagesPerPrompt: evalSet.isText && evalSet.imagesPerPrompt != 1 ? evalSet.imagesPerPrompt : nil,
-                  part: part?.description)
+        RunHeader(
+            evalSetId: evalSet.id, samples: evalSet.samples, classes: evalSet.classes,
+            labelMode: evalSet.labelMode.rawValue,
+            seed: evalSet.seed, plan: plan, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels,
+            batch: batch, shardSize: shardSize, models: models.map { "\($0.role)=\($0.spec)@\($0.sha256)" },
+            refinerStep: refinerStep == "heun" ? nil : refinerStep,
+            imagesPerPrompt: evalSet.isText && evalSet.imagesPerPrompt != 1 ? evalSet.imagesPerPrompt : nil,
+            part: part?.description)
     }
 
     /// The assignment (a lease) of shard `s` covering `r`.
-    func assignment(shard s: Int, range r: Range<Int>, lease: LeaseBook.Lease,
-                    now: Date) -> Flowturbo_V1_ShardAssignment {
+    func assignment(
+        shard s: Int, range r: Range<Int>, lease: LeaseBook.Lease,
+        now: Date
+    ) -> Flowturbo_V1_ShardAssignment {
         var a = Flowturbo_V1_ShardAssignment()
         a.protocolVersion = UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue)
         a.shardID = UInt64(s)
@@ -99,7 +110,7 @@ public struct CoordinatorConfig {
         a.leaseDeadlineUnixMs = Int64(now.addingTimeInterval(leaseSeconds).timeIntervalSince1970 * 1000)
         a.leaseID = lease.id
         a.leaseToken = Data(lease.token)
-        a.labels = evalSet.labels(first: r.lowerBound, count: r.count)   // prompt sets: the prompt index
+        a.labels = evalSet.labels(first: r.lowerBound, count: r.count)  // prompt sets: the prompt index
         return a
     }
 }

@@ -1,5 +1,5 @@
-import FlowTensor
 import FlowSampler
+import FlowTensor
 import FlowText
 import Foundation
 
@@ -55,8 +55,9 @@ public struct EvalSet: Equatable {
 
     /// A text-to-image set from a prompt file (plain text, JSONL, TSV or CSV: `PromptSet.load`).
     public init(promptFile: String, imagesPerPrompt: Int = 1, seed: UInt64) throws {
-        try self.init(entries: try PromptSet.load(promptFile), imagesPerPrompt: imagesPerPrompt, seed: seed,
-                      source: promptFile)
+        try self.init(
+            entries: try PromptSet.load(promptFile), imagesPerPrompt: imagesPerPrompt, seed: seed,
+            source: promptFile)
     }
 
     /// A text-to-image set from parsed prompt entries.
@@ -67,8 +68,9 @@ public struct EvalSet: Equatable {
         }
         let (n, overflow) = entries.count.multipliedReportingOverflow(by: imagesPerPrompt)
         guard !overflow, n <= Bounds.maxSamples else {
-            throw FlowError("\(source): \(entries.count) prompts × \(imagesPerPrompt) images is over the "
-                + "\(Bounds.maxSamples)-sample limit; use fewer images per prompt")
+            throw FlowError(
+                "\(source): \(entries.count) prompts × \(imagesPerPrompt) images is over the "
+                    + "\(Bounds.maxSamples)-sample limit; use fewer images per prompt")
         }
         self.samples = n
         self.classes = 0
@@ -110,8 +112,9 @@ public struct EvalSet: Equatable {
     /// Fails with a clear error if this set needs text conditioning the model does not have.
     public func check(modelHasText: Bool, modelSpec: String) throws {
         if isText && !modelHasText {
-            throw FlowError("\(modelSpec) has no text conditioning, so a prompt file cannot be sampled; use a "
-                + "caption-conditioned (PixArt-α) model, or class-conditional samples without a prompt file")
+            throw FlowError(
+                "\(modelSpec) has no text conditioning, so a prompt file cannot be sampled; use a "
+                    + "caption-conditioned (PixArt-α) model, or class-conditional samples without a prompt file")
         }
     }
 

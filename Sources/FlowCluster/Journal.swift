@@ -1,7 +1,8 @@
 import FlowTensor
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Everything that defines a run's output bytes; `--resume` refuses a journal whose header differs.
@@ -29,12 +30,22 @@ public struct RunHeader: Codable, Equatable {
     public var part: String?
 
     /// Creates a header from the run parameters.
-    public init(evalSetId: String, samples: Int, classes: Int, labelMode: String, seed: UInt64, plan: String,
-                guidanceScale: Float, guidanceChannels: Int, batch: Int, shardSize: Int, models: [String],
-                refinerStep: String? = nil, imagesPerPrompt: Int? = nil, part: String? = nil) {
-        self.evalSetId = evalSetId; self.samples = samples; self.classes = classes; self.labelMode = labelMode
-        self.seed = seed; self.plan = plan; self.guidanceScale = guidanceScale; self.guidanceChannels = guidanceChannels
-        self.batch = batch; self.shardSize = shardSize; self.models = models
+    public init(
+        evalSetId: String, samples: Int, classes: Int, labelMode: String, seed: UInt64, plan: String,
+        guidanceScale: Float, guidanceChannels: Int, batch: Int, shardSize: Int, models: [String],
+        refinerStep: String? = nil, imagesPerPrompt: Int? = nil, part: String? = nil
+    ) {
+        self.evalSetId = evalSetId
+        self.samples = samples
+        self.classes = classes
+        self.labelMode = labelMode
+        self.seed = seed
+        self.plan = plan
+        self.guidanceScale = guidanceScale
+        self.guidanceChannels = guidanceChannels
+        self.batch = batch
+        self.shardSize = shardSize
+        self.models = models
         self.refinerStep = refinerStep
         self.imagesPerPrompt = imagesPerPrompt
         self.part = part
@@ -43,7 +54,8 @@ public struct RunHeader: Codable, Equatable {
     /// Names the first field that differs from `other` (for the resume error), nil if equal.
     public func firstDifference(from other: RunHeader) -> String? {
         // The eval-set id is derived from other fields; name it only if nothing more specific differs.
-        let a = Mirror(reflecting: self).children, b = Mirror(reflecting: other).children
+        let a = Mirror(reflecting: self).children
+        let b = Mirror(reflecting: other).children
         var diffs: [String] = []
         for (x, y) in zip(a, b) where "\(x.value)" != "\(y.value)" {
             diffs.append("\(x.label ?? "?"): journal has \(y.value), this run has \(x.value)")
@@ -65,7 +77,12 @@ public struct ShardCommit: Codable, Equatable {
 
     /// Creates a commit record.
     public init(shard: Int, first: Int, count: Int, file: String, checksum: String, worker: String) {
-        self.shard = shard; self.first = first; self.count = count; self.file = file; self.checksum = checksum; self.worker = worker
+        self.shard = shard
+        self.first = first
+        self.count = count
+        self.file = file
+        self.checksum = checksum
+        self.worker = worker
     }
 }
 
@@ -79,7 +96,10 @@ public final class Journal {
     public let path: String
     private var fd: Int32
 
-    private init(path: String, fd: Int32) { self.path = path; self.fd = fd }
+    private init(path: String, fd: Int32) {
+        self.path = path
+        self.fd = fd
+    }
 
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
@@ -87,7 +107,11 @@ public final class Journal {
     public static func create(_ path: String, header: RunHeader) throws -> Journal {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0o644)
         guard fd >= 0 else {
-            if errno == EEXIST { throw FlowError("\(path) exists: this directory holds a run; pass --resume to continue it, --overwrite to start over, or choose another --out") }
+            if errno == EEXIST {
+                throw FlowError(
+                    "\(path) exists: this directory holds a run; pass --resume to continue it, --overwrite to start over, or choose another --out"
+                )
+            }
             throw FlowError("\(path): cannot create journal (\(String(cString: strerror(errno))))")
         }
         let j = Journal(path: path, fd: fd)
@@ -97,19 +121,27 @@ public final class Journal {
     }
 
     /// Reads a journal: header, commits, and the byte length of the valid prefix.
-    public static func read(_ path: String) throws -> (header: RunHeader, commits: [ShardCommit], validLength: Int, fileLength: Int) {
+    public static func read(
+        _ path: String
+    ) throws -> (header: RunHeader, commits: [ShardCommit], validLength: Int, fileLength: Int) {
         let bytes = try FileIO.read(path)
         var records: [[UInt8]] = []
-        var start = 0, valid = 0
+        var start = 0
+        var valid = 0
         var i = 0
         while i < bytes.count {
             if bytes[i] == 0x0A {
                 let line = Array(bytes[start..<i])
                 if let payload = verify(line) {
-                    records.append(payload); valid = i + 1
+                    records.append(payload)
+                    valid = i + 1
                 } else {
                     // A bad record is only tolerated as the last one (torn write).
-                    if i + 1 < bytes.count { throw FlowError("\(path): corrupt record at byte \(start) before the end; the journal was modified — start a new run in another --out") }
+                    if i + 1 < bytes.count {
+                        throw FlowError(
+                            "\(path): corrupt record at byte \(start) before the end; the journal was modified — start a new run in another --out"
+                        )
+                    }
                     break
                 }
                 start = i + 1
@@ -136,10 +168,14 @@ public final class Journal {
     /// Reopens a journal to continue a run: checks the header equals `expected` (clear error naming
     /// the differing parameter otherwise), truncates a torn last record, returns the commits.
     public static func resume(_ path: String, expected: RunHeader) throws -> (Journal, [ShardCommit]) {
-        guard FileIO.exists(path) else { throw FlowError("\(path): no journal to resume; run without --resume to start") }
+        guard FileIO.exists(path) else {
+            throw FlowError("\(path): no journal to resume; run without --resume to start")
+        }
         let (header, commits, valid, length) = try read(path)
         if let diff = expected.firstDifference(from: header) {
-            throw FlowError("--resume: configuration differs from the journal (\(diff)); rerun with the original flags or use another --out")
+            throw FlowError(
+                "--resume: configuration differs from the journal (\(diff)); rerun with the original flags or use another --out"
+            )
         }
         let fd = open(path, O_WRONLY | O_APPEND)
         guard fd >= 0 else { throw FlowError("\(path): cannot open for append (\(String(cString: strerror(errno))))") }
@@ -177,7 +213,12 @@ public final class Journal {
     }
 
     /// Closes the file (appends after this fail).
-    public func close() { if fd >= 0 { Glibc.close(fd); fd = -1 } }
+    public func close() {
+        if fd >= 0 {
+            Glibc.close(fd)
+            fd = -1
+        }
+    }
 
     private static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let enc = JSONEncoder()
@@ -201,7 +242,11 @@ public final class Journal {
         var done = 0
         while done < line.count {
             let n = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, line.count - done) }
-            if n < 0 { if errno == EINTR { continue }; throw FlowError("\(path): journal append failed (\(String(cString: strerror(errno)))); free space and --resume") }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FlowError(
+                    "\(path): journal append failed (\(String(cString: strerror(errno)))); free space and --resume")
+            }
             done += n
         }
         if fdatasync(fd) != 0 { throw FlowError("\(path): journal fsync failed (\(String(cString: strerror(errno))))") }

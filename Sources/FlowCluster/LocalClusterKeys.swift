@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Ephemeral CurveZMQ keys that make a `flowturbo run` cluster private: a fresh coordinator key pair and

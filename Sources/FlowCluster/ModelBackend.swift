@@ -37,10 +37,16 @@ public final class ModelBackend: WorkerBackend {
     /// Digest records of a predictor and optional refiner, as assignments and hellos carry them.
     public static func digests(model: String, refiner: String?) throws -> [Flowturbo_V1_ModelDigest] {
         var out: [Flowturbo_V1_ModelDigest] = []
-        var p = Flowturbo_V1_ModelDigest(); p.spec = model; p.sha256 = try ModelLoader.digest(model); p.role = "predictor"
+        var p = Flowturbo_V1_ModelDigest()
+        p.spec = model
+        p.sha256 = try ModelLoader.digest(model)
+        p.role = "predictor"
         out.append(p)
         if let r = refiner {
-            var d = Flowturbo_V1_ModelDigest(); d.spec = r; d.sha256 = try ModelLoader.digest(r); d.role = "refiner"
+            var d = Flowturbo_V1_ModelDigest()
+            d.spec = r
+            d.sha256 = try ModelLoader.digest(r)
+            d.role = "refiner"
             out.append(d)
         }
         return out
@@ -56,29 +62,38 @@ public final class ModelBackend: WorkerBackend {
     }
 
     /// Refuses a caption-conditioned model whose caption projection does not read MiniLM token features.
-    public static func checkCaptionChannels(_ field: CaptionConditionedField, encoderChannels: Int = 384,
-                                            model: String) throws {
+    public static func checkCaptionChannels(
+        _ field: CaptionConditionedField, encoderChannels: Int = 384,
+        model: String
+    ) throws {
         guard field.captionChannels == encoderChannels else {
-            throw FlowError("\(model) reads \(field.captionChannels)-channel caption features but the MiniLM text "
-                + "encoder gives \(encoderChannels); prompt runs need a model trained on MiniLM captions")
+            throw FlowError(
+                "\(model) reads \(field.captionChannels)-channel caption features but the MiniLM text "
+                    + "encoder gives \(encoderChannels); prompt runs need a model trained on MiniLM captions")
         }
     }
 
-    public func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int) throws -> ShardProgram {
-        try makeProgram(plan: plan, batch: batch, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels,
-                        refinerStep: "heun")
+    public func makeProgram(
+        plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int
+    ) throws -> ShardProgram {
+        try makeProgram(
+            plan: plan, batch: batch, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels,
+            refinerStep: "heun")
     }
 
-    public func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int,
-                            refinerStep: String) throws -> ShardProgram {
+    public func makeProgram(
+        plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int,
+        refinerStep: String
+    ) throws -> ShardProgram {
         let p = try Plan.parse(plan)
         guard let step = RefinerStep(rawValue: refinerStep.isEmpty ? "heun" : refinerStep) else {
             throw FlowError("unknown refiner step \"\(refinerStep)\" (expected heun or euler)")
         }
         let guidance = Guidance(scale: guidanceScale, channels: guidanceChannels == 0 ? nil : guidanceChannels)
         let options = SamplerOptions(plan: p, guidance: guidance, refinerStep: step, batch: batch)
-        return try Sampler.compile(options: options, predictor: predictor, refiner: refiner,
-                                   maxCaptionLength: prompts?.length ?? 0)
+        return try Sampler.compile(
+            options: options, predictor: predictor, refiner: refiner,
+            maxCaptionLength: prompts?.length ?? 0)
     }
 
     public func captions(for prompts: [String]) throws -> ShardCaptions {

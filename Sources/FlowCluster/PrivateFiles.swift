@@ -1,7 +1,8 @@
 import FlowTensor
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Run-directory files only their owner can read: directories 0700, files 0600, independent of the umask.

@@ -25,8 +25,10 @@ public final class ProgressBar {
 
     /// `baseline` samples were already done (resumed) and do not count toward the rate; `write` receives each
     /// piece of text (default: stderr).
-    public init(total: Int, baseline: Int = 0, mode: Mode,
-                write: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
+    public init(
+        total: Int, baseline: Int = 0, mode: Mode,
+        write: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }
+    ) {
         self.total = total
         self.baseline = baseline
         self.mode = mode
@@ -55,13 +57,17 @@ public final class ProgressBar {
             let filled = total > 0 ? width * done / total : width
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
             let etaText = eta.isFinite ? String(format: "%.0fs", eta) : "?"
-            write(String(format: "\r[%@] %d/%d  %.1f samples/s  ETA %@  workers %d ", bar, done, total, rate, etaText,
-                         workers))
+            write(
+                String(
+                    format: "\r[%@] %d/%d  %.1f samples/s  ETA %@  workers %d ", bar, done, total, rate, etaText,
+                    workers))
         } else {
             let percent = total > 0 ? 100 * Double(done) / Double(total) : 100
             let etaText = eta.isFinite ? String(format: "%.0f s", eta.rounded(.up)) : "?"
-            write(String(format: "progress: %d/%d samples (%.1f%%), %.1f samples/s, ETA %@, workers %d, requeues %d\n",
-                         done, total, percent, rate, etaText, workers, requeues))
+            write(
+                String(
+                    format: "progress: %d/%d samples (%.1f%%), %.1f samples/s, ETA %@, workers %d, requeues %d\n",
+                    done, total, percent, rate, etaText, workers, requeues))
         }
     }
 

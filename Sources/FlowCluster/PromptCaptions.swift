@@ -43,7 +43,8 @@ public final class PromptCaptions {
 
     /// Features (n, L, C) and mask (n, L) of `prompts`, one per sample, in order.
     public func captions(for prompts: [String]) throws -> ShardCaptions {
-        let l = length, c = channels
+        let l = length
+        let c = channels
         var features = [Float](repeating: 0, count: prompts.count * l * c)
         var mask = [Int32](repeating: 0, count: prompts.count * l)
         for (i, text) in prompts.enumerated() {
@@ -56,7 +57,7 @@ public final class PromptCaptions {
 
     private func encoded(_ text: String) throws -> (features: [Float], mask: [Int32]) {
         if let hit = cache[text] { return hit }
-        let e = try encoder.encode(prompts: [text], padTo: length)   // features [1, L, C], mask [1, L]
+        let e = try encoder.encode(prompts: [text], padTo: length)  // features [1, L, C], mask [1, L]
         let entry = (features: e.features.data, mask: e.mask.data.map { $0 != 0 ? Int32(1) : 0 })
         if (cache.count + 1) * length * channels * 4 > maxCachedBytes { cache.removeAll(keepingCapacity: true) }
         cache[text] = entry

@@ -13,8 +13,10 @@ public enum PromptIndex {
         let k = set.imagesPerPrompt
         for i in 0..<set.samples {
             let e = set.promptEntries[i / k]
-            var obj: [String: Any] = ["index": i, "prompt_index": i / k, "k": i % k, "id": e.id, "prompt": e.text,
-                                      "text": e.text]
+            var obj: [String: Any] = [
+                "index": i, "prompt_index": i / k, "k": i % k, "id": e.id, "prompt": e.text,
+                "text": e.text,
+            ]
             if let c = e.category { obj["category"] = c }
             if !e.fields.isEmpty { obj["fields"] = e.fields }
             let options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
@@ -44,7 +46,8 @@ public enum PromptIndex {
         let text = String(decoding: try FileIO.read(path), as: UTF8.self)
         for (n, line) in text.split(separator: "\n").enumerated() {
             guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
-                  let p = o["prompt_index"] as? Int, let id = o["id"] as? String else {
+                let p = o["prompt_index"] as? Int, let id = o["id"] as? String
+            else {
                 throw FlowError("\(path):\(n + 1): not a prompt index line; rerun without --resume to rewrite it")
             }
             rows.append(Row(promptIndex: p, id: id, category: o["category"] as? String))
@@ -55,7 +58,8 @@ public enum PromptIndex {
     /// Per-category counts of a prompt run: category → (samples, prompts); nil when no prompt has a category.
     public static func categories(_ rows: [Row]) -> [String: (samples: Int, prompts: Int)]? {
         guard rows.contains(where: { $0.category != nil }) else { return nil }
-        var samples: [String: Int] = [:], prompts: [String: Set<Int>] = [:]
+        var samples: [String: Int] = [:]
+        var prompts: [String: Set<Int>] = [:]
         for r in rows {
             let c = r.category ?? "(none)"
             samples[c, default: 0] += 1
@@ -69,12 +73,16 @@ public enum PromptIndex {
     /// The report's prompt section of a prompt run: JSON keys `prompts`, `images_per_prompt` and `per_category`
     /// ({category: {`samples`, `prompts`}}, when the prompt file has a category column) and a Markdown section;
     /// nil for class-conditional runs.
-    public static func reportSection(outDir: String, header: RunHeader) throws
-        -> (json: [String: Any], markdown: String)? {
+    public static func reportSection(
+        outDir: String, header: RunHeader
+    ) throws
+        -> (json: [String: Any], markdown: String)?
+    {
         guard RunIntegrity.isPromptRun(header), let rows = try read(outDir: outDir) else { return nil }
         let k = header.imagesPerPrompt ?? 1
         var json: [String: Any] = ["prompts": Set(rows.map(\.promptIndex)).count, "images_per_prompt": k]
-        var md = "\n## Prompts\n\n\(json["prompts"]!) prompts × \(k) images = \(rows.count) samples "
+        var md =
+            "\n## Prompts\n\n\(json["prompts"]!) prompts × \(k) images = \(rows.count) samples "
             + "(sample i = prompt i / \(k), image i mod \(k); `prompts.jsonl`)\n"
         if let cats = categories(rows) {
             var section: [String: Any] = [:]

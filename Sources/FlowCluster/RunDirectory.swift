@@ -1,7 +1,8 @@
 import FlowTensor
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The run directory as a whole: which paths may hold a run, the exclusive lock a run holds on it,
@@ -17,9 +18,11 @@ public enum RunDirectory {
     public static let latentsDirectory = "latents"
 
     /// Files a run writes at the top of its directory (besides `latents/`).
-    public static let topLevelFiles = [journalFile, manifestFile, reportJSONFile, reportMarkdownFile, samplesNPZFile,
-                                       "latency.png", "throughput.png", "samples.png", endpointsFile,
-                                       PromptIndex.fileName, RunMerge.partRecordFile]
+    public static let topLevelFiles = [
+        journalFile, manifestFile, reportJSONFile, reportMarkdownFile, samplesNPZFile,
+        "latency.png", "throughput.png", "samples.png", endpointsFile,
+        PromptIndex.fileName, RunMerge.partRecordFile,
+    ]
 
     /// `<dir>/journal.log`: the authority on what the run has committed.
     public static func journalPath(_ dir: String) -> String { dir + "/" + journalFile }
@@ -51,8 +54,9 @@ public enum RunDirectory {
     /// deletions) into the filesystem root, a top-level system directory or the home directory.
     public static func checkOut(_ path: String, name: String = "--out") throws {
         guard !path.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw FlowError("\(name) is empty: a run directory is required (e.g. runs/latest); an empty path "
-                + "would write into /")
+            throw FlowError(
+                "\(name) is empty: a run directory is required (e.g. runs/latest); an empty path "
+                    + "would write into /")
         }
         guard !path.contains("\0"), !path.contains("\n") else {
             throw FlowError("\(name) contains a NUL or newline character; choose a plain directory name")
@@ -61,8 +65,10 @@ public enum RunDirectory {
         let home = ProcessInfo.processInfo.environment["HOME"].map(normalize)
         let depth = resolved.split(separator: "/").count
         guard depth >= 2, resolved != home else {
-            throw FlowError("\(name) \(path) resolves to \(resolved), which is not a run directory (it would "
-                + "scatter run files there and --overwrite would delete in it); use a subdirectory such as runs/latest")
+            throw FlowError(
+                "\(name) \(path) resolves to \(resolved), which is not a run directory (it would "
+                    + "scatter run files there and --overwrite would delete in it); use a subdirectory such as runs/latest"
+            )
         }
     }
 
@@ -73,7 +79,10 @@ public enum RunDirectory {
         var parts: [Substring] = []
         for p in abs.split(separator: "/") {
             if p == "." { continue }
-            if p == ".." { _ = parts.popLast(); continue }
+            if p == ".." {
+                _ = parts.popLast()
+                continue
+            }
             parts.append(p)
         }
         let lexical = "/" + parts.joined(separator: "/")
@@ -100,8 +109,9 @@ public enum RunDirectory {
             let reason = String(cString: strerror(errno))
             close(fd)
             if busy {
-                throw FlowError("\(dir) is in use by another run (\(path) is locked); "
-                                + "wait for it to finish or choose another directory")
+                throw FlowError(
+                    "\(dir) is in use by another run (\(path) is locked); "
+                        + "wait for it to finish or choose another directory")
             }
             throw FlowError("\(path): cannot lock (\(reason))")
         }
@@ -130,11 +140,13 @@ public enum RunDirectory {
             for c in commits where c.shard >= 0 { shards.insert(c.shard) }
         }
         if let data = FileManager.default.contents(atPath: manifestPath(dir)),
-           let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-           let list = obj["shards"] as? [[String: Any]] {
+            let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let list = obj["shards"] as? [[String: Any]]
+        {
             for s in list {
                 guard let id = s["shard"] as? Int, id >= 0,
-                      s["file"] as? String == Aggregator.latentsFile(shard: id) else { continue }
+                    s["file"] as? String == Aggregator.latentsFile(shard: id)
+                else { continue }
                 shards.insert(id)
             }
         }
@@ -143,7 +155,7 @@ public enum RunDirectory {
             let base = String(Aggregator.latentsFile(shard: id).dropLast(4))
             for suffix in [".npy", ".labels.npy", ".json"] where unlink(dir + "/" + base + suffix) == 0 { removed += 1 }
         }
-        rmdir(latentsPath(dir))   // only if now empty
+        rmdir(latentsPath(dir))  // only if now empty
         for name in topLevelFiles where unlink(dir + "/" + name) == 0 { removed += 1 }
         return removed
     }

@@ -12,7 +12,9 @@ import Foundation
 public enum RunExport {
     /// The export formats (`rawValue` is the name users give).
     public enum Format: String, CaseIterable, Sendable {
-        case admNPZ = "adm-npz", png, geneval
+        case admNPZ = "adm-npz"
+        case png
+        case geneval
     }
 
     /// One shard of a verified run: its first sample index, sample count and float32 samples `[count, C, H, W]`.
@@ -55,25 +57,32 @@ public enum RunExport {
         let check = try RunIntegrity.check(outDir: outDir)
         let hint = "(`flowturbo verify \(outDir)` lists what is missing)"
         if let d = check.damaged.first {
-            throw FlowError("\(outDir)/\(d.file): shard \(d.shard) \(d.reason); resume the run to compute it "
-                + "again, then export \(hint)")
+            throw FlowError(
+                "\(outDir)/\(d.file): shard \(d.shard) \(d.reason); resume the run to compute it "
+                    + "again, then export \(hint)")
         }
         guard check.complete, let firstShard = check.intact.first else {
-            throw FlowError("\(outDir): the run is incomplete (\(check.samplesIntact) of \(check.header.samples) "
-                + "samples in verified shards); finish it (resume), then export \(hint)")
+            throw FlowError(
+                "\(outDir): the run is incomplete (\(check.samplesIntact) of \(check.header.samples) "
+                    + "samples in verified shards); finish it (resume), then export \(hint)")
         }
         let first = try NPY.read(outDir + "/" + firstShard.file)
         let shape = Array(first.shape.dropFirst())
         guard shape.count == 3, shape[1] > 0, shape[2] > 0 else {
-            throw FlowError("\(outDir): samples have shape \(shape), not images [C, H, W]; only image runs export "
-                + "to image formats (use samples.npz for other data)")
+            throw FlowError(
+                "\(outDir): samples have shape \(shape), not images [C, H, W]; only image runs export "
+                    + "to image formats (use samples.npz for other data)")
         }
         guard shape[0] == 1 || shape[0] == 3 else {
-            throw FlowError("\(outDir): samples have \(shape[0]) channels (shape \(shape)); \(shape[0])-channel "
-                + "latents need a VAE decode to RGB first — only 1- and 3-channel image runs export")
+            throw FlowError(
+                "\(outDir): samples have \(shape[0]) channels (shape \(shape)); \(shape[0])-channel "
+                    + "latents need a VAE decode to RGB first — only 1- and 3-channel image runs export")
         }
-        return Source(outDir: outDir, check: check, geometry: Geometry(channels: shape[0], height: shape[1],
-                                                                      width: shape[2]))
+        return Source(
+            outDir: outDir, check: check,
+            geometry: Geometry(
+                channels: shape[0], height: shape[1],
+                width: shape[2]))
     }
 
     /// Calls `body` with every shard in index order, re-checking each file's CRC-32 against the journal as it
@@ -83,14 +92,16 @@ public enum RunExport {
             let path = src.outDir + "/" + c.file
             let bytes = try FileIO.read(path)
             guard CRC32.hex(bytes) == c.checksum else {
-                throw FlowError("\(path): changed since it was verified (CRC-32 \(CRC32.hex(bytes)) != journal "
-                    + "\(c.checksum)); export again once the run is idle (`flowturbo verify \(src.outDir)`)")
+                throw FlowError(
+                    "\(path): changed since it was verified (CRC-32 \(CRC32.hex(bytes)) != journal "
+                        + "\(c.checksum)); export again once the run is idle (`flowturbo verify \(src.outDir)`)")
             }
             let a = try NPY.decode(bytes, source: path)
             let g = src.geometry
             guard a.dtype == .float32, a.shape == [c.count, g.channels, g.height, g.width] else {
-                throw FlowError("\(path): shape \(a.shape) differs from the run's [\(c.count), \(g.channels), "
-                    + "\(g.height), \(g.width)]; the run directory is inconsistent — run it again")
+                throw FlowError(
+                    "\(path): shape \(a.shape) differs from the run's [\(c.count), \(g.channels), "
+                        + "\(g.height), \(g.width)]; the run directory is inconsistent — run it again")
             }
             try body(Shard(first: c.first, count: c.count, samples: a))
         }
@@ -98,8 +109,10 @@ public enum RunExport {
 
     /// Pixels of sample `j` of a shard, HWC with `outChannels` (3: 1-channel samples replicated, or 1: gray
     /// for a 1-channel run), into `out` (H·W·outChannels bytes; allocated once by the caller).
-    public static func pixels(_ shard: Shard, sample j: Int, geometry g: Geometry, outChannels: Int,
-                              into out: inout [UInt8]) {
+    public static func pixels(
+        _ shard: Shard, sample j: Int, geometry g: Geometry, outChannels: Int,
+        into out: inout [UInt8]
+    ) {
         let hw = g.height * g.width
         // samples: [count, C, H, W] float32 little-endian; out: [H, W, outChannels] uint8
         shard.samples.bytes.withUnsafeBytes { raw in
@@ -120,12 +133,16 @@ public enum RunExport {
     /// ADM's evaluator and DiT's `create_npz_from_sample_folder` expect; streamed, ZIP64 past 4 GiB, atomic.
     /// Returns N. `zip64Threshold` is for tests (see `NPZStreamWriter`).
     @discardableResult
-    public static func writeADMNPZ(outDir: String, path: String, zip64Threshold: UInt64 = 0xFFFF_FFFF) throws
-        -> Int {
+    public static func writeADMNPZ(
+        outDir: String, path: String, zip64Threshold: UInt64 = 0xFFFF_FFFF
+    ) throws
+        -> Int
+    {
         let src = try open(outDir: outDir)
         let g = src.geometry
-        let writer = try NPZStreamWriter(path: path, name: "arr_0", dtype: .uint8,
-                                         shape: [src.samples, g.height, g.width, 3], zip64Threshold: zip64Threshold)
+        let writer = try NPZStreamWriter(
+            path: path, name: "arr_0", dtype: .uint8,
+            shape: [src.samples, g.height, g.width, 3], zip64Threshold: zip64Threshold)
         do {
             var image = [UInt8](repeating: 0, count: g.height * g.width * 3)
             var chunk: [UInt8] = []

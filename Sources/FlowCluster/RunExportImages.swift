@@ -33,8 +33,9 @@ extension RunExport {
     public static func writeGenEval(outDir: String, path: String) throws -> Int {
         let src = try open(outDir: outDir)
         guard RunIntegrity.isPromptRun(src.check.header) else {
-            throw FlowError("\(outDir): a class-conditional run has no prompts, so it has no GenEval layout; "
-                + "export it as adm-npz or png")
+            throw FlowError(
+                "\(outDir): a class-conditional run has no prompts, so it has no GenEval layout; "
+                    + "export it as adm-npz or png")
         }
         let k = src.check.header.imagesPerPrompt ?? 1
         let metadata = try genEvalMetadata(outDir: outDir, samples: src.samples, imagesPerPrompt: k)
@@ -79,7 +80,8 @@ extension RunExport {
         var out: [[UInt8]] = []
         for (n, line) in lines.enumerated() where n % k == 0 {
             guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
-                  let p = o["prompt_index"] as? Int, p == n / k, let prompt = o["prompt"] as? String else {
+                let p = o["prompt_index"] as? Int, p == n / k, let prompt = o["prompt"] as? String
+            else {
                 throw FlowError("\(path):\(n + 1): not the prompt line of sample \(n); run it again to rewrite it")
             }
             var meta: [String: Any] = [:]
@@ -96,7 +98,8 @@ extension RunExport {
     /// A `fields` value as GenEval wrote it: JSON arrays and objects decoded, anything else the string itself.
     static func decodedField(_ s: String) -> Any {
         guard let c = s.first, c == "[" || c == "{",
-              let v = try? JSONSerialization.jsonObject(with: Data(s.utf8)) else { return s }
+            let v = try? JSONSerialization.jsonObject(with: Data(s.utf8))
+        else { return s }
         return v
     }
 }

@@ -1,7 +1,8 @@
 import FlowTensor
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Checks a run directory's committed shards against its journal, and repairs it before `--resume`.
@@ -45,8 +46,9 @@ public enum RunIntegrity {
     /// The class-conditional eval set a header describes (nil for prompt sets: see `expectedLabels(of:)`).
     public static func evalSet(of h: RunHeader) -> EvalSet? {
         guard let mode = EvalSet.LabelMode(rawValue: h.labelMode), h.samples > 0, h.classes > 0,
-              let set = try? EvalSet(samples: h.samples, classes: h.classes, labelMode: mode, seed: h.seed),
-              set.id == h.evalSetId else { return nil }
+            let set = try? EvalSet(samples: h.samples, classes: h.classes, labelMode: mode, seed: h.seed),
+            set.id == h.evalSetId
+        else { return nil }
         return set
     }
 
@@ -88,12 +90,19 @@ public enum RunIntegrity {
 
     /// Checks `commits` (journal order) of a run with `header` against the files in `outDir` (read-only).
     public static func check(outDir: String, header h: RunHeader, commits: [ShardCommit]) -> Result {
-        let layout = h.samples > 0 && h.shardSize > 0 && h.samples <= Bounds.maxSamples
+        let layout =
+            h.samples > 0 && h.shardSize > 0 && h.samples <= Bounds.maxSamples
             ? stride(from: 0, to: h.samples, by: h.shardSize).map { $0..<min($0 + h.shardSize, h.samples) } : []
         let labels = expectedLabels(of: h)
-        var seen = Set<Int>(), intact: [ShardCommit] = [], damaged: [Damage] = [], duplicates = 0
+        var seen = Set<Int>()
+        var intact: [ShardCommit] = []
+        var damaged: [Damage] = []
+        var duplicates = 0
         for c in commits {
-            guard seen.insert(c.shard).inserted else { duplicates += 1; continue }
+            guard seen.insert(c.shard).inserted else {
+                duplicates += 1
+                continue
+            }
             if let reason = problem(c, outDir: outDir, layout: layout, labels: labels) {
                 damaged.append(Damage(shard: c.shard, file: c.file, reason: reason))
             } else {
@@ -101,13 +110,16 @@ public enum RunIntegrity {
             }
         }
         intact.sort { $0.first < $1.first }
-        return Result(header: h, intact: intact, damaged: damaged, shardCount: layout.count,
-                      duplicateRecords: duplicates)
+        return Result(
+            header: h, intact: intact, damaged: damaged, shardCount: layout.count,
+            duplicateRecords: duplicates)
     }
 
     /// Why commit `c` cannot be used, or nil when it is intact.
-    static func problem(_ c: ShardCommit, outDir: String, layout: [Range<Int>],
-                        labels expected: ((Range<Int>) -> [Int32])?) -> String? {
+    static func problem(
+        _ c: ShardCommit, outDir: String, layout: [Range<Int>],
+        labels expected: ((Range<Int>) -> [Int32])?
+    ) -> String? {
         guard c.shard >= 0, c.shard < layout.count, layout[c.shard] == c.first..<(c.first + c.count) else {
             return "record (first \(c.first), count \(c.count)) does not match the run's shard layout"
         }
@@ -115,8 +127,10 @@ public enum RunIntegrity {
             return "record names \(c.file), not \(Aggregator.latentsFile(shard: c.shard)) (paths outside the "
                 + "shard's own file are refused)"
         }
-        guard let bytes = try? FileIO.read(outDir + "/" + c.file) else { return "latents file is missing or "
-            + "unreadable" }
+        guard let bytes = try? FileIO.read(outDir + "/" + c.file) else {
+            return "latents file is missing or "
+                + "unreadable"
+        }
         guard CRC32.hex(bytes) == c.checksum else {
             return "latents checksum \(CRC32.hex(bytes)) != journal \(c.checksum) (\(bytes.count) bytes)"
         }
@@ -148,7 +162,8 @@ public enum RunIntegrity {
     public static func repair(outDir: String, expected: RunHeader) throws -> [Damage] {
         let path = RunDirectory.journalPath(outDir)
         guard FileIO.exists(path), let (header, commits, _, _) = try? Journal.read(path),
-              expected.firstDifference(from: header) == nil else { return [] }
+            expected.firstDifference(from: header) == nil
+        else { return [] }
         let r = check(outDir: outDir, header: header, commits: commits)
         guard !r.damaged.isEmpty || r.duplicateRecords > 0 else { return [] }
         try Journal.rewrite(path, header: header, commits: r.intact)

@@ -1,7 +1,8 @@
 import FlowTensor
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Combines the run directories of coordinator-free parts (`RunPart`) into one run directory.
@@ -17,8 +18,10 @@ public enum RunMerge {
 
     /// Writes `part.json` for a finished part session; a resumed session adds to the record of the earlier
     /// ones (latency merged, counters and wall time summed), so a requeued part loses none of its timings.
-    public static func writePartRecord(outDir: String, part: RunPart, summary: CoordinatorSummary,
-                                       workers: Int) throws {
+    public static func writePartRecord(
+        outDir: String, part: RunPart, summary: CoordinatorSummary,
+        workers: Int
+    ) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         var record = RunPartRecord(part: part, summary: summary, workers: workers)
@@ -61,8 +64,9 @@ public enum RunMerge {
             }
             let c = try RunIntegrity.check(outDir: d)
             if let bad = c.damaged.first {
-                throw FlowError("\(d)/\(bad.file): shard \(bad.shard) \(bad.reason); rerun that part with --resume "
-                    + "to compute it again, then merge")
+                throw FlowError(
+                    "\(d)/\(bad.file): shard \(bad.shard) \(bad.reason); rerun that part with --resume "
+                        + "to compute it again, then merge")
             }
             checks.append(c)
         }
@@ -74,8 +78,9 @@ public enum RunMerge {
             if let diff = h.firstDifference(from: header) {
                 let text = diff.replacingOccurrences(of: "journal has", with: "first part has")
                     .replacingOccurrences(of: "this run has", with: "this part has")
-                throw FlowError("\(d) is not a part of the same run as \(dirs[0]) (\(text)); merge only parts run "
-                    + "with identical flags (model digests included)")
+                throw FlowError(
+                    "\(d) is not a part of the same run as \(dirs[0]) (\(text)); merge only parts run "
+                        + "with identical flags (model digests included)")
             }
         }
         let commits = try coverage(dirs: dirs, checks: checks)
@@ -91,19 +96,21 @@ public enum RunMerge {
             let base = String(c.file.dropLast(4))
             for name in [c.file, base + ".labels.npy", base + ".json"] {
                 let src = dirs[d] + "/" + name
-                if name.hasSuffix(".json") && !FileIO.exists(src) { continue }   // advisory timings
+                if name.hasSuffix(".json") && !FileIO.exists(src) { continue }  // advisory timings
                 if try place(src, outDir + "/" + name) { result.linked += 1 } else { result.copied += 1 }
             }
         }
         FileIO.syncDirectory(of: outDir + "/" + Aggregator.latentsFile(shard: 0))
         if FileIO.exists(RunDirectory.promptsPath(dirs[0])) {
-            try FileIO.writeAtomically(RunDirectory.promptsPath(outDir), try FileIO.read(RunDirectory.promptsPath(dirs[0])),
-                                       durable: true)
+            try FileIO.writeAtomically(
+                RunDirectory.promptsPath(outDir), try FileIO.read(RunDirectory.promptsPath(dirs[0])),
+                durable: true)
         }
         try Journal.rewrite(RunDirectory.journalPath(outDir), header: header, commits: commits.map { $0.commit })
         let records = try dirs.compactMap { try RunPartRecord.read($0) }
-        result.summary = RunPartRecord.mergedSummary(records: records, dirs: dirs, commits: commits,
-                                                     shardCount: commits.count)
+        result.summary = RunPartRecord.mergedSummary(
+            records: records, dirs: dirs, commits: commits,
+            shardCount: commits.count)
         result.workers = records.reduce(0) { $0 + $1.workers }
         return result
     }
@@ -117,9 +124,10 @@ public enum RunMerge {
         for (i, c) in checks.enumerated() {
             for s in c.intact {
                 if let j = holder[s.shard] {
-                    throw FlowError("shard \(s.shard) (samples \(s.first)..<\(s.first + s.count)) is in both "
-                        + "\(dirs[j]) and \(dirs[i]): overlapping parts (the same part given twice, or parts of "
-                        + "different N); give each part once")
+                    throw FlowError(
+                        "shard \(s.shard) (samples \(s.first)..<\(s.first + s.count)) is in both "
+                            + "\(dirs[j]) and \(dirs[i]): overlapping parts (the same part given twice, or parts of "
+                            + "different N); give each part once")
                 }
                 holder[s.shard] = i
                 found[s.shard] = s
@@ -134,8 +142,9 @@ public enum RunMerge {
                 let idx = Set(missing.map { $0 % n }).sorted().map { "\($0)/\(n)" }
                 parts = " (part \(idx.joined(separator: ", ")))"
             }
-            throw FlowError("gap: \(missing.count) of \(count) shards are in no part directory: shards \(list)"
-                + "\(parts); run or finish (--resume) the missing part and merge again")
+            throw FlowError(
+                "gap: \(missing.count) of \(count) shards are in no part directory: shards \(list)"
+                    + "\(parts); run or finish (--resume) the missing part and merge again")
         }
         return (0..<count).map { (holder[$0]!, found[$0]!) }
     }

@@ -27,8 +27,9 @@ public struct RunPart: Equatable, Sendable, CustomStringConvertible {
             throw FlowError("part \(index)/\(count): the number of parts must be at least 1")
         }
         guard index >= 0, index <= count else {
-            throw FlowError("part \(index)/\(count): the index is 0-based (0 to \(count - 1); \(count)/\(count) "
-                + "is read as 0/\(count) so 1-based numbering works too)")
+            throw FlowError(
+                "part \(index)/\(count): the index is 0-based (0 to \(count - 1); \(count)/\(count) "
+                    + "is read as 0/\(count) so 1-based numbering works too)")
         }
         self.index = index % count
         self.count = count

@@ -39,8 +39,10 @@ public struct RunPartRecord: Codable {
 
     /// The summary of the merged run: counters summed, latency recorders merged, wall time the longest part
     /// (parts run side by side), NFE per sample from the shard files in index order.
-    static func mergedSummary(records: [RunPartRecord], dirs: [String], commits: [(dir: Int, commit: ShardCommit)],
-                              shardCount: Int) -> CoordinatorSummary {
+    static func mergedSummary(
+        records: [RunPartRecord], dirs: [String], commits: [(dir: Int, commit: ShardCommit)],
+        shardCount: Int
+    ) -> CoordinatorSummary {
         var s = CoordinatorSummary()
         s.completed = true
         s.shards = shardCount

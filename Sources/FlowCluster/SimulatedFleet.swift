@@ -121,7 +121,8 @@ public final class SimulatedFleet {
         let hb = Double(config.heartbeatIntervalMs) / 1000
         while true {
             lock.lock()
-            let stop = stopFlag, record = measuring
+            let stop = stopFlag
+            let record = measuring
             if record {
                 merged.leaseLatencies += local.leaseLatencies
                 merged.heartbeatGaps += local.heartbeatGaps

@@ -1,7 +1,8 @@
 import FlowTensor
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A directory built under a temp name and renamed into place only when complete, so an export that fails
@@ -24,8 +25,9 @@ public final class StagedDirectory {
         if FileManager.default.fileExists(atPath: trimmed, isDirectory: &isDir) {
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: trimmed)) ?? ["?"]
             guard isDir.boolValue, entries.isEmpty else {
-                throw FlowError("\(trimmed) already exists and is not an empty directory; remove it or choose "
-                    + "another output directory")
+                throw FlowError(
+                    "\(trimmed) already exists and is not an empty directory; remove it or choose "
+                        + "another output directory")
             }
         }
         try? FileManager.default.removeItem(atPath: tmp)
@@ -36,8 +38,9 @@ public final class StagedDirectory {
     public func makeDirectory(_ relative: String) throws {
         let d = relative.isEmpty ? tmp : tmp + "/" + relative
         guard mkdir(d, 0o755) == 0 || errno == EEXIST else {
-            throw FlowError("\(d): cannot create (\(String(cString: strerror(errno)))); check the parent "
-                + "directory exists and is writable")
+            throw FlowError(
+                "\(d): cannot create (\(String(cString: strerror(errno)))); check the parent "
+                    + "directory exists and is writable")
         }
         directories.append(d)
     }

@@ -1,9 +1,9 @@
+import CZeroMQ
 import FlowProto
 import FlowSampler
 import FlowTensor
 import Foundation
 import Logging
-import CZeroMQ
 
 /// Settings of one worker process.
 public struct WorkerConfig {
@@ -31,7 +31,10 @@ public struct WorkerConfig {
     public var maxPlanSteps = 4096
 
     /// Creates a config with the defaults above.
-    public init(connect: String, workerID: String) { self.connect = connect; self.workerID = workerID }
+    public init(connect: String, workerID: String) {
+        self.connect = connect
+        self.workerID = workerID
+    }
 }
 
 /// The coordinator refused this worker (models that differ from the run's, another protocol version, or a
@@ -77,14 +80,17 @@ public final class Worker {
 
     /// Creates a worker; nothing is connected until `run()`.
     public init(config: WorkerConfig, backend: WorkerBackend, context: ZMQContext) {
-        self.config = config; self.backend = backend; self.context = context
+        self.config = config
+        self.backend = backend
+        self.context = context
     }
 
     /// Number of compiled programs in the cache (one per distinct (plan, batch, guidance)).
     public var programCount: Int { programs.count }
 
     func envelope(_ f: (inout Flowturbo_V1_Envelope) -> Void) -> [UInt8] {
-        var e = Flowturbo_V1_Envelope(); f(&e)
+        var e = Flowturbo_V1_Envelope()
+        f(&e)
         return (try? e.serializedBytes()) ?? []
     }
 
@@ -134,14 +140,21 @@ public final class Worker {
         var session = WorkerSession(config: config, now: Date())
         if try perform(session.start(), &session) { return summary }
         while true {
-            if stopToken.isStopped { summary.shutdownReason = "signal"; break }
-            if let pp = config.parentPID, getppid() != pp { summary.shutdownReason = "parent exited"; return summary }
+            if stopToken.isStopped {
+                summary.shutdownReason = "signal"
+                break
+            }
+            if let pp = config.parentPID, getppid() != pp {
+                summary.shutdownReason = "parent exited"
+                return summary
+            }
             let ready = try ZMQPoll.readable([dealer!] + (compute.map { [$0.pipe] } ?? []), timeoutMs: 50)
             let now = Date()
             if ready[0] {
                 while let frames = try dealer!.receive(dontWait: true) {
                     guard frames.count == 1, let env = try? Flowturbo_V1_Envelope(serializedBytes: frames[0]),
-                          let body = env.body else {
+                        let body = env.body
+                    else {
                         session.heard(now: now)
                         continue
                     }
@@ -194,14 +207,22 @@ public final class Worker {
                 if let e = try start(a) { try perform(session.computeFailed(e), &session) }
             case .refuseBusy(let a):
                 var e = Flowturbo_V1_Error()
-                e.workerID = config.workerID; e.shardID = a.shardID; e.leaseID = a.leaseID; e.message = "busy with another shard"
+                e.workerID = config.workerID
+                e.shardID = a.shardID
+                e.leaseID = a.leaseID
+                e.message = "busy with another shard"
                 sendControl(envelope { $0.error = e })
             case .report(let e):
                 let level: Logger.Level = e.fatal ? .error : .warning
                 log.log(level: level, "\(e.message)", metadata: Worker.lease(shard: e.shardID, lease: e.leaseID))
                 sendControl(envelope { $0.error = e })
             case .heartbeat(let b):
-                sendControl(envelope { $0.heartbeat.workerID = config.workerID; $0.heartbeat.busy = b; $0.heartbeat.shardID = currentShard })
+                sendControl(
+                    envelope {
+                        $0.heartbeat.workerID = config.workerID
+                        $0.heartbeat.busy = b
+                        $0.heartbeat.shardID = currentShard
+                    })
             case .finish(let reason, let refused):
                 log.info("shutdown: \(reason)")
                 summary.shutdownReason = reason
@@ -212,7 +233,9 @@ public final class Worker {
                 return true
             case .giveUp(let silent):
                 waitForCompute()
-                throw FlowError("worker \(config.workerID): no coordinator at \(config.connect) for \(Int(silent)) s; check the address and that `flowturbo coordinator` runs\(config.curve == nil ? "" : ", that this worker's .pub is on its --allow list and that --curve-server-key is its coordinator.pub")")
+                throw FlowError(
+                    "worker \(config.workerID): no coordinator at \(config.connect) for \(Int(silent)) s; check the address and that `flowturbo coordinator` runs\(config.curve == nil ? "" : ", that this worker's .pub is on its --allow list and that --curve-server-key is its coordinator.pub")"
+                )
             }
         }
         summary.reconnects = session.reconnects
@@ -228,6 +251,7 @@ public final class Worker {
         try p.setReconnect(intervalMs: Int32(config.reconnectInitialMs), maxMs: Int32(config.reconnectMaxMs))
         try config.curve?.apply(to: p)
         try p.connect(endpoint)
-        push = p; pushEndpoint = endpoint
+        push = p
+        pushEndpoint = endpoint
     }
 }

@@ -17,16 +17,20 @@ public protocol WorkerBackend: AnyObject {
     /// Compiles a program; throws `FlowError` for an unknown plan or models that do not fit.
     func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int) throws -> ShardProgram
     /// Compiles a program with R steps of the given shape ("heun" or "euler").
-    func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int,
-                     refinerStep: String) throws -> ShardProgram
+    func makeProgram(
+        plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int,
+        refinerStep: String
+    ) throws -> ShardProgram
     /// Caption features of a shard's samples (one prompt per sample), for backends with text conditioning.
     func captions(for prompts: [String]) throws -> ShardCaptions
 }
 
 extension WorkerBackend {
     /// Backends without refiners run every plan the same way whatever the R-step shape.
-    public func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int,
-                            refinerStep: String) throws -> ShardProgram {
+    public func makeProgram(
+        plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int,
+        refinerStep: String
+    ) throws -> ShardProgram {
         try makeProgram(plan: plan, batch: batch, guidanceScale: guidanceScale, guidanceChannels: guidanceChannels)
     }
 

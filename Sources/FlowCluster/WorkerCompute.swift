@@ -34,7 +34,11 @@ extension Worker {
 
     func reject(_ a: Flowturbo_V1_ShardAssignment, _ message: String, fatal: Bool) -> Flowturbo_V1_Error {
         var e = Flowturbo_V1_Error()
-        e.workerID = config.workerID; e.shardID = a.shardID; e.leaseID = a.leaseID; e.message = message; e.fatal = fatal
+        e.workerID = config.workerID
+        e.shardID = a.shardID
+        e.leaseID = a.leaseID
+        e.message = message
+        e.fatal = fatal
         return e
     }
 
@@ -68,7 +72,9 @@ extension Worker {
             return reject(a, "the model has no text conditioning; prompt files need a text model", fatal: true)
         }
         // Bounds keep a malformed assignment from overflowing index arithmetic or allocating without limit.
-        let n = Int(exactly: a.count) ?? -1, batch = Int(a.batch), first = Int(exactly: a.firstIndex) ?? -1
+        let n = Int(exactly: a.count) ?? -1
+        let batch = Int(a.batch)
+        let first = Int(exactly: a.firstIndex) ?? -1
         let promptsOK = a.evalSet.prompts.isEmpty || a.evalSet.prompts.count == n
         guard n > 0, n <= 1 << 22, batch > 0, batch <= 1 << 16, first >= 0, first <= Int(Int32.max),
             a.labels.count == n, promptsOK
@@ -97,7 +103,9 @@ extension Worker {
             programs[key] = program
         }
         currentShard = a.shardID
-        let workerID = config.workerID, delay = config.batchDelayMs, poison = config.injectNonFinite
+        let workerID = config.workerID
+        let delay = config.batchDelayMs
+        let poison = config.injectNonFinite
         let queueWait = max(0, Date().timeIntervalSince(lastWorkRequest))
         let backend = self.backend
         compute = try ZMQActor(context: context, name: "compute") { pipe in

@@ -23,9 +23,13 @@ public final class WorkerProcesses {
     /// Prepares `count` workers running `executable worker <arguments> --id PREFIX-K --parent-pid PID`, with
     /// `environment` added to this process's (e.g. the run's ephemeral CURVE keys). The prefix keeps the workers
     /// of different parts apart in a merged run's journal and per-worker latency.
-    public init(count: Int, executable: String = WorkerProcesses.selfExecutable, arguments: [String],
-                environment: [String: String] = [:], idPrefix: String = "local") {
-        self.executable = executable; self.arguments = arguments; self.environment = environment
+    public init(
+        count: Int, executable: String = WorkerProcesses.selfExecutable, arguments: [String],
+        environment: [String: String] = [:], idPrefix: String = "local"
+    ) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
         self.idPrefix = idPrefix
         self.maxRespawns = 2 * count + 2
         for _ in 0..<count { processes.append(makeProcess()) }
@@ -59,8 +63,9 @@ public final class WorkerProcesses {
     public var pids: [Int32] { processes.filter { $0.isRunning }.map { $0.processIdentifier } }
 
     private func crashed(_ p: Process) -> Bool {
-        !p.isRunning && (p.terminationReason == .uncaughtSignal
-                         || (p.terminationStatus != 0 && p.terminationStatus != WorkerProcesses.refusedExitStatus))
+        !p.isRunning
+            && (p.terminationReason == .uncaughtSignal
+                || (p.terminationStatus != 0 && p.terminationStatus != WorkerProcesses.refusedExitStatus))
     }
 
     /// True when no worker runs and none will be restarted (all exited after Shutdown or refusal, or the
@@ -75,7 +80,10 @@ public final class WorkerProcesses {
         for (i, p) in processes.enumerated() where crashed(p) {
             guard respawns < maxRespawns else { continue }
             let q = makeProcess()
-            if (try? q.run()) != nil { processes[i] = q; respawns += 1 }
+            if (try? q.run()) != nil {
+                processes[i] = q
+                respawns += 1
+            }
         }
     }
 

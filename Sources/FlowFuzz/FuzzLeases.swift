@@ -16,8 +16,10 @@ enum FuzzLeases {
 
     /// A forged result against one of `held` (the leases of an honest peer). `stolen` forgeries must be sent
     /// from another key by the caller; without CURVE they are turned into wrong-token forgeries.
-    static func forge(_ held: [Flowturbo_V1_ShardAssignment], evalSet: EvalSet, curve: Bool,
-                      rng: inout FuzzMutator) -> (result: Flowturbo_V1_ShardResult, kind: Kind)? {
+    static func forge(
+        _ held: [Flowturbo_V1_ShardAssignment], evalSet: EvalSet, curve: Bool,
+        rng: inout FuzzMutator
+    ) -> (result: Flowturbo_V1_ShardResult, kind: Kind)? {
         guard !held.isEmpty else { return nil }
         let a = held[rng.below(held.count)]
         var r = FuzzCorpus.result(shard: Int(a.shardID), evalSet: evalSet, workerID: "forger")
@@ -40,9 +42,11 @@ enum FuzzLeases {
                 r.leaseToken = other.leaseID == a.leaseID ? Data(a.leaseToken.reversed()) : other.leaseToken
             }
         case .wrongLeaseID:
-            let guesses: [UInt64] = [a.leaseID &+ 1, a.leaseID &- 1, 424242, 0, 1, UInt64.max,
-                                     a.leaseID &+ UInt64(1 + rng.below(64))]
-            let wrong = guesses.filter { $0 != a.leaseID }   // the right id with the right token is no forgery
+            let guesses: [UInt64] = [
+                a.leaseID &+ 1, a.leaseID &- 1, 424242, 0, 1, UInt64.max,
+                a.leaseID &+ UInt64(1 + rng.below(64)),
+            ]
+            let wrong = guesses.filter { $0 != a.leaseID }  // the right id with the right token is no forgery
             r.leaseID = wrong[rng.below(wrong.count)]
             if rng.below(2) == 0 { r.leaseToken = Data() }
         case .stolenToken:
@@ -55,7 +59,8 @@ enum FuzzLeases {
     /// that got through), and how many were checked.
     static func poisonedShards(dir: String, evalSet: EvalSet) -> (checked: Int, poisoned: [Int]) {
         guard let journal = try? Journal.read(dir + "/journal.log") else { return (0, []) }
-        var poisoned: [Int] = [], checked = 0
+        var poisoned: [Int] = []
+        var checked = 0
         for c in journal.commits {
             checked += 1
             let genuine = FuzzCorpus.result(shard: c.shard, evalSet: evalSet).latents

@@ -29,37 +29,56 @@ public enum FuzzWorker {
             var e = Flowturbo_V1_Envelope()
             var a = Flowturbo_V1_ShardAssignment()
             a.protocolVersion = UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue)
-            a.shardID = UInt64(shard); a.firstIndex = UInt64(shard * 8); a.count = 8; a.plan = shard == 0 ? "H8" : "E4"; a.batch = 8
-            a.seed = 5; a.models = backend.models; a.leaseID = 1
+            a.shardID = UInt64(shard)
+            a.firstIndex = UInt64(shard * 8)
+            a.count = 8
+            a.plan = shard == 0 ? "H8" : "E4"
+            a.batch = 8
+            a.seed = 5
+            a.models = backend.models
+            a.leaseID = 1
             a.labels = FuzzCorpus.evalSet(samples: 64).labels(first: shard * 8, count: 8)
             e.assignment = a
             if let b = try? e.serializedBytes() as [UInt8] { corpus.append(b) }
         }
         let start = Date()
-        var workers = 0, results = 0
+        var workers = 0
+        var results = 0
         while Date().timeIntervalSince(start) < seconds {
             workers += 1
             var config = WorkerConfig(connect: "tcp://127.0.0.1:\(port)", workerID: "fuzz-\(workers)")
             config.giveUpSeconds = 8
             let worker = Worker(config: config, backend: backend, context: context)
             let done = DispatchSemaphore(value: 0)
-            Thread { _ = try? worker.run(); done.signal() }.start()
+            Thread {
+                _ = try? worker.run()
+                done.signal()
+            }.start()
             var peer: [UInt8]?
             var lastHeard = Date()
             var exited = false
             while Date().timeIntervalSince(start) < seconds {
-                if done.wait(timeout: .now()) == .success { exited = true; break }   // exited (Shutdown): start another
-                while let f = try? router.receive(dontWait: true), f.count == 2 { peer = f[0]; lastHeard = Date() }
+                if done.wait(timeout: .now()) == .success {
+                    exited = true
+                    break
+                }  // exited (Shutdown): start another
+                while let f = try? router.receive(dontWait: true), f.count == 2 {
+                    peer = f[0]
+                    lastHeard = Date()
+                }
                 while (try? sink.receive(dontWait: true)) ?? nil != nil { results += 1 }
                 if Date().timeIntervalSince(lastHeard) > 5 {
                     stats.hangs += 1
                     stats.notes.append("worker silent for 5 s after \(stats.executions) executions")
                     lastHeard = Date()
                 }
-                guard let id = peer else { usleep(2000); continue }
+                guard let id = peer else {
+                    usleep(2000)
+                    continue
+                }
                 var input = rng.mutate(corpus[rng.below(corpus.count)], corpus: corpus)
                 if var env = try? Flowturbo_V1_Envelope(serializedBytes: input), case .welcome? = env.body {
-                    env.welcome.dataPort = dataPort   // keep result traffic inside this process
+                    env.welcome.dataPort = dataPort  // keep result traffic inside this process
                     if let b = try? env.serializedBytes() as [UInt8] { input = b }
                 }
                 record(input)
@@ -68,13 +87,18 @@ public enum FuzzWorker {
                 if stats.executions % 64 == 0 { usleep(1000) }
             }
             // Make the worker exit, then wait for it (a running shard is small: 8 samples).
-            var bye = Flowturbo_V1_Envelope(); bye.shutdown.reason = "fuzz done"
+            var bye = Flowturbo_V1_Envelope()
+            bye.shutdown.reason = "fuzz done"
             let byeBytes = (try? bye.serializedBytes() as [UInt8]) ?? []
             let deadline = Date().addingTimeInterval(15)
             while !exited && done.wait(timeout: .now() + 0.05) != .success {
                 while let f = try? router.receive(dontWait: true), f.count == 2 { peer = f[0] }
                 if let id = peer { try? router.send([id, byeBytes], dontWait: true) }
-                if Date() > deadline { stats.hangs += 1; stats.notes.append("worker did not exit after Shutdown"); break }
+                if Date() > deadline {
+                    stats.hangs += 1
+                    stats.notes.append("worker did not exit after Shutdown")
+                    break
+                }
             }
         }
         stats.seconds = Date().timeIntervalSince(start)

@@ -18,8 +18,10 @@ public final class ScriptedPeer {
     public private(set) var shutdown: Flowturbo_V1_Shutdown?
 
     /// Connects the control DEALER and the data PUSH (with `curve`, as that key's client).
-    public init(context: ZMQContext, control: String, data: String, workerID: String,
-                models: [Flowturbo_V1_ModelDigest], curve: CurveClientSecurity? = nil) throws {
+    public init(
+        context: ZMQContext, control: String, data: String, workerID: String,
+        models: [Flowturbo_V1_ModelDigest], curve: CurveClientSecurity? = nil
+    ) throws {
         self.workerID = workerID
         self.models = models
         dealer = try context.socket(.dealer)

@@ -17,8 +17,9 @@ public struct CaptionBatch: Sendable {
     /// Validates and converts decoded arrays; errors name the file (`featuresSource`, `maskSource`) and the fix.
     public static func from(features f: NPYArray, mask m: NPYArray) throws -> CaptionBatch {
         guard f.dtype == .float32 || f.dtype == .float64 else {
-            throw FlowError("\(f.source): caption features must be float32, got \(f.dtype.rawValue); "
-                            + "save feats.astype(np.float32)")
+            throw FlowError(
+                "\(f.source): caption features must be float32, got \(f.dtype.rawValue); "
+                    + "save feats.astype(np.float32)")
         }
         var shape = f.shape
         if shape.count == 4 && shape[1] == 1 { shape.remove(at: 1) }
@@ -28,22 +29,26 @@ public struct CaptionBatch: Sendable {
         let ms = m.shape.filter { $0 != 1 }
         let want = [shape[0], shape[1]].filter { $0 != 1 }
         guard ms == want, m.count == shape[0] * shape[1] else {
-            throw FlowError("\(m.source): caption mask has shape \(m.shape), expected (\(shape[0]), \(shape[1])) "
-                            + "(1 = token, 0 = padding) to match the features")
+            throw FlowError(
+                "\(m.source): caption mask has shape \(m.shape), expected (\(shape[0]), \(shape[1])) "
+                    + "(1 = token, 0 = padding) to match the features")
         }
         let mask = try m.int64s().map { Int32($0 != 0 ? 1 : 0) }
         for r in 0..<shape[0] where !mask[(r * shape[1])..<((r + 1) * shape[1])].contains(1) {
-            throw FlowError("\(m.source): caption row \(r) has no token (mask all 0); give at least one real token "
-                            + "(an empty prompt is the null caption, y_embedding with a full mask)")
+            throw FlowError(
+                "\(m.source): caption row \(r) has no token (mask all 0); give at least one real token "
+                    + "(an empty prompt is the null caption, y_embedding with a full mask)")
         }
         return CaptionBatch(features: Tensor(shape: shape, data: f.floats()), mask: mask)
     }
 
     /// Rows `range` of the batch (features and mask).
     public func slice(_ range: Range<Int>) -> CaptionBatch {
-        let l = length, c = channels
+        let l = length
+        let c = channels
         let f = Array(features.data[(range.lowerBound * l * c)..<(range.upperBound * l * c)])
-        return CaptionBatch(features: Tensor(shape: [range.count, l, c], data: f),
-                            mask: Array(mask[(range.lowerBound * l)..<(range.upperBound * l)]))
+        return CaptionBatch(
+            features: Tensor(shape: [range.count, l, c], data: f),
+            mask: Array(mask[(range.lowerBound * l)..<(range.upperBound * l)]))
     }
 }

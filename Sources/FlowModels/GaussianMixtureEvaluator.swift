@@ -15,7 +15,8 @@ final class GaussianMixtureEvaluator: VelocityEvaluator {
         self.field = field
         self.maxRows = maxRows
         self.times = times.map(Double.init)
-        let km = field.totalComponents, d = field.dimension
+        let km = field.totalComponents
+        let d = field.dimension
         logDets = .allocate(capacity: max(1, times.count * km))
         for (i, t) in self.times.enumerated() {
             for k in 0..<km { logDets[i * km + k] = field.logDet(component: k, t: t) }

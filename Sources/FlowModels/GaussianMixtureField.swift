@@ -1,5 +1,5 @@
-import Foundation
 import FlowTensor
+import Foundation
 
 /// The exact velocity field of a class-conditional diagonal Gaussian mixture under the linear path.
 ///
@@ -94,9 +94,13 @@ public final class GaussianMixtureField: VelocityField {
     /// fitted over N = 4, 8, 16, 32 through `flowturbo sample` (64 samples), Euler 0.95, Heun 2.0, H1P 1.9. (With
     /// standard deviations down to 0.4 the same fit gave Heun 1.80 and H1P 1.69: pre-asymptotic curvature.)
     public static func synthetic() -> GaussianMixtureField {
-        let d = 16, k = 4, m = 3
+        let d = 16
+        let k = 4
+        let m = 3
         var rng = SplitMix64(seed: 20_240_917)
-        var w = [Double](), mu = [Double](), v = [Double]()
+        var w = [Double]()
+        var mu = [Double]()
+        var v = [Double]()
         for _ in 0..<(k * m) { w.append(0.5 + rng.uniform()) }
         for _ in 0..<(k * m * d) { mu.append(0.7 * rng.normal()) }
         for _ in 0..<(k * m * d) {
@@ -112,7 +116,8 @@ public final class GaussianMixtureField: VelocityField {
     /// Sum over coordinates of log(t² σ² + (1 − t)²) for component `k` (the time-only part of its log-density).
     @inline(__always)
     func logDet(component k: Int, t: Double) -> Double {
-        let b2 = (1 - t) * (1 - t), t2 = t * t
+        let b2 = (1 - t) * (1 - t)
+        let t2 = t * t
         let s = sigma2 + k * dimension
         var acc = 0.0
         for j in 0..<dimension { acc += log(t2 * s[j] + b2) }
@@ -132,10 +137,13 @@ public final class GaussianMixtureField: VelocityField {
         let first = isNull ? 0 : Int(label) * componentsPerClass
         let last = isNull ? totalComponents : first + componentsPerClass
         let nullShift = isNull ? -log(Double(numClasses)) : 0
-        let b = 1 - t, b2 = b * b, t2 = t * t
+        let b = 1 - t
+        let b2 = b * b
+        let t2 = t * t
         var best = -Double.infinity
         for k in first..<last {
-            let m = mu + k * d, s = sigma2 + k * d
+            let m = mu + k * d
+            let s = sigma2 + k * d
             var q = 0.0
             for j in 0..<d {
                 let v = t2 * s[j] + b2
@@ -158,7 +166,8 @@ public final class GaussianMixtureField: VelocityField {
         for k in first..<last {
             let w = scratch[k] * inv
             if w < 1e-18 { continue }
-            let m = mu + k * d, s = sigma2 + k * d
+            let m = mu + k * d
+            let s = sigma2 + k * d
             for j in 0..<d {
                 let v = t2 * s[j] + b2
                 out[j] += w * (m[j] + (t * s[j] - b) / v * (x[j] - t * m[j]))

@@ -18,7 +18,8 @@ extension GaussianMixtureField {
             }
             return v
         }
-        let k = try int("num_classes"), m = try int("components")
+        let k = try int("num_classes")
+        let m = try int("components")
         guard let shapeString = f.metadata["sample_shape"] else {
             throw FlowError("\(path): metadata \"sample_shape\" missing")
         }
@@ -37,7 +38,9 @@ extension GaussianMixtureField {
 
     /// Writes the mixture as float32 safetensors with its configuration in the metadata.
     public func write(_ path: String, extraMetadata: [String: String] = [:]) throws {
-        let k = numClasses, m = componentsPerClass, d = dimension
+        let k = numClasses
+        let m = componentsPerClass
+        let d = dimension
         var meta = extraMetadata
         meta["format"] = "flowturbo-gmm"
         meta["num_classes"] = String(k)

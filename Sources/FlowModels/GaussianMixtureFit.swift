@@ -11,11 +11,14 @@ extension GaussianMixtureField {
         kmeansIterations: Int = 10, emIterations: Int = 5, varianceFloor: Double = 0.01,
         seed: UInt64 = 0
     ) throws -> GaussianMixtureField {
-        let d = sampleShape.reduce(1, *), m = components
+        let d = sampleShape.reduce(1, *)
+        let m = components
         guard data.count == labels.count * d else {
             throw FlowError("fit: \(data.count) values do not hold \(labels.count) rows of \(d)")
         }
-        var weights = [Double](), means = [Double](), variances = [Double]()
+        var weights = [Double]()
+        var means = [Double]()
+        var variances = [Double]()
         var rng = SplitMix64(seed: seed)
         for c in 0..<numClasses {
             let rows = labels.indices.filter { labels[$0] == c }
@@ -33,7 +36,10 @@ extension GaussianMixtureField {
                 mu.withUnsafeMutableBufferPointer { mb in
                     v.withUnsafeMutableBufferPointer { vb in
                         resp.withUnsafeMutableBufferPointer { rb in
-                            let x = xb.baseAddress!, mu = mb.baseAddress!, v = vb.baseAddress!, resp = rb.baseAddress!
+                            let x = xb.baseAddress!
+                            let mu = mb.baseAddress!
+                            let v = vb.baseAddress!
+                            let resp = rb.baseAddress!
                             func dist2(_ i: Int, _ k: Int) -> Double {
                                 var s = 0.0
                                 for j in 0..<d {
@@ -66,7 +72,8 @@ extension GaussianMixtureField {
                             for iter in 0..<(kmeansIterations + emIterations) {
                                 if iter < kmeansIterations {
                                     for i in 0..<n {
-                                        var bk = 0, bd = Double.infinity
+                                        var bk = 0
+                                        var bd = Double.infinity
                                         for k in 0..<m {
                                             let e = dist2(i, k)
                                             if e < bd {
@@ -82,7 +89,8 @@ extension GaussianMixtureField {
                                         for k in 0..<m {
                                             var q = 0.0
                                             for j in 0..<d {
-                                                let e = x[i * d + j] - mu[k * d + j], vv = v[k * d + j]
+                                                let e = x[i * d + j] - mu[k * d + j]
+                                                let vv = v[k * d + j]
                                                 q += e * e / vv + log(vv)
                                             }
                                             let lp = log(max(pi[k], 1e-300)) - 0.5 * q

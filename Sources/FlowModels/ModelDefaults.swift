@@ -11,7 +11,8 @@ public struct Recommendation: Codable, Equatable {
     public var refiner: String?
     public var planWithoutRefiner: String?
 
-    public init(plan: String, refinerStep: String, guidance: Float, refiner: String?, planWithoutRefiner: String? = nil) {
+    public init(plan: String, refinerStep: String, guidance: Float, refiner: String?, planWithoutRefiner: String? = nil)
+    {
         self.plan = plan
         self.refinerStep = refinerStep
         self.guidance = guidance
@@ -36,7 +37,8 @@ public struct Recommendation: Codable, Equatable {
         do {
             return try JSONDecoder().decode(Recommendation.self, from: Data(text.utf8))
         } catch {
-            throw FlowError("\(path): metadata \(metadataKey) is not valid JSON with plan, refiner_step, guidance: \(error)")
+            throw FlowError(
+                "\(path): metadata \(metadataKey) is not valid JSON with plan, refiner_step, guidance: \(error)")
         }
     }
 }
@@ -74,8 +76,10 @@ public enum ModelDefaults {
     /// The value of a refiner option that disables the recommended refiner.
     public static let noRefiner = "none"
 
-    public static func resolve(model: String?, refiner: String?, plan: String?, refinerStep: String?,
-                               guidance: Float?, text: Bool = false) throws -> ResolvedSampling {
+    public static func resolve(
+        model: String?, refiner: String?, plan: String?, refinerStep: String?,
+        guidance: Float?, text: Bool = false
+    ) throws -> ResolvedSampling {
         let spec = model ?? (text ? defaultTextPredictorSpec : ModelLoader.defaultPredictorSpec)
         let rec = spec.hasPrefix("gmm:") ? nil : try FileIO.exists(spec) ? Recommendation.read(spec) : nil
         var ref: String?
@@ -88,13 +92,17 @@ public enum ModelDefaults {
         let fromRec = rec != nil && (plan == nil || refinerStep == nil || guidance == nil)
         // With a refiner, the recommended plan only when it has R steps: a plan recommended for a model without a
         // refiner (e.g. the text model's provisional H8) would leave an explicit --refiner unused.
-        let recPlan = ref != nil ? rec.flatMap { $0.plan.contains("R") ? $0.plan : nil }
+        let recPlan =
+            ref != nil
+            ? rec.flatMap { $0.plan.contains("R") ? $0.plan : nil }
             : (rec?.planWithoutRefiner ?? rec.map { _ in "H8" })
         let chosenPlan = plan ?? recPlan ?? (ref != nil ? "H2P4R2" : "H8")
         return ResolvedSampling(
             model: spec, refiner: ref, plan: chosenPlan, refinerStep: refinerStep ?? rec?.refinerStep ?? "heun",
             guidance: guidance ?? rec?.guidance ?? 1,
-            source: fromRec ? "metadata of \(spec)" : (rec == nil && (plan == nil || guidance == nil) ? "built-in" : "command line"))
+            source: fromRec
+                ? "metadata of \(spec)" : (rec == nil && (plan == nil || guidance == nil) ? "built-in" : "command line")
+        )
     }
 
     /// Default predictor of prompt runs: the shipped text-to-image model (`Models/pixart-quad.safetensors`, the

@@ -1,6 +1,6 @@
 import CSHA256
-import Foundation
 import FlowTensor
+import Foundation
 
 /// Resolves model specs used on the command line and in cluster assignments.
 ///
@@ -13,11 +13,16 @@ public enum ModelLoader {
     /// Loads "gmm:synthetic", "gmm:mnist" or a safetensors path (→ `SiTModel.load`). Error lists the presets if unknown.
     public static func load(_ spec: String, heads: Int? = nil, refiner: Bool? = nil) throws -> VelocityField {
         if spec.hasPrefix("gmm:") {
-            if refiner == true { throw FlowError("\(spec) is an analytic predictor, not a refiner; pass a refiner checkpoint to --refiner") }
+            if refiner == true {
+                throw FlowError(
+                    "\(spec) is an analytic predictor, not a refiner; pass a refiner checkpoint to --refiner")
+            }
             return try loadMixture(spec)
         }
         guard FileIO.exists(spec) else {
-            throw FlowError("model \"\(spec)\" is neither a preset (\(presets.joined(separator: ", "))) nor an existing safetensors file")
+            throw FlowError(
+                "model \"\(spec)\" is neither a preset (\(presets.joined(separator: ", "))) nor an existing safetensors file"
+            )
         }
         let file = try SafeTensors.load(spec)
         if file.metadata["format"] == "flowturbo-gmm" {
@@ -34,14 +39,17 @@ public enum ModelLoader {
         case "gmm:synthetic": return nil
         case "gmm:mnist": return modelsDirectory + "/gmm-mnist.safetensors"
         default:
-            throw FlowError("unknown preset \"\(spec)\"; presets: \(presets.joined(separator: ", ")), or a safetensors path")
+            throw FlowError(
+                "unknown preset \"\(spec)\"; presets: \(presets.joined(separator: ", ")), or a safetensors path")
         }
     }
 
     static func loadMixture(_ spec: String) throws -> GaussianMixtureField {
         guard let path = try presetFile(spec) else { return GaussianMixtureField.synthetic() }
         guard FileIO.exists(path) else {
-            throw FlowError("\(spec): \(path) not found; set FLOWTURBO_MODELS to the repository's Models/ directory or rebuild it with `flowturbo fit-gmm`")
+            throw FlowError(
+                "\(spec): \(path) not found; set FLOWTURBO_MODELS to the repository's Models/ directory or rebuild it with `flowturbo fit-gmm`"
+            )
         }
         return try GaussianMixtureField.load(path)
     }
@@ -57,7 +65,9 @@ public enum ModelLoader {
                 dir = String(dir[..<slash])
                 let candidate = (dir.isEmpty ? "" : dir) + "/Models"
                 var isDir: ObjCBool = false
-                if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDir), isDir.boolValue { return candidate }
+                if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDir), isDir.boolValue {
+                    return candidate
+                }
                 if dir.isEmpty { break }
             }
         }
@@ -105,7 +115,10 @@ public enum SHA256 {
     public static func hex(_ data: [UInt8]) -> String {
         let digits = Array("0123456789abcdef")
         var s = ""
-        for b in hash(data) { s.append(digits[Int(b >> 4)]); s.append(digits[Int(b & 15)]) }
+        for b in hash(data) {
+            s.append(digits[Int(b >> 4)])
+            s.append(digits[Int(b & 15)])
+        }
         return s
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
 import FlowTensor
+import Foundation
 
 /// Hyper-parameters of a PixArt-α text-conditioned transformer (predictor) or its FlowTurbo refiner.
 ///
@@ -21,8 +21,10 @@ public struct PixArtConfig: Equatable, Codable, Sendable {
     public var isRefiner: Bool
     public var frequencyEmbeddingSize: Int = 256
 
-    public init(inputSize: Int, patchSize: Int, inChannels: Int, hiddenSize: Int, depth: Int, numHeads: Int,
-                mlpRatio: Double = 4, captionChannels: Int, captionTokens: Int, learnSigma: Bool, isRefiner: Bool) {
+    public init(
+        inputSize: Int, patchSize: Int, inChannels: Int, hiddenSize: Int, depth: Int, numHeads: Int,
+        mlpRatio: Double = 4, captionChannels: Int, captionTokens: Int, learnSigma: Bool, isRefiner: Bool
+    ) {
         self.inputSize = inputSize
         self.patchSize = patchSize
         self.inChannels = inChannels
@@ -71,7 +73,10 @@ public struct PixArtConfig: Equatable, Codable, Sendable {
     /// Multiply-add FLOPs (×2) of the token path of one sample with `captionLength` valid caption tokens
     /// (excludes the per-(t, caption) work: timestep MLP, t_block, caption projection and cross-attention K/V).
     public func flopsPerSample(captionLength: Int) -> Double {
-        let t = Double(tokens), d = Double(hiddenSize), p2 = Double(patchSize * patchSize), l = Double(captionLength)
+        let t = Double(tokens)
+        let d = Double(hiddenSize)
+        let p2 = Double(patchSize * patchSize)
+        let l = Double(captionLength)
         let embed = 2 * t * Double(embedChannels) * p2 * d
         let selfAttn = 2 * t * d * 3 * d + 4 * t * t * d + 2 * t * d * d
         let cross = 2 * t * d * d + 4 * t * l * d + 2 * t * d * d
@@ -86,7 +91,8 @@ public struct PixArtConfig: Equatable, Codable, Sendable {
     /// FLOPs per row of the work done once per (t, caption): timestep MLP + t_block, caption projection and
     /// every block's K/V projection at L_max tokens.
     public var conditioningFlopsPerRow: Double {
-        let d = Double(hiddenSize), l = Double(captionTokens)
+        let d = Double(hiddenSize)
+        let l = Double(captionTokens)
         let time = 2 * Double(frequencyEmbeddingSize) * d + 2 * d * d + 2 * d * 6 * d
         let caption = 2 * l * Double(captionChannels) * d + 2 * l * d * d + Double(depth) * 2 * l * d * 2 * d
         return time + caption
@@ -94,7 +100,9 @@ public struct PixArtConfig: Equatable, Codable, Sendable {
 
     /// Parameter count (pos_embed and the null caption y_embedding are buffers and are not counted).
     public var parameterCount: Int {
-        let d = hiddenSize, p2 = patchSize * patchSize, h = mlpHidden
+        let d = hiddenSize
+        let p2 = patchSize * patchSize
+        let h = mlpHidden
         let embed = d * embedChannels * p2 + d
         let temb = frequencyEmbeddingSize * d + d + d * d + d
         let tblock = 6 * d * d + 6 * d

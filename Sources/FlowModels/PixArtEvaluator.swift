@@ -24,12 +24,12 @@ public final class PixArtEvaluator: CaptionConditionedEvaluator {
     let times: [Float]
     var rows = 0
     var captionsSet = false
-    let offsets, lengths: UnsafeMutablePointer<Int>   // per row: first packed caption token, valid tokens
-    let capFeat, capHid, capEmb, kv: Buffer            // packed valid caption tokens; kv: [depth][tokens, 2D]
-    let kvStride: Int                                  // floats of one block's K/V for all rows
+    let offsets, lengths: UnsafeMutablePointer<Int>  // per row: first packed caption token, valid tokens
+    let capFeat, capHid, capEmb, kv: Buffer  // packed valid caption tokens; kv: [depth][tokens, 2D]
+    let kvStride: Int  // floats of one block's K/V for all rows
     let patches, x, h, qkv, attn, mlp, y, scores, qx, crossScratch: Buffer
-    let freq, temb, tmp, t0, mods: Buffer              // per-row time conditioning (general path)
-    let timeCache: Buffer                              // [times, modulationWidth]
+    let freq, temb, tmp, t0, mods: Buffer  // per-row time conditioning (general path)
+    let timeCache: Buffer  // [times, modulationWidth]
     let freqs: [Float]
 
     init(model: PixArtModel, maxRows: Int, times: [Float], maxCaptionLength: Int? = nil) {
@@ -40,7 +40,10 @@ public final class PixArtEvaluator: CaptionConditionedEvaluator {
         self.times = times
         self.maxCaptionLength = max(maxCaptionLength ?? 0, c.captionTokens)
         chunkRows = min(max(maxRows, 1), max(1, PixArtEvaluator.chunkTokens / c.tokens))
-        let t = c.tokens, d = c.hiddenSize, r = chunkRows * t, rowsCap = max(maxRows, 1)
+        let t = c.tokens
+        let d = c.hiddenSize
+        let r = chunkRows * t
+        let rowsCap = max(maxRows, 1)
         let capTokens = rowsCap * self.maxCaptionLength
         offsets = .allocate(capacity: rowsCap)
         offsets.initialize(repeating: 0, count: rowsCap)
@@ -83,12 +86,16 @@ public final class PixArtEvaluator: CaptionConditionedEvaluator {
     /// `features + r·length·C` with `mask[r·length + j] != 0` marking real tokens (nil = all real); rows
     /// `captionRows ..< rows` take the null caption (`y_embedding`, every token real: PixArt's guidance input).
     /// Runs the caption MLP and every block's K/V projection once for the batch.
-    public func setCaptions(features: UnsafePointer<Float>?, mask: UnsafePointer<Int32>?, length: Int,
-                            captionRows: Int, rows: Int) {
+    public func setCaptions(
+        features: UnsafePointer<Float>?, mask: UnsafePointer<Int32>?, length: Int,
+        captionRows: Int, rows: Int
+    ) {
         precondition(rows <= maxRows, "PixArtEvaluator: \(rows) rows > maxRows \(maxRows)")
-        precondition(captionRows <= rows && (captionRows == 0 || (features != nil && length <= maxCaptionLength)),
-                     "PixArtEvaluator: captions longer than \(maxCaptionLength) tokens or missing")
-        let cc = c.captionChannels, d = c.hiddenSize
+        precondition(
+            captionRows <= rows && (captionRows == 0 || (features != nil && length <= maxCaptionLength)),
+            "PixArtEvaluator: captions longer than \(maxCaptionLength) tokens or missing")
+        let cc = c.captionChannels
+        let d = c.hiddenSize
         self.rows = rows
         var n = 0
         for r in 0..<rows {
@@ -110,8 +117,9 @@ public final class PixArtEvaluator: CaptionConditionedEvaluator {
         Gemm.linear(capHid.ptr, rows: n, inF: d, weight: w.yFc2W.ptr, bias: w.yFc2B.ptr, outF: d, out: capEmb.ptr)
         for l in 0..<c.depth {
             let b = w.blocks[l]
-            Gemm.linear(capEmb.ptr, rows: n, inF: d, weight: b.kvW.ptr, bias: b.kvB.ptr, outF: 2 * d,
-                        out: kv.ptr + l * kvStride)
+            Gemm.linear(
+                capEmb.ptr, rows: n, inF: d, weight: b.kvW.ptr, bias: b.kvB.ptr, outF: 2 * d,
+                out: kv.ptr + l * kvStride)
         }
         captionsSet = true
     }
@@ -125,21 +133,27 @@ public final class PixArtEvaluator: CaptionConditionedEvaluator {
         }
     }
 
-    public func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, timeIndex: Int,
-                         out: UnsafeMutablePointer<Float>) {
+    public func evaluate(
+        x: UnsafePointer<Float>, v: UnsafePointer<Float>?, timeIndex: Int,
+        out: UnsafeMutablePointer<Float>
+    ) {
         tokenPath(x: x, v: v, mods: timeCache.ptr + timeIndex * c.modulationWidth, modStride: 0, rows: rows, out: out)
     }
 
-    public func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, t: Float,
-                         out: UnsafeMutablePointer<Float>) {
+    public func evaluate(
+        x: UnsafePointer<Float>, v: UnsafePointer<Float>?, t: Float,
+        out: UnsafeMutablePointer<Float>
+    ) {
         tmp.ptr[0] = t
         conditioning(t: UnsafePointer(tmp.ptr), rows: 1, into: mods.ptr)
         tokenPath(x: x, v: v, mods: mods.ptr, modStride: 0, rows: rows, out: out)
     }
 
     /// Full forward with a time per row, after `setCaptions` (used by `flowturbo forward` and tests).
-    public func forward(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, t: UnsafePointer<Float>,
-                        out: UnsafeMutablePointer<Float>) {
+    public func forward(
+        x: UnsafePointer<Float>, v: UnsafePointer<Float>?, t: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>
+    ) {
         conditioning(t: t, rows: rows, into: mods.ptr)
         tokenPath(x: x, v: v, mods: mods.ptr, modStride: c.modulationWidth, rows: rows, out: out)
     }
@@ -147,21 +161,26 @@ public final class PixArtEvaluator: CaptionConditionedEvaluator {
     /// mods[r] = [scale_shift_table_l + t_block(t_emb) (6D) × depth | final table + t_emb (2D)],
     /// t_emb = t_embedder(t_r).
     func conditioning(t: UnsafePointer<Float>, rows: Int, into m: UnsafeMutablePointer<Float>) {
-        let d = c.hiddenSize, fdim = c.frequencyEmbeddingSize, mw = c.modulationWidth
+        let d = c.hiddenSize
+        let fdim = c.frequencyEmbeddingSize
+        let mw = c.modulationWidth
         Embeddings.timestep(t, rows: rows, freqs: freqs, dim: fdim, out: freq.ptr)
         Gemm.linear(freq.ptr, rows: rows, inF: fdim, weight: w.t0W.ptr, bias: w.t0B.ptr, outF: d, out: tmp.ptr)
         Activations.silu(tmp.ptr, count: rows * d)
         Gemm.linear(tmp.ptr, rows: rows, inF: d, weight: w.t2W.ptr, bias: w.t2B.ptr, outF: d, out: temb.ptr)
         Activations.silu(temb.ptr, count: rows * d, out: tmp.ptr)
         Gemm.linear(tmp.ptr, rows: rows, inF: d, weight: w.tBlockW.ptr, bias: w.tBlockB.ptr, outF: 6 * d, out: t0.ptr)
-        for l in 0..<c.depth {   // index loops: `for … in array` allocates in unoptimised builds
-            AdaLNSingle.forward(t0: t0.ptr, t0Stride: 6 * d, table: w.blocks[l].table.ptr, rows: rows, width: 6 * d,
-                                out: m + l * 6 * d, outStride: mw)
+        for l in 0..<c.depth {  // index loops: `for … in array` allocates in unoptimised builds
+            AdaLNSingle.forward(
+                t0: t0.ptr, t0Stride: 6 * d, table: w.blocks[l].table.ptr, rows: rows, width: 6 * d,
+                out: m + l * 6 * d, outStride: mw)
         }
         let mf = m + c.depth * 6 * d
-        AdaLNSingle.forward(t0: temb.ptr, t0Stride: d, table: w.finalTable.ptr, rows: rows, width: d,
-                            out: mf, outStride: mw)
-        AdaLNSingle.forward(t0: temb.ptr, t0Stride: d, table: w.finalTable.ptr + d, rows: rows, width: d,
-                            out: mf + d, outStride: mw)
+        AdaLNSingle.forward(
+            t0: temb.ptr, t0Stride: d, table: w.finalTable.ptr, rows: rows, width: d,
+            out: mf, outStride: mw)
+        AdaLNSingle.forward(
+            t0: temb.ptr, t0Stride: d, table: w.finalTable.ptr + d, rows: rows, width: d,
+            out: mf + d, outStride: mw)
     }
 }

@@ -21,14 +21,20 @@ public final class PixArtModel: CaptionConditionedField {
 
     /// Loads a checkpoint: config from `__metadata__` when present, otherwise derived from the tensor shapes
     /// (`heads` and `refiner` settle what shapes cannot; `inputSize` only matters for a file without pos_embed).
-    public static func load(_ path: String, heads: Int? = nil, refiner: Bool? = nil, inputSize: Int? = nil) throws
-        -> PixArtModel {
+    public static func load(
+        _ path: String, heads: Int? = nil, refiner: Bool? = nil, inputSize: Int? = nil
+    ) throws
+        -> PixArtModel
+    {
         try load(SafeTensors.load(path), heads: heads, refiner: refiner, inputSize: inputSize)
     }
 
     /// The same from an already parsed file.
-    public static func load(_ f: SafeTensorsFile, heads: Int? = nil, refiner: Bool? = nil, inputSize: Int? = nil) throws
-        -> PixArtModel {
+    public static func load(
+        _ f: SafeTensorsFile, heads: Int? = nil, refiner: Bool? = nil, inputSize: Int? = nil
+    ) throws
+        -> PixArtModel
+    {
         let path = f.path
         var config: PixArtConfig
         if let c = try PixArtConfig.fromMetadata(f.metadata, source: path) {
@@ -57,15 +63,20 @@ public final class PixArtModel: CaptionConditionedField {
         PixArtEvaluator(model: self, maxRows: maxRows, times: times)
     }
 
-    public func makeCaptionEvaluator(maxRows: Int, times: [Float], maxCaptionLength: Int)
-        -> CaptionConditionedEvaluator {
+    public func makeCaptionEvaluator(
+        maxRows: Int, times: [Float], maxCaptionLength: Int
+    )
+        -> CaptionConditionedEvaluator
+    {
         PixArtEvaluator(model: self, maxRows: maxRows, times: times, maxCaptionLength: maxCaptionLength)
     }
 
     /// Convenience forward on tensors (allocates; for the CLI and tests): x (N,C,H,W), t (N), caption (N,L,C_caption)
     /// token features, mask (N·L, non-zero = real token), v like x for refiners. `rawOffset` returns a refiner's r.
-    public func forward(x: Tensor, t: [Float], caption: Tensor, mask: [Int32], v: Tensor? = nil,
-                        rawOffset: Bool = false) throws -> Tensor {
+    public func forward(
+        x: Tensor, t: [Float], caption: Tensor, mask: [Int32], v: Tensor? = nil,
+        rawOffset: Bool = false
+    ) throws -> Tensor {
         let n = t.count
         let shape = [n] + sampleShape
         guard x.shape == shape else {
@@ -73,8 +84,9 @@ public final class PixArtModel: CaptionConditionedField {
         }
         let cs = caption.shape
         guard cs.count == 3, cs[0] == n, cs[2] == captionChannels, cs[1] > 0 else {
-            throw FlowError("caption has shape \(caption.shapeDescription), expected (\(n), L, \(captionChannels)) "
-                            + "token features")
+            throw FlowError(
+                "caption has shape \(caption.shapeDescription), expected (\(n), L, \(captionChannels)) "
+                    + "token features")
         }
         let l = caption.shape[1]
         guard mask.count == n * l else {

@@ -2,12 +2,13 @@ import FlowTensor
 
 /// The parameters of one PixArt block, under the official state-dict names `blocks.{i}.…`.
 public final class PixArtBlockWeights {
-    public let table: Buffer                                   // scale_shift_table (6, D)
-    public let qkvW, qkvB, projW, projB: Buffer                // attn.qkv, attn.proj
-    public let qW, qB, kvW, kvB, crossW, crossB: Buffer        // cross_attn.q_linear, kv_linear, proj
-    public let fc1W, fc1B, fc2W, fc2B: Buffer                  // mlp.fc1, mlp.fc2
+    public let table: Buffer  // scale_shift_table (6, D)
+    public let qkvW, qkvB, projW, projB: Buffer  // attn.qkv, attn.proj
+    public let qW, qB, kvW, kvB, crossW, crossB: Buffer  // cross_attn.q_linear, kv_linear, proj
+    public let fc1W, fc1B, fc2W, fc2B: Buffer  // mlp.fc1, mlp.fc2
     init(_ c: PixArtConfig) {
-        let d = c.hiddenSize, h = c.mlpHidden
+        let d = c.hiddenSize
+        let h = c.mlpHidden
         table = Buffer(count: 6 * d)
         qkvW = Buffer(count: 3 * d * d)
         qkvB = Buffer(count: 3 * d)
@@ -29,19 +30,21 @@ public final class PixArtBlockWeights {
 /// All parameters and buffers of a PixArt-α network, each a preallocated `Buffer`, named as in the official code.
 public final class PixArtWeights {
     public let config: PixArtConfig
-    public let xW, xB, pos: Buffer                             // x_embedder.proj, pos_embed
-    public let t0W, t0B, t2W, t2B: Buffer                      // t_embedder.mlp.{0,2}
-    public let tBlockW, tBlockB: Buffer                        // t_block.1
-    public let yFc1W, yFc1B, yFc2W, yFc2B: Buffer              // y_embedder.y_proj.fc{1,2}
-    public let nullCaption: Buffer                             // y_embedder.y_embedding (L_max, C_caption)
-    public let finalTable, finalW, finalB: Buffer              // final_layer.scale_shift_table, final_layer.linear
+    public let xW, xB, pos: Buffer  // x_embedder.proj, pos_embed
+    public let t0W, t0B, t2W, t2B: Buffer  // t_embedder.mlp.{0,2}
+    public let tBlockW, tBlockB: Buffer  // t_block.1
+    public let yFc1W, yFc1B, yFc2W, yFc2B: Buffer  // y_embedder.y_proj.fc{1,2}
+    public let nullCaption: Buffer  // y_embedder.y_embedding (L_max, C_caption)
+    public let finalTable, finalW, finalB: Buffer  // final_layer.scale_shift_table, final_layer.linear
     public let blocks: [PixArtBlockWeights]
 
     /// Zero-initialised weights with the default fixed sin-cos position embedding
     /// (PixArt's `lewei_scale = 1`, `base_size = input_size // patch`, which equals MAE's).
     public init(config c: PixArtConfig) {
         config = c
-        let d = c.hiddenSize, p2 = c.patchSize * c.patchSize, cc = c.captionChannels
+        let d = c.hiddenSize
+        let p2 = c.patchSize * c.patchSize
+        let cc = c.captionChannels
         xW = Buffer(count: d * c.embedChannels * p2)
         xB = Buffer(count: d)
         pos = Buffer(Embeddings.positional2D(dim: d, grid: c.grid))
@@ -64,7 +67,11 @@ public final class PixArtWeights {
 
     /// Every tensor with its official name and PyTorch shape, in a stable order.
     public var named: [(name: String, shape: [Int], buffer: Buffer)] {
-        let c = config, d = c.hiddenSize, p = c.patchSize, h = c.mlpHidden, cc = c.captionChannels
+        let c = config
+        let d = c.hiddenSize
+        let p = c.patchSize
+        let h = c.mlpHidden
+        let cc = c.captionChannels
         var out: [(String, [Int], Buffer)] = [
             ("x_embedder.proj.weight", [d, c.embedChannels, p, p], xW), ("x_embedder.proj.bias", [d], xB),
             ("pos_embed", [1, c.tokens, d], pos),

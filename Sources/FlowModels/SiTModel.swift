@@ -27,7 +27,9 @@ public final class SiTModel: VelocityField {
             config = c
             if let h = heads { config.numHeads = h }
             if let r = refiner, r != c.isRefiner {
-                throw FlowError("\(path): metadata says this is a \(c.isRefiner ? "refiner" : "predictor"); \(r ? "drop --refiner" : "use it as --refiner")")
+                throw FlowError(
+                    "\(path): metadata says this is a \(c.isRefiner ? "refiner" : "predictor"); \(r ? "drop --refiner" : "use it as --refiner")"
+                )
             }
         } else {
             config = try SiTConfig.derive(from: f, heads: heads, refiner: refiner)
@@ -63,7 +65,8 @@ public final class SiTModel: VelocityField {
                 throw FlowError("a refiner needs --v with the same shape as x \(shape)")
             }
         } else if v != nil {
-            throw FlowError("--v is only for refiners; this checkpoint is a predictor (pass --refiner if it is a refiner)")
+            throw FlowError(
+                "--v is only for refiners; this checkpoint is a predictor (pass --refiner if it is a refiner)")
         }
         let ev = SiTEvaluator(model: self, maxRows: n, times: [])
         ev.addsPrevious = !rawOffset
@@ -74,10 +77,14 @@ public final class SiTModel: VelocityField {
                     out.data.withUnsafeMutableBufferPointer { op in
                         if let v {
                             v.data.withUnsafeBufferPointer { vp in
-                                ev.forward(x: xp.baseAddress!, v: vp.baseAddress!, t: tp.baseAddress!, labels: yp.baseAddress!, rows: n, out: op.baseAddress!)
+                                ev.forward(
+                                    x: xp.baseAddress!, v: vp.baseAddress!, t: tp.baseAddress!, labels: yp.baseAddress!,
+                                    rows: n, out: op.baseAddress!)
                             }
                         } else {
-                            ev.forward(x: xp.baseAddress!, v: nil, t: tp.baseAddress!, labels: yp.baseAddress!, rows: n, out: op.baseAddress!)
+                            ev.forward(
+                                x: xp.baseAddress!, v: nil, t: tp.baseAddress!, labels: yp.baseAddress!, rows: n,
+                                out: op.baseAddress!)
                         }
                     }
                 }

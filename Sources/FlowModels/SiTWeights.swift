@@ -4,12 +4,18 @@ import FlowTensor
 public final class SiTBlockWeights {
     public let qkvW, qkvB, projW, projB, fc1W, fc1B, fc2W, fc2B, adaW, adaB: Buffer
     init(_ c: SiTConfig) {
-        let d = c.hiddenSize, h = c.mlpHidden
-        qkvW = Buffer(count: 3 * d * d); qkvB = Buffer(count: 3 * d)
-        projW = Buffer(count: d * d); projB = Buffer(count: d)
-        fc1W = Buffer(count: h * d); fc1B = Buffer(count: h)
-        fc2W = Buffer(count: d * h); fc2B = Buffer(count: d)
-        adaW = Buffer(count: 6 * d * d); adaB = Buffer(count: 6 * d)
+        let d = c.hiddenSize
+        let h = c.mlpHidden
+        qkvW = Buffer(count: 3 * d * d)
+        qkvB = Buffer(count: 3 * d)
+        projW = Buffer(count: d * d)
+        projB = Buffer(count: d)
+        fc1W = Buffer(count: h * d)
+        fc1B = Buffer(count: h)
+        fc2W = Buffer(count: d * h)
+        fc2B = Buffer(count: d)
+        adaW = Buffer(count: 6 * d * d)
+        adaB = Buffer(count: 6 * d)
     }
 }
 
@@ -22,20 +28,29 @@ public final class SiTWeights {
     /// Zero-initialised weights with the fixed sin-cos position embedding filled in.
     public init(config c: SiTConfig) {
         config = c
-        let d = c.hiddenSize, p2 = c.patchSize * c.patchSize
-        xW = Buffer(count: d * c.embedChannels * p2); xB = Buffer(count: d)
+        let d = c.hiddenSize
+        let p2 = c.patchSize * c.patchSize
+        xW = Buffer(count: d * c.embedChannels * p2)
+        xB = Buffer(count: d)
         pos = Buffer(Embeddings.positional2D(dim: d, grid: c.grid))
-        t0W = Buffer(count: d * c.frequencyEmbeddingSize); t0B = Buffer(count: d)
-        t2W = Buffer(count: d * d); t2B = Buffer(count: d)
+        t0W = Buffer(count: d * c.frequencyEmbeddingSize)
+        t0B = Buffer(count: d)
+        t2W = Buffer(count: d * d)
+        t2B = Buffer(count: d)
         yTable = Buffer(count: (c.numClasses + 1) * d)
         blocks = (0..<c.depth).map { _ in SiTBlockWeights(c) }
-        finalAdaW = Buffer(count: 2 * d * d); finalAdaB = Buffer(count: 2 * d)
-        finalW = Buffer(count: p2 * c.outChannels * d); finalB = Buffer(count: p2 * c.outChannels)
+        finalAdaW = Buffer(count: 2 * d * d)
+        finalAdaB = Buffer(count: 2 * d)
+        finalW = Buffer(count: p2 * c.outChannels * d)
+        finalB = Buffer(count: p2 * c.outChannels)
     }
 
     /// Every tensor with its official name and PyTorch shape, in a stable order.
     public var named: [(name: String, shape: [Int], buffer: Buffer)] {
-        let c = config, d = c.hiddenSize, p = c.patchSize, h = c.mlpHidden
+        let c = config
+        let d = c.hiddenSize
+        let p = c.patchSize
+        let h = c.mlpHidden
         var out: [(String, [Int], Buffer)] = [
             ("x_embedder.proj.weight", [d, c.embedChannels, p, p], xW), ("x_embedder.proj.bias", [d], xB),
             ("pos_embed", [1, c.tokens, d], pos),
@@ -54,8 +69,10 @@ public final class SiTWeights {
             ]
         }
         out += [
-            ("final_layer.adaLN_modulation.1.weight", [2 * d, d], finalAdaW), ("final_layer.adaLN_modulation.1.bias", [2 * d], finalAdaB),
-            ("final_layer.linear.weight", [p * p * c.outChannels, d], finalW), ("final_layer.linear.bias", [p * p * c.outChannels], finalB),
+            ("final_layer.adaLN_modulation.1.weight", [2 * d, d], finalAdaW),
+            ("final_layer.adaLN_modulation.1.bias", [2 * d], finalAdaB),
+            ("final_layer.linear.weight", [p * p * c.outChannels, d], finalW),
+            ("final_layer.linear.bias", [p * p * c.outChannels], finalB),
         ]
         return out
     }

@@ -39,8 +39,9 @@ public protocol Float64VelocityField: AnyObject {
     /// Doubles of scratch one `velocity` call needs.
     var scratchSize: Int { get }
     /// Writes v(x, t, label) for one row into `out` (`dimension` doubles); allocation-free.
-    func velocity(x: UnsafePointer<Double>, t: Double, label: Int32, out: UnsafeMutablePointer<Double>,
-                  scratch: UnsafeMutablePointer<Double>)
+    func velocity(
+        x: UnsafePointer<Double>, t: Double, label: Int32, out: UnsafeMutablePointer<Double>,
+        scratch: UnsafeMutablePointer<Double>)
 }
 
 /// A preallocated evaluation context of a `VelocityField` (not thread-safe; one per thread).
@@ -74,6 +75,7 @@ public protocol CaptionConditionedField: VelocityField {
 public protocol CaptionConditionedEvaluator: VelocityEvaluator {
     /// Rows `0 ..< captionRows` read `length` token features each from `features` (row-major (rows, L, C)) with
     /// `mask` (rows, L), nil = every token real; rows `captionRows ..< rows` take the null caption.
-    func setCaptions(features: UnsafePointer<Float>?, mask: UnsafePointer<Int32>?, length: Int, captionRows: Int,
-                     rows: Int)
+    func setCaptions(
+        features: UnsafePointer<Float>?, mask: UnsafePointer<Int32>?, length: Int, captionRows: Int,
+        rows: Int)
 }

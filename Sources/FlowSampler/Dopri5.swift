@@ -1,6 +1,6 @@
+import FlowModels
 import FlowTensor
 import Foundation
-import FlowModels
 
 /// One sample's velocity in float64 with guidance already applied (the interface `Dopri5` integrates).
 protocol GuidedField64: AnyObject {
@@ -67,7 +67,10 @@ final class Dopri5 {
     /// the solution at the time reached and the outcome says so.
     func solve(_ f: GuidedField64, state: UnsafeMutablePointer<Double>, rtol: Double, atol: Double) -> Outcome {
         for j in 0..<n { y[j] = state[j] }
-        var t = 0.0, h = 0.01, nfe = 0, steps = 0
+        var t = 0.0
+        var h = 0.01
+        var nfe = 0
+        var steps = 0
         f.velocity(t: t, x: y, out: k[0])
         nfe += 1
         while t < 1 {

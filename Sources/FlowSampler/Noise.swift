@@ -8,13 +8,18 @@ import Foundation
 public enum Philox {
     /// One Philox4x32-10 block: 10 rounds of the 4×32 bijection with the Weyl key schedule.
     @inline(__always)
-    public static func block(counter c: (UInt32, UInt32, UInt32, UInt32), key k: (UInt32, UInt32))
+    public static func block(
+        counter c: (UInt32, UInt32, UInt32, UInt32), key k: (UInt32, UInt32)
+    )
         -> (UInt32, UInt32, UInt32, UInt32)
     {
         var (c0, c1, c2, c3) = c
         var (k0, k1) = k
         for round in 0..<10 {
-            if round > 0 { k0 &+= 0x9E37_79B9; k1 &+= 0xBB67_AE85 }
+            if round > 0 {
+                k0 &+= 0x9E37_79B9
+                k1 &+= 0xBB67_AE85
+            }
             let p0 = UInt64(0xD251_1F53) &* UInt64(c0)
             let p1 = UInt64(0xCD9E_8D57) &* UInt64(c2)
             let n0 = UInt32(truncatingIfNeeded: p1 >> 32) ^ c1 ^ k0
@@ -38,7 +43,8 @@ public enum Noise {
     public static func fill(seed: UInt64, index: Int, into: UnsafeMutablePointer<Float>, count: Int) {
         let key = (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32))
         let i = UInt64(bitPattern: Int64(index))
-        let lo = UInt32(truncatingIfNeeded: i), hi = UInt32(truncatingIfNeeded: i >> 32)
+        let lo = UInt32(truncatingIfNeeded: i)
+        let hi = UInt32(truncatingIfNeeded: i >> 32)
         var j = 0
         var blockIndex: UInt32 = 0
         while j < count {
@@ -80,8 +86,9 @@ public enum Labels {
         guard classes > 0 else { return 0 }
         let key = (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32) ^ 0x4C41_424C)
         let i = UInt64(bitPattern: Int64(index))
-        let r = Philox.block(counter: (UInt32(truncatingIfNeeded: i), UInt32(truncatingIfNeeded: i >> 32), 0, 0x4C41_424C),
-                             key: key)
+        let r = Philox.block(
+            counter: (UInt32(truncatingIfNeeded: i), UInt32(truncatingIfNeeded: i >> 32), 0, 0x4C41_424C),
+            key: key)
         return Int32((UInt64(r.0) &* UInt64(classes)) >> 32)
     }
 }

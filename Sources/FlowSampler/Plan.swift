@@ -32,9 +32,12 @@ public struct Plan: Equatable, CustomStringConvertible {
         guard !chars.isEmpty else { throw FlowError("empty plan: \(grammar)") }
         var i = 0
         func number() throws -> Int {
-            var v = 0, digits = 0
+            var v = 0
+            var digits = 0
             while i < chars.count, chars[i] >= 48, chars[i] <= 57 {
-                v = v * 10 + Int(chars[i] - 48); digits += 1; i += 1
+                v = v * 10 + Int(chars[i] - 48)
+                digits += 1
+                i += 1
                 if v > 1_000_000 { throw FlowError("invalid plan \"\(s)\": step count too large; \(grammar)") }
             }
             if digits == 0 { throw fail }
@@ -68,15 +71,15 @@ public struct Plan: Equatable, CustomStringConvertible {
     /// Total steps N on the uniform grid (0 for dopri5, whose grid is adaptive).
     public var steps: Int {
         switch kind {
-        case let .turbo(h, p, r): return h + p + r
-        case let .euler(n): return n
+        case .turbo(let h, let p, let r): return h + p + r
+        case .euler(let n): return n
         case .dopri5: return 0
         }
     }
 
     /// Whether the plan calls a refiner.
     public var needsRefiner: Bool {
-        if case let .turbo(_, _, r) = kind { return r > 0 }
+        if case .turbo(_, _, let r) = kind { return r > 0 }
         return false
     }
 
@@ -84,10 +87,10 @@ public struct Plan: Equatable, CustomStringConvertible {
     /// first step when no velocity is cached yet (a plan starting with P or R). 0 for dopri5 (adaptive).
     public var predictorNFE: Int {
         switch kind {
-        case let .turbo(h, p, r):
+        case .turbo(let h, let p, let r):
             let bootstrap = (h == 0 && (p > 0 || r > 0)) ? 1 : 0
             return 2 * h + p + bootstrap
-        case let .euler(n): return n
+        case .euler(let n): return n
         case .dopri5: return 0
         }
     }
@@ -97,20 +100,20 @@ public struct Plan: Equatable, CustomStringConvertible {
 
     /// Refiner calls per sample for the given R-step shape (Heun 2, Euler 1 per R step).
     public func refinerNFE(for step: RefinerStep) -> Int {
-        guard case let .turbo(_, _, r) = kind else { return 0 }
+        guard case .turbo(_, _, let r) = kind else { return 0 }
         return step == .heun ? 2 * r : r
     }
 
     /// The canonical plan string (parses back to the same plan).
     public var description: String {
         switch kind {
-        case let .turbo(h, p, r):
+        case .turbo(let h, let p, let r):
             var s = ""
             if h > 0 { s += "H\(h)" }
             if p > 0 { s += "P\(p)" }
             if r > 0 { s += "R\(r)" }
             return s
-        case let .euler(n): return "E\(n)"
+        case .euler(let n): return "E\(n)"
         case .dopri5: return "dopri5"
         }
     }
@@ -131,7 +134,10 @@ public struct Guidance: Equatable {
     /// Guided leading channels: nil = all (default); 3 = the official DiT/SiT quirk (other channels take v_cond).
     public var channels: Int?
     /// Creates a guidance setting.
-    public init(scale: Float = 1, channels: Int? = nil) { self.scale = scale; self.channels = channels }
+    public init(scale: Float = 1, channels: Int? = nil) {
+        self.scale = scale
+        self.channels = channels
+    }
     /// Whether a null half is evaluated at all.
     public var isActive: Bool { scale != 1 }
 }
@@ -153,10 +159,17 @@ public struct SamplerOptions {
     /// dopri5 steps (accepted or rejected) per sample before the solve fails with `Dopri5NotConverged`.
     public var maxSteps: Int
     /// Creates options; dopri5 tolerances default to 1e-6/1e-6, its step budget to 100,000.
-    public init(plan: Plan, guidance: Guidance = Guidance(), refinerStep: RefinerStep = .heun, batch: Int = 16,
-                rtol: Double = 1e-6, atol: Double = 1e-6, maxSteps: Int = 100_000) {
-        self.plan = plan; self.guidance = guidance; self.refinerStep = refinerStep
-        self.batch = batch; self.rtol = rtol; self.atol = atol; self.maxSteps = maxSteps
+    public init(
+        plan: Plan, guidance: Guidance = Guidance(), refinerStep: RefinerStep = .heun, batch: Int = 16,
+        rtol: Double = 1e-6, atol: Double = 1e-6, maxSteps: Int = 100_000
+    ) {
+        self.plan = plan
+        self.guidance = guidance
+        self.refinerStep = refinerStep
+        self.batch = batch
+        self.rtol = rtol
+        self.atol = atol
+        self.maxSteps = maxSteps
     }
 }
 

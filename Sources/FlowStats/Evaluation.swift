@@ -39,9 +39,13 @@ public struct EvaluationMetrics: Sendable {
 /// Computes every metric of a generated set against a reference set.
 public enum Evaluation {
     /// Compares `generated` against `reference`: FD always; PRDC, KID, SWD when both hold samples.
-    public static func compare(generated a: StatsSet, reference b: StatsSet, options o: MetricOptions = MetricOptions()) throws -> EvaluationMetrics {
+    public static func compare(
+        generated a: StatsSet, reference b: StatsSet, options o: MetricOptions = MetricOptions()
+    ) throws -> EvaluationMetrics {
         guard a.dimension == b.dimension else {
-            throw FlowError("\(a.source) has dimension \(a.dimension) but \(b.source) has \(b.dimension); compare statistics of the same feature space")
+            throw FlowError(
+                "\(a.source) has dimension \(a.dimension) but \(b.source) has \(b.dimension); compare statistics of the same feature space"
+            )
         }
         let fd = try Frechet.distance(mu1: a.mean, sigma1: a.covariance, mu2: b.mean, sigma2: b.covariance)
         var r = EvaluationMetrics(fd: fd)
@@ -51,14 +55,17 @@ public enum Evaluation {
         }
         guard let sa = a.samples, let sb = b.samples else { return r }
         let d = a.dimension
-        let xa = subsample(sa, d, o.maxSamples, o.seed), xb = subsample(sb, d, o.maxSamples, o.seed)
+        let xa = subsample(sa, d, o.maxSamples, o.seed)
+        let xb = subsample(sb, d, o.maxSamples, o.seed)
         r.samplesUsed = (xa.count / d, xb.count / d)
-        let na = xa.count / d, nb = xb.count / d
+        let na = xa.count / d
+        let nb = xb.count / d
         if na > o.kPR && nb > Swift.max(o.kPR, o.kDC) {
             r.prdc = try PRDC.compute(real: xb, fake: xa, dimension: d, kPR: o.kPR, kDC: o.kDC)
         }
         if Swift.min(na, nb) >= 2 {
-            r.kid = try KID.compute(real: xb, fake: xa, dimension: d, subsetSize: o.kidSubsetSize, subsets: o.kidSubsets, seed: o.seed)
+            r.kid = try KID.compute(
+                real: xb, fake: xa, dimension: d, subsetSize: o.kidSubsetSize, subsets: o.kidSubsets, seed: o.seed)
         }
         r.swd = try SWD.compute(xa, xb, dimension: d, directions: o.swdDirections, seed: o.seed)
         return r

@@ -51,22 +51,27 @@ public struct RandomProjection: FeatureMap {
     /// Builds the projection deterministically from (input, output, seed).
     public init(inputDimension: Int, outputDimension: Int, seed: UInt64) {
         precondition(inputDimension > 0 && outputDimension > 0)
-        self.inputDimension = inputDimension; self.outputDimension = outputDimension; self.seed = seed
+        self.inputDimension = inputDimension
+        self.outputDimension = outputDimension
+        self.seed = seed
         var rng = StatsRandom(seed: seed)
         let scale = 1 / Double(outputDimension).squareRoot()
         weights = (0..<(inputDimension * outputDimension)).map { _ in Float(rng.normal() * scale) }
     }
 
     public func features(_ x: UnsafePointer<Float>, rows: Int, out: UnsafeMutablePointer<Float>) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputDimension), Int32(inputDimension),
-                    1, x, Int32(inputDimension), weights, Int32(inputDimension), 0, out, Int32(outputDimension))
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputDimension), Int32(inputDimension),
+            1, x, Int32(inputDimension), weights, Int32(inputDimension), 0, out, Int32(outputDimension))
     }
 }
 
 /// Builds a feature map by name: "raw" or "random-projection" (with `dimension` and `seed`).
 public enum FeatureMaps {
     /// The named map for inputs of `inputDimension`; unknown names throw listing the choices.
-    public static func make(_ name: String, inputDimension: Int, projectionDimension: Int = 64, seed: UInt64 = 0) throws -> FeatureMap {
+    public static func make(
+        _ name: String, inputDimension: Int, projectionDimension: Int = 64, seed: UInt64 = 0
+    ) throws -> FeatureMap {
         switch name {
         case "raw": return RawFeatures(dimension: inputDimension)
         case "random-projection":

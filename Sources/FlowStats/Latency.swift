@@ -2,7 +2,10 @@ import Histogram
 
 /// Pipeline stages whose latency is recorded.
 public enum LatencyStage: String, CaseIterable, Codable, Sendable {
-    case queueWait = "queue_wait", textEncoder = "text_encoder", predictor, refiner, solverUpdate = "solver_update"
+    case queueWait = "queue_wait"
+    case textEncoder = "text_encoder"
+    case predictor, refiner
+    case solverUpdate = "solver_update"
     case transfer, total
 }
 
@@ -22,7 +25,8 @@ public struct LatencyRecorder: Codable, Sendable {
     public init() {}
 
     static func newHistogram() -> Histogram<UInt64> {
-        var h = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+        var h = Histogram<UInt64>(
+            lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
         h.autoResize = true
         return h
     }
@@ -30,7 +34,9 @@ public struct LatencyRecorder: Codable, Sendable {
     /// Records one latency of `seconds` for `stage` (and, for `.total`, for `worker`).
     public mutating func record(_ stage: LatencyStage, seconds: Double, worker: String? = nil, count: Int = 1) {
         // Clamped to [1 µs, 10⁶ s] (NaN → 1 µs): the histogram's range, and no trap on absurd input.
-        let us = seconds.isFinite ? UInt64(Swift.min(1e12, Swift.max(1, (seconds * 1e6).rounded()))) : (seconds > 0 ? 1_000_000_000_000 : 1)
+        let us =
+            seconds.isFinite
+            ? UInt64(Swift.min(1e12, Swift.max(1, (seconds * 1e6).rounded()))) : (seconds > 0 ? 1_000_000_000_000 : 1)
         var h = stages[stage] ?? Self.newHistogram()
         _ = h.record(us, count: UInt64(count))
         stages[stage] = h
@@ -44,20 +50,32 @@ public struct LatencyRecorder: Codable, Sendable {
     /// Records `samples` completions at `secondsSinceStart`, with their total NFE.
     public mutating func complete(samples: Int, at secondsSinceStart: Double, nfe: Int) {
         let b = Swift.max(0, Int(secondsSinceStart))
-        if completedPerSecond.count <= b { completedPerSecond += [Int](repeating: 0, count: b + 1 - completedPerSecond.count) }
+        if completedPerSecond.count <= b {
+            completedPerSecond += [Int](repeating: 0, count: b + 1 - completedPerSecond.count)
+        }
         completedPerSecond[b] += samples
-        nfeTotal += nfe; nfeSamples += samples
+        nfeTotal += nfe
+        nfeSamples += samples
     }
 
     /// Adds another recorder's histograms, timeline and NFE counts.
     public mutating func merge(_ o: LatencyRecorder) {
-        for (s, h) in o.stages { var m = stages[s] ?? Self.newHistogram(); m.add(h); stages[s] = m }
-        for (w, h) in o.workers { var m = workers[w] ?? Self.newHistogram(); m.add(h); workers[w] = m }
+        for (s, h) in o.stages {
+            var m = stages[s] ?? Self.newHistogram()
+            m.add(h)
+            stages[s] = m
+        }
+        for (w, h) in o.workers {
+            var m = workers[w] ?? Self.newHistogram()
+            m.add(h)
+            workers[w] = m
+        }
         if completedPerSecond.count < o.completedPerSecond.count {
             completedPerSecond += [Int](repeating: 0, count: o.completedPerSecond.count - completedPerSecond.count)
         }
         for (i, c) in o.completedPerSecond.enumerated() { completedPerSecond[i] += c }
-        nfeTotal += o.nfeTotal; nfeSamples += o.nfeSamples
+        nfeTotal += o.nfeTotal
+        nfeSamples += o.nfeSamples
     }
 
     /// Mean NFE per sample (0 when nothing completed).

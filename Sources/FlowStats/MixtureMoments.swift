@@ -6,16 +6,22 @@ import FlowTensor
 /// The global distribution mixes classes with `classWeights` (uniform by default, matching balanced labels).
 public enum MixtureMoments {
     /// (mean, covariance D×D) of class `c` or, with `c == nil`, of the class mixture.
-    public static func moments(weights: [Double], means: [Double], variances: [Double], classes: Int, components: Int,
-                               dimension d: Int, classWeights: [Double]? = nil, of c: Int? = nil) throws -> (mean: [Double], covariance: [Double]) {
+    public static func moments(
+        weights: [Double], means: [Double], variances: [Double], classes: Int, components: Int,
+        dimension d: Int, classWeights: [Double]? = nil, of c: Int? = nil
+    ) throws -> (mean: [Double], covariance: [Double]) {
         let km = classes * components
         guard weights.count == km, means.count == km * d, variances.count == km * d else {
             throw FlowError("mixture moments: expected \(km) weights and \(km * d) means/variances")
         }
         var cw = classWeights ?? [Double](repeating: 1 / Double(classes), count: classes)
-        guard cw.count == classes else { throw FlowError("mixture moments: \(cw.count) class weights for \(classes) classes") }
+        guard cw.count == classes else {
+            throw FlowError("mixture moments: \(cw.count) class weights for \(classes) classes")
+        }
         if let c = c {
-            guard c >= 0 && c < classes else { throw FlowError("mixture moments: class \(c) out of range 0..<\(classes)") }
+            guard c >= 0 && c < classes else {
+                throw FlowError("mixture moments: class \(c) out of range 0..<\(classes)")
+            }
             cw = (0..<classes).map { $0 == c ? 1 : 0 }
         }
         let tot = cw.reduce(0, +)

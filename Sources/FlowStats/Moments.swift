@@ -28,20 +28,30 @@ public struct Moments: Sendable, Equatable {
         self.dimension = dimension
         self.count = 0
         self.shift = shift ?? [Double](repeating: 0, count: dimension)
-        precondition(self.shift.count == dimension, "Moments: shift has \(self.shift.count) values for dimension \(dimension)")
+        precondition(
+            self.shift.count == dimension, "Moments: shift has \(self.shift.count) values for dimension \(dimension)")
         self.sum = [Double](repeating: 0, count: dimension)
         self.outer = [Double](repeating: 0, count: dimension * dimension)
     }
 
     /// Rebuilds moments from stored sums (e.g. read from an `.npz`), validating shapes.
     public init(dimension: Int, count: Int, shift: [Double], sum: [Double], outer: [Double]) throws {
-        guard dimension > 0, count >= 0, shift.count == dimension, sum.count == dimension, outer.count == dimension * dimension else {
-            throw FlowError("moments: inconsistent shapes (D \(dimension), shift \(shift.count), sum \(sum.count), outer \(outer.count)); expected D, D, D×D")
+        guard dimension > 0, count >= 0, shift.count == dimension, sum.count == dimension,
+            outer.count == dimension * dimension
+        else {
+            throw FlowError(
+                "moments: inconsistent shapes (D \(dimension), shift \(shift.count), sum \(sum.count), outer \(outer.count)); expected D, D, D×D"
+            )
         }
-        guard shift.allSatisfy({ $0.isFinite }), sum.allSatisfy({ $0.isFinite }), outer.allSatisfy({ $0.isFinite }) else {
+        guard shift.allSatisfy({ $0.isFinite }), sum.allSatisfy({ $0.isFinite }), outer.allSatisfy({ $0.isFinite })
+        else {
             throw FlowError("moments: sums contain NaN or infinity; the source data had non-finite values")
         }
-        self.dimension = dimension; self.count = count; self.shift = shift; self.sum = sum; self.outer = outer
+        self.dimension = dimension
+        self.count = count
+        self.shift = shift
+        self.sum = sum
+        self.outer = outer
     }
 
     /// Adds `rows` vectors of `dimension` floats (row-major). Non-finite values throw before anything is added.
@@ -50,7 +60,9 @@ public struct Moments: Sendable, Equatable {
     public mutating func add(_ x: UnsafePointer<Float>, rows: Int) throws {
         let d = dimension
         for i in 0..<(rows * d) where !x[i].isFinite {
-            throw FlowError("moments: sample \(i / d) has a non-finite value (NaN or inf) at coordinate \(i % d); the generator diverged or the file is corrupt")
+            throw FlowError(
+                "moments: sample \(i / d) has a non-finite value (NaN or inf) at coordinate \(i % d); the generator diverged or the file is corrupt"
+            )
         }
         let block = 256
         var buf = [Double](repeating: 0, count: Swift.min(rows, block) * d)
@@ -72,8 +84,9 @@ public struct Moments: Sendable, Equatable {
                     }
                 }
                 acc.withUnsafeMutableBufferPointer { a in
-                    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(nb), 1.0,
-                                b.baseAddress, Int32(d), 1.0, a.baseAddress, Int32(d))
+                    cblas_dsyrk(
+                        CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(nb), 1.0,
+                        b.baseAddress, Int32(d), 1.0, a.baseAddress, Int32(d))
                 }
             }
             start += nb
@@ -103,7 +116,9 @@ public struct Moments: Sendable, Equatable {
     /// rounding of the additions). Different shift: `other` is first re-expressed about this shift.
     public mutating func merge(_ other: Moments) throws {
         guard other.dimension == dimension else {
-            throw FlowError("moments: cannot merge dimension \(other.dimension) into \(dimension); shards must use the same feature map")
+            throw FlowError(
+                "moments: cannot merge dimension \(other.dimension) into \(dimension); shards must use the same feature map"
+            )
         }
         let o = other.shift == shift ? other : other.recentered(to: shift)
         count += o.count
@@ -116,7 +131,8 @@ public struct Moments: Sendable, Equatable {
     public func recentered(to newShift: [Double]) -> Moments {
         precondition(newShift.count == dimension)
         var r = Moments(dimension: dimension, shift: newShift)
-        let d = dimension, n = Double(count)
+        let d = dimension
+        let n = Double(count)
         var delta = [Double](repeating: 0, count: d)
         for j in 0..<d { delta[j] = shift[j] - newShift[j] }
         r.count = count
@@ -141,13 +157,15 @@ public struct Moments: Sendable, Equatable {
         guard count >= 2 else {
             throw FlowError("moments: covariance needs at least 2 samples, have \(count); generate a larger set")
         }
-        let d = dimension, n = Double(count)
+        let d = dimension
+        let n = Double(count)
         let m = sum.map { $0 / n }
         var c = [Double](repeating: 0, count: d * d)
         for i in 0..<d {
             for j in i..<d {
                 let v = (outer[i * d + j] - n * m[i] * m[j]) / (n - 1)
-                c[i * d + j] = v; c[j * d + i] = v
+                c[i * d + j] = v
+                c[j * d + i] = v
             }
         }
         return c

@@ -10,9 +10,21 @@ struct PairwiseDistances {
     let na: [Double], nb: [Double]
 
     init(a: [Double], n: Int, b: [Double], m: Int, d: Int) {
-        self.a = a; self.b = b; self.n = n; self.m = m; self.d = d
-        na = (0..<n).map { i in var s = 0.0; for k in 0..<d { s += a[i * d + k] * a[i * d + k] }; return s }
-        nb = (0..<m).map { j in var s = 0.0; for k in 0..<d { s += b[j * d + k] * b[j * d + k] }; return s }
+        self.a = a
+        self.b = b
+        self.n = n
+        self.m = m
+        self.d = d
+        na = (0..<n).map { i in
+            var s = 0.0
+            for k in 0..<d { s += a[i * d + k] * a[i * d + k] }
+            return s
+        }
+        nb = (0..<m).map { j in
+            var s = 0.0
+            for k in 0..<d { s += b[j * d + k] * b[j * d + k] }
+            return s
+        }
     }
 
     /// Calls `body(firstRow, rows, distances)` with a rows × m block of distances for rows of A.
@@ -23,8 +35,9 @@ struct PairwiseDistances {
             let rows = Swift.min(blockRows, n - start)
             buf.withUnsafeMutableBufferPointer { p in
                 a.withUnsafeBufferPointer { ap in
-                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(m), Int32(d), -2,
-                                ap.baseAddress! + start * d, Int32(d), b, Int32(d), 0, p.baseAddress, Int32(m))
+                    cblas_dgemm(
+                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(m), Int32(d), -2,
+                        ap.baseAddress! + start * d, Int32(d), b, Int32(d), 0, p.baseAddress, Int32(m))
                 }
                 nb.withUnsafeBufferPointer { nbp in
                     for r in 0..<rows {
@@ -71,14 +84,22 @@ func nearestNeighbourRadii(_ x: [Double], n: Int, d: Int, ks: [Int]) -> [[Double
 func kthSmallest(_ v: inout [Double], _ k: Int, count: Int? = nil) -> Double {
     let n = count ?? v.count
     return v.withUnsafeMutableBufferPointer { p -> Double in
-        var lo = 0, hi = n - 1
+        var lo = 0
+        var hi = n - 1
         while lo < hi {
             let pivot = p[(lo + hi) / 2]
-            var i = lo, j = hi
+            var i = lo
+            var j = hi
             while i <= j {
                 while p[i] < pivot { i += 1 }
                 while p[j] > pivot { j -= 1 }
-                if i <= j { let t = p[i]; p[i] = p[j]; p[j] = t; i += 1; j -= 1 }
+                if i <= j {
+                    let t = p[i]
+                    p[i] = p[j]
+                    p[j] = t
+                    i += 1
+                    j -= 1
+                }
             }
             if k <= j { hi = j } else if k >= i { lo = i } else { return p[k] }
         }

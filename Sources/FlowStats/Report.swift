@@ -1,5 +1,5 @@
-import Foundation
 import FlowTensor
+import Foundation
 
 /// What a run's report is made of; the cluster aggregator (or a local run) fills it.
 public struct ReportInput {
@@ -24,7 +24,11 @@ public struct ReportInput {
 
     /// A report input with the required fields.
     public init(samples: Int, workers: Int, plan: String, wallSeconds: Double, latency: LatencyRecorder) {
-        self.samples = samples; self.workers = workers; self.plan = plan; self.wallSeconds = wallSeconds; self.latency = latency
+        self.samples = samples
+        self.workers = workers
+        self.plan = plan
+        self.wallSeconds = wallSeconds
+        self.latency = latency
     }
 }
 
@@ -61,50 +65,76 @@ public enum Report {
         func num(_ v: Double) -> Any { v.isFinite ? v : NSNull() }
         var j: [String: Any] = [
             "fd": num(m.fd.distance),
-            "fd_diagnostics": ["mean_term": num(m.fd.meanTerm), "covariance_term": num(m.fd.covarianceTerm),
-                               "clamped_eigenvalues": m.fd.clampedEigenvalues, "most_negative_eigenvalue": num(m.fd.mostNegativeEigenvalue)],
+            "fd_diagnostics": [
+                "mean_term": num(m.fd.meanTerm), "covariance_term": num(m.fd.covarianceTerm),
+                "clamped_eigenvalues": m.fd.clampedEigenvalues,
+                "most_negative_eigenvalue": num(m.fd.mostNegativeEigenvalue),
+            ],
         ]
         if let p = m.prdc {
-            j["precision"] = num(p.precision); j["recall"] = num(p.recall); j["density"] = num(p.density); j["coverage"] = num(p.coverage)
+            j["precision"] = num(p.precision)
+            j["recall"] = num(p.recall)
+            j["density"] = num(p.density)
+            j["coverage"] = num(p.coverage)
         }
-        if let k = m.kid { j["kid"] = num(k.kid); j["kid_std"] = num(k.std) }
+        if let k = m.kid {
+            j["kid"] = num(k.kid)
+            j["kid_std"] = num(k.std)
+        }
         if let s = m.swd { j["swd"] = num(s) }
         if !m.perClassFD.isEmpty {
             var pc: [String: Any] = [:]
             for (c, v) in m.perClassFD { pc[String(c)] = num(v) }
             j["per_class_fd"] = pc
         }
-        if m.samplesUsed.generated > 0 { j["metric_samples"] = ["generated": m.samplesUsed.generated, "reference": m.samplesUsed.reference] }
+        if m.samplesUsed.generated > 0 {
+            j["metric_samples"] = ["generated": m.samplesUsed.generated, "reference": m.samplesUsed.reference]
+        }
         return j
     }
 
     /// Serialises a JSON object with sorted keys (stable diffs between runs).
     public static func serialize(_ j: [String: Any], pretty: Bool = true) throws -> String {
-        let data = try JSONSerialization.data(withJSONObject: j, options: pretty ? [.prettyPrinted, .sortedKeys] : [.sortedKeys])
+        let data = try JSONSerialization.data(
+            withJSONObject: j, options: pretty ? [.prettyPrinted, .sortedKeys] : [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }
 
     /// report.md: the same content as tables.
     public static func markdown(_ r: ReportInput) -> String {
-        func f(_ v: Double) -> String { String(format: abs(v) >= 1000 || abs(v) < 0.001 && v != 0 ? "%.4g" : "%.4f", v) }
+        func f(_ v: Double) -> String {
+            String(format: abs(v) >= 1000 || abs(v) < 0.001 && v != 0 ? "%.4g" : "%.4f", v)
+        }
         var s = "# Run report\n\n| field | value |\n|---|---|\n"
         s += "| samples | \(r.samples) |\n| workers | \(r.workers) |\n| plan | \(cell(r.plan)) |\n"
-        s += "| wall seconds | \(f(r.wallSeconds)) |\n| samples/s | \(f(r.wallSeconds > 0 ? Double(r.samples) / r.wallSeconds : 0)) |\n"
+        s +=
+            "| wall seconds | \(f(r.wallSeconds)) |\n| samples/s | \(f(r.wallSeconds > 0 ? Double(r.samples) / r.wallSeconds : 0)) |\n"
         s += "| NFE per sample | \(f(r.latency.nfePerSample)) |\n"
         for (k, v) in r.extra.sorted(by: { $0.key < $1.key }) { s += "| \(cell(k)) | \(cell(v)) |\n" }
         s += "\n## Latency (ms)\n\n| stage | p50 | p90 | p99 | max | count |\n|---|---|---|---|---|---|\n"
-        for st in LatencyStage.allCases { if let l = r.latency.summary(st) { s += "| \(st.rawValue) | \(f(l.p50)) | \(f(l.p90)) | \(f(l.p99)) | \(f(l.max)) | \(l.count) |\n" } }
+        for st in LatencyStage.allCases {
+            if let l = r.latency.summary(st) {
+                s += "| \(st.rawValue) | \(f(l.p50)) | \(f(l.p90)) | \(f(l.p99)) | \(f(l.max)) | \(l.count) |\n"
+            }
+        }
         if !r.latency.workers.isEmpty {
-            s += "\n## Latency per worker (ms, total)\n\n| worker | p50 | p90 | p99 | max | count |\n|---|---|---|---|---|---|\n"
+            s +=
+                "\n## Latency per worker (ms, total)\n\n| worker | p50 | p90 | p99 | max | count |\n|---|---|---|---|---|---|\n"
             for (w, h) in r.latency.workers.sorted(by: { $0.key < $1.key }) where h.totalCount > 0 {
-                let l = LatencySummary(h); s += "| \(cell(w)) | \(f(l.p50)) | \(f(l.p90)) | \(f(l.p99)) | "
+                let l = LatencySummary(h)
+                s +=
+                    "| \(cell(w)) | \(f(l.p50)) | \(f(l.p90)) | \(f(l.p99)) | "
                     + "\(f(l.max)) | \(l.count) |\n"
             }
         }
         if let m = r.metrics {
             s += "\n## Metrics against the reference\n\n| metric | value |\n|---|---|\n"
-            s += "| FD | \(f(m.fd.distance)) |\n| FD clamped eigenvalues | \(m.fd.clampedEigenvalues) (most negative \(f(m.fd.mostNegativeEigenvalue))) |\n"
-            if let p = m.prdc { s += "| precision | \(f(p.precision)) |\n| recall | \(f(p.recall)) |\n| density | \(f(p.density)) |\n| coverage | \(f(p.coverage)) |\n" }
+            s +=
+                "| FD | \(f(m.fd.distance)) |\n| FD clamped eigenvalues | \(m.fd.clampedEigenvalues) (most negative \(f(m.fd.mostNegativeEigenvalue))) |\n"
+            if let p = m.prdc {
+                s +=
+                    "| precision | \(f(p.precision)) |\n| recall | \(f(p.recall)) |\n| density | \(f(p.density)) |\n| coverage | \(f(p.coverage)) |\n"
+            }
             if let k = m.kid { s += "| KID | \(f(k.kid)) ± \(f(k.std)) |\n" }
             if let w = m.swd { s += "| SWD | \(f(w)) |\n" }
             if !m.perClassFD.isEmpty {
@@ -112,7 +142,10 @@ public enum Report {
                 for (c, v) in m.perClassFD.sorted(by: { $0.key < $1.key }) { s += "| \(c) | \(f(v)) |\n" }
             }
         }
-        if let e = r.rmse { s += "\n## RMSE against the reference run\n\n| mean | max | samples |\n|---|---|---|\n| \(f(e.mean)) | \(f(e.max)) | \(e.samples) |\n" }
+        if let e = r.rmse {
+            s +=
+                "\n## RMSE against the reference run\n\n| mean | max | samples |\n|---|---|---|\n| \(f(e.mean)) | \(f(e.max)) | \(e.samples) |\n"
+        }
         return s
     }
 
@@ -124,7 +157,10 @@ public enum Report {
     public static func cell(_ text: String) -> String {
         var out = ""
         for (i, ch) in text.unicodeScalars.enumerated() {
-            if i == maxCellCharacters { out += "…"; break }
+            if i == maxCellCharacters {
+                out += "…"
+                break
+            }
             if ch.properties.generalCategory == .control || ch.properties.generalCategory == .format {
                 out += "\u{FFFD}"
             } else if "\\|*_`[]<>#!~&".unicodeScalars.contains(ch) {
@@ -143,21 +179,26 @@ public enum Report {
         var paths: [String] = []
         func put(_ name: String, _ text: String) throws {
             let p = directory + "/" + name
-            try FileIO.writeAtomically(p, Array(text.utf8)); paths.append(p)
+            try FileIO.writeAtomically(p, Array(text.utf8))
+            paths.append(p)
         }
         try put("report.json", try serialize(json(r)) + "\n")
         try put("report.md", markdown(r))
         if let h = r.latency.stages[.total], h.totalCount > 0 {
             var values: [Double] = []
-            for v in h.recordedValues() { values += [Double](repeating: Double(v.value) / 1000, count: Swift.min(Int(v.count), 100_000)) }
+            for v in h.recordedValues() {
+                values += [Double](repeating: Double(v.value) / 1000, count: Swift.min(Int(v.count), 100_000))
+            }
             let p = directory + "/latency.png"
-            try Plot.histogram(values, title: "LATENCY PER BATCH", xLabel: "MS").write(p); paths.append(p)
+            try Plot.histogram(values, title: "LATENCY PER BATCH", xLabel: "MS").write(p)
+            paths.append(p)
         }
         if !r.latency.completedPerSecond.isEmpty {
             let ys = r.latency.completedPerSecond.map { Double($0) }
             let xs = (0..<ys.count).map { Double($0) }
             let p = directory + "/throughput.png"
-            try Plot.line(xs, ys, title: "SAMPLES PER SECOND", xLabel: "SECONDS").write(p); paths.append(p)
+            try Plot.line(xs, ys, title: "SAMPLES PER SECOND", xLabel: "SECONDS").write(p)
+            paths.append(p)
         }
         if let g = r.grid, g.shape.count == 4, [1, 3, 4].contains(g.shape[1]) {
             let n = Swift.min(g.shape[0], 64)
@@ -165,7 +206,8 @@ public enum Report {
             let t = Tensor(shape: [n] + Array(g.shape[1...]), data: Array(g.data[0..<(n * per)]))
             let img = try PNG.grid(t, columns: Int(Double(n).squareRoot().rounded(.up)))
             let p = directory + "/samples.png"
-            try PNG.write(path: p, width: img.width, height: img.height, channels: img.channels, pixels: img.pixels); paths.append(p)
+            try PNG.write(path: p, width: img.width, height: img.height, channels: img.channels, pixels: img.pixels)
+            paths.append(p)
         }
         return paths
     }

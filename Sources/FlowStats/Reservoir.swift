@@ -22,14 +22,18 @@ public struct Reservoir: Sendable {
     /// Empty reservoir.
     public init(capacity: Int, dimension: Int, seed: UInt64) {
         precondition(capacity > 0 && dimension > 0)
-        self.capacity = capacity; self.dimension = dimension; self.seed = seed
+        self.capacity = capacity
+        self.dimension = dimension
+        self.seed = seed
     }
 
     /// Offers one vector with its global index and label (−1 when unlabelled).
     public mutating func add(index: Int, label: Int32, vector: UnsafePointer<Float>) {
         let k = StatsRandom.hash(seed: seed, index: index)
         if keys.count >= capacity && k >= threshold { return }
-        keys.append(k); indices.append(index); labels.append(label)
+        keys.append(k)
+        indices.append(index)
+        labels.append(label)
         data.append(contentsOf: UnsafeBufferPointer(start: vector, count: dimension))
         if keys.count >= 2 * capacity { compact() }
     }
@@ -42,10 +46,14 @@ public struct Reservoir: Sendable {
     /// Merges another reservoir built with the same seed, capacity and dimension.
     public mutating func merge(_ other: Reservoir) throws {
         guard other.seed == seed, other.capacity == capacity, other.dimension == dimension else {
-            throw FlowError("reservoir: cannot merge (seed \(other.seed), capacity \(other.capacity), D \(other.dimension)) into (\(seed), \(capacity), \(dimension)); use the same settings on every worker")
+            throw FlowError(
+                "reservoir: cannot merge (seed \(other.seed), capacity \(other.capacity), D \(other.dimension)) into (\(seed), \(capacity), \(dimension)); use the same settings on every worker"
+            )
         }
         for i in 0..<other.keys.count {
-            other.data.withUnsafeBufferPointer { add(index: other.indices[i], label: other.labels[i], vector: $0.baseAddress! + i * dimension) }
+            other.data.withUnsafeBufferPointer {
+                add(index: other.indices[i], label: other.labels[i], vector: $0.baseAddress! + i * dimension)
+            }
         }
     }
 
@@ -57,9 +65,12 @@ public struct Reservoir: Sendable {
         if order.count == capacity { threshold = keys[order[capacity - 1]] }
         order.sort { indices[$0] < indices[$1] }
         let d = dimension
-        var nd = [Float](); nd.reserveCapacity(order.count * d)
+        var nd = [Float]()
+        nd.reserveCapacity(order.count * d)
         for o in order { nd.append(contentsOf: data[(o * d)..<((o + 1) * d)]) }
-        keys = order.map { keys[$0] }; indices = order.map { indices[$0] }; labels = order.map { labels[$0] }
+        keys = order.map { keys[$0] }
+        indices = order.map { indices[$0] }
+        labels = order.map { labels[$0] }
         data = nd
     }
 

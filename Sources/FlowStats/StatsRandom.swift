@@ -27,7 +27,8 @@ public struct StatsRandom {
 
     /// Standard normal by Box–Muller (one value per two uniforms): sqrt(-2 ln(1 − u1)) cos(2π u2).
     public mutating func normal() -> Double {
-        let u1 = uniform(), u2 = uniform()
+        let u1 = uniform()
+        let u2 = uniform()
         return (-2 * log(1 - u1)).squareRoot() * cos(2 * Double.pi * u2)
     }
 

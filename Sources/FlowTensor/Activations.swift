@@ -36,8 +36,10 @@ public enum Activations {
 
     /// GELU(tanh) backward: dx = dout · GELU'(x), from the pre-activation `x`. dx may alias dout.
     @inline(__always)
-    public static func geluBackward(x: UnsafePointer<Float>, dout: UnsafePointer<Float>, count n: Int,
-                                    dx: UnsafeMutablePointer<Float>) {
+    public static func geluBackward(
+        x: UnsafePointer<Float>, dout: UnsafePointer<Float>, count n: Int,
+        dx: UnsafeMutablePointer<Float>
+    ) {
         typealias V = FastMath.V
         @inline(__always) func grad(_ v: V) -> V {
             let inner = geluC * (v + 0.044715 * v * v * v)
@@ -60,8 +62,10 @@ public enum Activations {
 
     /// SiLU backward: dx = dout · σ(x)(1 + x(1 − σ(x))), from the pre-activation `x`. dx may alias dout.
     @inline(__always)
-    public static func siluBackward(x: UnsafePointer<Float>, dout: UnsafePointer<Float>, count n: Int,
-                                    dx: UnsafeMutablePointer<Float>) {
+    public static func siluBackward(
+        x: UnsafePointer<Float>, dout: UnsafePointer<Float>, count n: Int,
+        dx: UnsafeMutablePointer<Float>
+    ) {
         for i in 0..<n {
             let v = x[i]
             let s = 1 / (1 + FastMath.exp(-v))

@@ -29,7 +29,8 @@ public enum BLASCoreSelection {
         case "haswell", "zen": 2
         case "sandybridge", "bulldozer", "piledriver", "steamroller", "excavator": 1
         case "katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2", "penryn", "dunnington",
-             "nehalem", "athlon", "opteron", "opteron_sse3", "barcelona", "nano", "bobcat": 0
+            "nehalem", "athlon", "opteron", "opteron_sse3", "barcelona", "nano", "bobcat":
+            0
         default: nil
         }
     }
@@ -43,8 +44,10 @@ public enum BLASCoreSelection {
 
     /// The decision, a pure function of the CPU flags, OpenBLAS's detected core and build configuration, and the
     /// environment (unit tested with injected values).
-    public static func decide(cpuFlags: Set<String>, detectedCore: String, config: String,
-                              environment env: [String: String]) -> Action {
+    public static func decide(
+        cpuFlags: Set<String>, detectedCore: String, config: String,
+        environment env: [String: String]
+    ) -> Action {
         if let from = env[markerVariable], !from.isEmpty, env[coreVariable] != nil {
             return .keep(reason: "selected by flowturbo; OpenBLAS detected \(from), \(controlVariable)=keep keeps it")
         }
@@ -58,21 +61,24 @@ public enum BLASCoreSelection {
         }
         if control.lowercased() != "auto" && !control.isEmpty {
             guard tier(ofCore: control) != nil else {
-                return .keep(reason: "detected by OpenBLAS; \(controlVariable)=\(control) is not auto, keep "
-                             + "or a known core such as SkylakeX or Haswell")
+                return .keep(
+                    reason: "detected by OpenBLAS; \(controlVariable)=\(control) is not auto, keep "
+                        + "or a known core such as SkylakeX or Haswell")
             }
             return control.lowercased() == detectedCore.lowercased()
                 ? .keep(reason: "detected by OpenBLAS") : .select(core: control)
         }
         guard let best = bestCore(cpuFlags: cpuFlags), let want = tier(ofCore: best),
-              let have = tier(ofCore: detectedCore), have < want else { return .keep(reason: "detected by OpenBLAS") }
+            let have = tier(ofCore: detectedCore), have < want
+        else { return .keep(reason: "detected by OpenBLAS") }
         return .select(core: best)
     }
 
     /// The decision for this process.
     public static func currentDecision() -> Action {
-        decide(cpuFlags: Gemm.cpuInfoFlags(), detectedCore: Gemm.backend.core, config: Gemm.backend.config,
-               environment: ProcessInfo.processInfo.environment)
+        decide(
+            cpuFlags: Gemm.cpuInfoFlags(), detectedCore: Gemm.backend.core, config: Gemm.backend.config,
+            environment: ProcessInfo.processInfo.environment)
     }
 
     /// Call first in `main`: when the decision is to select a core, sets OPENBLAS_CORETYPE and the marker and

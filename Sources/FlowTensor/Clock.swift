@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Monotonic time and small timing helpers for benchmarks and stage timings (allocation-free `now`).
@@ -19,7 +19,9 @@ public enum Clock {
         for _ in 0..<warmup { body() }
         var times: [Double] = []
         for _ in 0..<max(repeats, 1) {
-            let t0 = now(); body(); times.append(now() - t0)
+            let t0 = now()
+            body()
+            times.append(now() - t0)
         }
         times.sort()
         let n = times.count
@@ -29,9 +31,12 @@ public enum Clock {
     /// Measures single-precision GEMM throughput (GFLOP/s, median) for an m×k by k×n product with the
     /// current OpenBLAS thread count: the peak that model benchmarks report their ratio against.
     public static func sgemmPeak(m: Int = 512, n: Int = 512, k: Int = 512, repeats: Int = 15) -> Double {
-        let a = Buffer(count: m * k), b = Buffer(count: k * n), c = Buffer(count: m * n)
+        let a = Buffer(count: m * k)
+        let b = Buffer(count: k * n)
+        let c = Buffer(count: m * n)
         var r = SeededRandom(seed: 1)
-        a.copy(from: r.normals(m * k)); b.copy(from: r.normals(k * n))
+        a.copy(from: r.normals(m * k))
+        b.copy(from: r.normals(k * n))
         let t = median(repeats: repeats, warmup: 2) {
             Gemm.sgemm(m: m, n: n, k: k, a: a.ptr, b: b.ptr, c: c.ptr)
         }

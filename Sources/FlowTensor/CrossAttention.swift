@@ -17,11 +17,14 @@ public enum CrossAttention {
     /// out[b, t, h·hd + j] = Σ_s softmax_s(q·k_s/√hd) v[s, j] over the valid tokens s of item b.
     /// q: [B·T, D]; kv: packed [Σ lengths, 2·D]; out: [B·T, D]. When `probs` is non-nil the probabilities
     /// are saved there item after item, [H, T, lengths[b]] each, for `backward`.
-    public static func forward(q: UnsafePointer<Float>, kv: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
-                               lengths: UnsafePointer<Int>, batch: Int, tokens: Int, heads: Int, headDim: Int,
-                               out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                               probs: UnsafeMutablePointer<Float>? = nil) {
-        let d = heads * headDim, kvStride = 2 * d
+    public static func forward(
+        q: UnsafePointer<Float>, kv: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+        lengths: UnsafePointer<Int>, batch: Int, tokens: Int, heads: Int, headDim: Int,
+        out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+        probs: UnsafeMutablePointer<Float>? = nil
+    ) {
+        let d = heads * headDim
+        let kvStride = 2 * d
         let scale = 1 / Float(headDim).squareRoot()
         var saved = 0
         for b in 0..<batch {
@@ -31,17 +34,20 @@ public enum CrossAttention {
                 ob.update(repeating: 0, count: tokens * d)
                 continue
             }
-            let qb = q + b * tokens * d, kb = kv + offsets[b] * kvStride
+            let qb = q + b * tokens * d
+            let kb = kv + offsets[b] * kvStride
             for h in 0..<heads {
                 var s = scratch
                 if let probs { s = probs + saved + h * tokens * n }
                 // S[T×n] = scale · Q_h K_hᵀ
-                Gemm.sgemm(transB: true, m: tokens, n: n, k: headDim, alpha: scale,
-                           a: qb + h * headDim, lda: d, b: kb + h * headDim, ldb: kvStride, c: s)
+                Gemm.sgemm(
+                    transB: true, m: tokens, n: n, k: headDim, alpha: scale,
+                    a: qb + h * headDim, lda: d, b: kb + h * headDim, ldb: kvStride, c: s)
                 Attention.softmaxRows(s, rows: tokens, cols: n)
                 // O_h[T×hd] = P V_h
-                Gemm.sgemm(m: tokens, n: headDim, k: n, a: s, b: kb + d + h * headDim, ldb: kvStride,
-                           c: ob + h * headDim, ldc: d)
+                Gemm.sgemm(
+                    m: tokens, n: headDim, k: n, a: s, b: kb + d + h * headDim, ldb: kvStride,
+                    c: ob + h * headDim, ldc: d)
             }
             saved += heads * tokens * n
         }
@@ -50,12 +56,15 @@ public enum CrossAttention {
     /// Backward from the saved `probs`: dq ([B·T, D], overwritten) and dkv (packed like kv, overwritten) given
     /// dout ([B·T, D]). Per (b, h): dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)),
     /// dQ = scale·dS·K, dK = scale·dSᵀ·Q. `scratch` holds T×L_max floats.
-    public static func backward(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, kv: UnsafePointer<Float>,
-                                probs: UnsafePointer<Float>, offsets: UnsafePointer<Int>, lengths: UnsafePointer<Int>,
-                                batch: Int, tokens: Int, heads: Int, headDim: Int,
-                                dq: UnsafeMutablePointer<Float>, dkv: UnsafeMutablePointer<Float>,
-                                scratch: UnsafeMutablePointer<Float>) {
-        let d = heads * headDim, kvStride = 2 * d
+    public static func backward(
+        dout: UnsafePointer<Float>, q: UnsafePointer<Float>, kv: UnsafePointer<Float>,
+        probs: UnsafePointer<Float>, offsets: UnsafePointer<Int>, lengths: UnsafePointer<Int>,
+        batch: Int, tokens: Int, heads: Int, headDim: Int,
+        dq: UnsafeMutablePointer<Float>, dkv: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
+        let d = heads * headDim
+        let kvStride = 2 * d
         let scale = 1 / Float(headDim).squareRoot()
         var saved = 0
         for b in 0..<batch {
@@ -65,27 +74,34 @@ public enum CrossAttention {
                 dqb.update(repeating: 0, count: tokens * d)
                 continue
             }
-            let qb = q + b * tokens * d, kb = kv + offsets[b] * kvStride, dkb = dkv + offsets[b] * kvStride
+            let qb = q + b * tokens * d
+            let kb = kv + offsets[b] * kvStride
+            let dkb = dkv + offsets[b] * kvStride
             let dO = dout + b * tokens * d
             for h in 0..<heads {
                 let p = probs + saved + h * tokens * n
                 let dO_h = dO + h * headDim
                 // dV[n×hd] = Pᵀ dO_h
-                Gemm.sgemm(transA: true, m: n, n: headDim, k: tokens, a: p, b: dO_h, ldb: d,
-                           c: dkb + d + h * headDim, ldc: kvStride)
+                Gemm.sgemm(
+                    transA: true, m: n, n: headDim, k: tokens, a: p, b: dO_h, ldb: d,
+                    c: dkb + d + h * headDim, ldc: kvStride)
                 // dP[T×n] = dO_h V_hᵀ
-                Gemm.sgemm(transB: true, m: tokens, n: n, k: headDim, a: dO_h, lda: d,
-                           b: kb + d + h * headDim, ldb: kvStride, c: scratch)
+                Gemm.sgemm(
+                    transB: true, m: tokens, n: n, k: headDim, a: dO_h, lda: d,
+                    b: kb + d + h * headDim, ldb: kvStride, c: scratch)
                 for r in 0..<tokens {
-                    let pr = p + r * n, gr = scratch + r * n
+                    let pr = p + r * n
+                    let gr = scratch + r * n
                     let s = FastMath.dot(pr, gr, n)
                     for j in 0..<n { gr[j] = pr[j] * (gr[j] - s) }
                 }
                 // dQ_h[T×hd] = scale · dS K_h ; dK_h[n×hd] = scale · dSᵀ Q_h
-                Gemm.sgemm(m: tokens, n: headDim, k: n, alpha: scale, a: scratch, b: kb + h * headDim, ldb: kvStride,
-                           c: dqb + h * headDim, ldc: d)
-                Gemm.sgemm(transA: true, m: n, n: headDim, k: tokens, alpha: scale, a: scratch, b: qb + h * headDim,
-                           ldb: d, c: dkb + h * headDim, ldc: kvStride)
+                Gemm.sgemm(
+                    m: tokens, n: headDim, k: n, alpha: scale, a: scratch, b: kb + h * headDim, ldb: kvStride,
+                    c: dqb + h * headDim, ldc: d)
+                Gemm.sgemm(
+                    transA: true, m: n, n: headDim, k: tokens, alpha: scale, a: scratch, b: qb + h * headDim,
+                    ldb: d, c: dkb + h * headDim, ldc: kvStride)
             }
             saved += heads * tokens * n
         }

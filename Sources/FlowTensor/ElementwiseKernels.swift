@@ -5,7 +5,9 @@ import CFlowKernels
 /// the CPU supports is chosen when the library loads; `FLOWTURBO_KERNELS=sse2|avx2` picks a slower one.
 public enum ElementwiseKernels {
     public enum Family: Int, CaseIterable, Sendable, CustomStringConvertible {
-        case sse2 = 0, avx2 = 1, avx512 = 2
+        case sse2 = 0
+        case avx2 = 1
+        case avx512 = 2
 
         public var description: String {
             switch self {

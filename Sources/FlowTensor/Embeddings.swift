@@ -33,7 +33,9 @@ public enum Embeddings {
     }
 
     /// GLIDE/DiT `timestep_embedding`: out[r] = [cos(t_r·f) | sin(t_r·f)] (+ a zero if dim is odd).
-    public static func timestep(_ t: UnsafePointer<Float>, rows: Int, freqs: [Float], dim: Int, out: UnsafeMutablePointer<Float>) {
+    public static func timestep(
+        _ t: UnsafePointer<Float>, rows: Int, freqs: [Float], dim: Int, out: UnsafeMutablePointer<Float>
+    ) {
         let half = freqs.count
         for r in 0..<rows {
             let o = out + r * dim
@@ -47,10 +49,13 @@ public enum Embeddings {
     }
 
     /// Label-embedder backward: dTable[labels[r]] += dout[r] for each row (the embedding lookup's scatter-add).
-    public static func tableBackward(dout: UnsafePointer<Float>, labels: UnsafePointer<Int32>, rows: Int, dim: Int,
-                                     dTable: UnsafeMutablePointer<Float>) {
+    public static func tableBackward(
+        dout: UnsafePointer<Float>, labels: UnsafePointer<Int32>, rows: Int, dim: Int,
+        dTable: UnsafeMutablePointer<Float>
+    ) {
         for r in 0..<rows {
-            let o = dTable + Int(labels[r]) * dim, g = dout + r * dim
+            let o = dTable + Int(labels[r]) * dim
+            let g = dout + r * dim
             for i in 0..<dim { o[i] += g[i] }
         }
     }

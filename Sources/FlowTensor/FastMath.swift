@@ -11,7 +11,8 @@ public enum FastMath {
     public static func exp(_ input: V) -> V {
         // Clamp with lane selects (same lanes as `clamped`, NaN passes through as before, but no generic
         // pointwiseMin/Max calls).
-        let lo = V(repeating: -87.0), hi = V(repeating: 88.0)
+        let lo = V(repeating: -87.0)
+        let hi = V(repeating: 88.0)
         let x = input.replacing(with: lo, where: input .< lo).replacing(with: hi, where: input .> hi)
         // Round to nearest-even by adding and subtracting 1.5·2^23 (|x·log2 e| < 2^22); the sum's low mantissa
         // bits are then the integer n, which avoids Swift's slow generic SIMD rounding and Float→Int32 conversion
@@ -78,9 +79,15 @@ public enum FastMath {
     public static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc = V(repeating: 0)
         var i = 0
-        while i + 8 <= n { acc += UnsafeRawPointer(p + i).loadUnaligned(as: V.self); i += 8 }
+        while i + 8 <= n {
+            acc += UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
+            i += 8
+        }
         var s = acc.sum()
-        while i < n { s += p[i]; i += 1 }
+        while i < n {
+            s += p[i]
+            i += 1
+        }
         return s
     }
 
@@ -90,9 +97,17 @@ public enum FastMath {
         var acc = V(repeating: 0)
         let mv = V(repeating: m)
         var i = 0
-        while i + 8 <= n { let d = UnsafeRawPointer(p + i).loadUnaligned(as: V.self) - mv; acc += d * d; i += 8 }
+        while i + 8 <= n {
+            let d = UnsafeRawPointer(p + i).loadUnaligned(as: V.self) - mv
+            acc += d * d
+            i += 8
+        }
         var s = acc.sum()
-        while i < n { let d = p[i] - m; s += d * d; i += 1 }
+        while i < n {
+            let d = p[i] - m
+            s += d * d
+            i += 1
+        }
         return s
     }
 
@@ -106,7 +121,10 @@ public enum FastMath {
             i += 8
         }
         var s = acc.sum()
-        while i < n { s += a[i] * b[i]; i += 1 }
+        while i < n {
+            s += a[i] * b[i]
+            i += 1
+        }
         return s
     }
 
@@ -125,7 +143,10 @@ public enum FastMath {
             }
             m = acc.max()
         }
-        while i < n { m = Swift.max(m, p[i]); i += 1 }
+        while i < n {
+            m = Swift.max(m, p[i])
+            i += 1
+        }
         return m
     }
 
@@ -146,7 +167,10 @@ public enum FastMath {
             var v = V(repeating: 0)
             for k in 0..<(n - i) { v[k] = p[i + k] - m }
             let e = exp(v)
-            for k in 0..<(n - i) { p[i + k] = e[k]; s += e[k] }
+            for k in 0..<(n - i) {
+                p[i + k] = e[k]
+                s += e[k]
+            }
         }
         return s
     }

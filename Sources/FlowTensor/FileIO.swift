@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Whole-file reads and crash-safe writes.
@@ -39,9 +39,16 @@ public enum FileIO {
     /// fsyncs the directory holding `path`, so a rename into it is durable.
     public static func syncDirectory(of path: String) {
         let dir: String
-        if let slash = path.lastIndex(of: "/") { dir = slash == path.startIndex ? "/" : String(path[..<slash]) } else { dir = "." }
+        if let slash = path.lastIndex(of: "/") {
+            dir = slash == path.startIndex ? "/" : String(path[..<slash])
+        } else {
+            dir = "."
+        }
         let dfd = open(dir, O_RDONLY)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+        if dfd >= 0 {
+            _ = fsync(dfd)
+            close(dfd)
+        }
     }
 
     /// Creates a directory and its parents; succeeds if it exists.

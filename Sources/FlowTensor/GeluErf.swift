@@ -16,8 +16,10 @@ public enum GeluErf {
 
     /// dx = dout · (Φ(x) + x·φ(x)) from the pre-activation `x`; dx may alias dout.
     @inline(__always)
-    public static func backward(x: UnsafePointer<Float>, dout: UnsafePointer<Float>, count n: Int,
-                                dx: UnsafeMutablePointer<Float>) {
+    public static func backward(
+        x: UnsafePointer<Float>, dout: UnsafePointer<Float>, count n: Int,
+        dx: UnsafeMutablePointer<Float>
+    ) {
         for i in 0..<n {
             let v = x[i]
             let cdf = 0.5 * (1 + erff(v * invSqrt2))

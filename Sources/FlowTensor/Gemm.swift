@@ -10,11 +10,13 @@ public enum Gemm {
     /// A not transposed, a row of C does not depend on M (see `rowInvariantSgemm`); pass false where M is fixed by
     /// the model (attention over a sample's tokens) or where bytes need not follow the batch (training).
     @inline(__always)
-    public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
-                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int? = nil,
-                             b: UnsafePointer<Float>, ldb: Int? = nil,
-                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil,
-                             rowInvariant: Bool = true) {
+    public static func sgemm(
+        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int? = nil,
+        b: UnsafePointer<Float>, ldb: Int? = nil,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil,
+        rowInvariant: Bool = true
+    ) {
         let lda = lda ?? (transA ? m : k)
         let ldb = ldb ?? (transB ? k : n)
         let ldc = ldc ?? n
@@ -23,19 +25,23 @@ public enum Gemm {
             return
         }
         if rowInvariant && !transA && m > 0 && n > 0 {
-            rowInvariantSgemm(transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-                              beta: beta, c: c, ldc: ldc)
+            rowInvariantSgemm(
+                transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                beta: beta, c: c, ldc: ldc)
             return
         }
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
 
     /// `nn.Linear` forward: out[rows×outF] = x[rows×inF] · Wᵀ + bias, with PyTorch's weight layout W[outF×inF].
     @inline(__always)
-    public static func linear(_ x: UnsafePointer<Float>, rows: Int, inF: Int, weight: UnsafePointer<Float>,
-                              bias: UnsafePointer<Float>?, outF: Int, out: UnsafeMutablePointer<Float>,
-                              accumulate: Bool = false) {
+    public static func linear(
+        _ x: UnsafePointer<Float>, rows: Int, inF: Int, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, outF: Int, out: UnsafeMutablePointer<Float>,
+        accumulate: Bool = false
+    ) {
         if let bias, !accumulate {
             for r in 0..<rows { (out + r * outF).update(from: bias, count: outF) }
             sgemm(transB: true, m: rows, n: outF, k: inF, a: x, b: weight, beta: 1, c: out)
@@ -46,10 +52,13 @@ public enum Gemm {
     }
 
     /// The same product always on OpenBLAS (the benchmarks' peak reference), whatever `library` is.
-    public static func openblasSgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                                     c: UnsafeMutablePointer<Float>) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(n), blasint(k), 1, a, blasint(k),
-                    b, blasint(n), 0, c, blasint(n))
+    public static func openblasSgemm(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(n), blasint(k), 1, a, blasint(k),
+            b, blasint(n), 0, c, blasint(n))
     }
 
     /// Limits OpenBLAS (and oneDNN when it is loaded) to `n` threads (workers and benchmarks use 1).
@@ -60,8 +69,10 @@ public enum Gemm {
 
     /// OpenBLAS's kernel family (e.g. "SkylakeX", "Haswell", "Prescott") and build configuration.
     public static var backend: (core: String, config: String) {
-        (openblas_get_corename().map { String(cString: $0) } ?? "unknown",
-         openblas_get_config().map { String(cString: $0) } ?? "unknown")
+        (
+            openblas_get_corename().map { String(cString: $0) } ?? "unknown",
+            openblas_get_config().map { String(cString: $0) } ?? "unknown"
+        )
     }
 
     /// A one-line hint when OpenBLAS runs its generic SSE kernels on a CPU with AVX2 or AVX-512, else nil.
@@ -74,9 +85,13 @@ public enum Gemm {
         guard core == "prescott" || core == "core2" || core == "nehalem" || core == "atom" else { return nil }
         let flags = cpuFlags ?? cpuInfoFlags()
         let suggestion: String
-        if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { suggestion = "SkylakeX" }
-        else if flags.isSuperset(of: ["avx2", "fma"]) { suggestion = "Haswell" }
-        else { return nil }
+        if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) {
+            suggestion = "SkylakeX"
+        } else if flags.isSuperset(of: ["avx2", "fma"]) {
+            suggestion = "Haswell"
+        } else {
+            return nil
+        }
         let unit = suggestion == "SkylakeX" ? "AVX-512" : "AVX2"
         return "OpenBLAS runs its generic \(backend.core) kernels on a CPU with \(unit); "
             + "OPENBLAS_CORETYPE=\(suggestion) selects the fast ones "
@@ -86,18 +101,21 @@ public enum Gemm {
     /// Flags of the first CPU in /proc/cpuinfo (empty when unreadable).
     public static func cpuInfoFlags() -> Set<String> {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-              let colon = line.firstIndex(of: ":") else { return [] }
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+            let colon = line.firstIndex(of: ":")
+        else { return [] }
         return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
     }
 
     /// `nn.Linear` backward (llm.c style): dW += doutᵀ·x, db += Σ_rows dout, and dx = dout·W
     /// (`dx += …` when `accumulateDx`). Any of `dx`, `dW`, `db` may be nil to skip it.
     @inline(__always)
-    public static func linearBackward(dout: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int, inF: Int,
-                                      weight: UnsafePointer<Float>, outF: Int,
-                                      dx: UnsafeMutablePointer<Float>?, accumulateDx: Bool = false,
-                                      dW: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?) {
+    public static func linearBackward(
+        dout: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int, inF: Int,
+        weight: UnsafePointer<Float>, outF: Int,
+        dx: UnsafeMutablePointer<Float>?, accumulateDx: Bool = false,
+        dW: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?
+    ) {
         if let dx {
             sgemm(m: rows, n: inF, k: outF, a: dout, b: weight, beta: accumulateDx ? 1 : 0, c: dx, rowInvariant: false)
         }

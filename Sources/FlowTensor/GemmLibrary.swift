@@ -25,8 +25,9 @@ public enum GemmLibrary: String, CaseIterable, Sendable, CustomStringConvertible
             return .openblas
         }
         if lib == .onednn && !lib.isAvailable {
-            note("\(environmentVariable)=onednn but oneDNN does not load (\(String(cString: ft_onednn_error()))); "
-                 + "using OpenBLAS — install libdnnl2 (apt-get install libdnnl2)")
+            note(
+                "\(environmentVariable)=onednn but oneDNN does not load (\(String(cString: ft_onednn_error()))); "
+                    + "using OpenBLAS — install libdnnl2 (apt-get install libdnnl2)")
             return .openblas
         }
         return lib
@@ -49,8 +50,9 @@ extension Gemm {
     /// Switches `sgemm` to `lib` (not thread-safe against concurrent GEMMs; call between runs).
     public static func select(_ lib: GemmLibrary) throws {
         guard lib.isAvailable else {
-            throw FlowError("oneDNN does not load (\(String(cString: ft_onednn_error()))): install libdnnl2 "
-                            + "(apt-get install libdnnl2) or use OpenBLAS")
+            throw FlowError(
+                "oneDNN does not load (\(String(cString: ft_onednn_error()))): install libdnnl2 "
+                    + "(apt-get install libdnnl2) or use OpenBLAS")
         }
         if lib == .onednn { ft_onednn_set_threads(openblas_get_num_threads()) }
         useOneDNN = lib == .onednn

@@ -34,25 +34,29 @@ extension Gemm {
     }
 
     /// C[m×n] = alpha·A·op(B) + beta·C (A not transposed: row i of C comes from row i of A), row-invariant.
-    static func rowInvariantSgemm(transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>,
-                                  lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
-                                  c: UnsafeMutablePointer<Float>, ldc: Int) {
+    static func rowInvariantSgemm(
+        transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>,
+        lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         let tb = transB ? CblasTrans : CblasNoTrans
         let minRows = minimumRows(n: n, k: k)
         // AVX-512 kernels: every row of a call with M ≥ minRows is the same, edges included.
         var main = edgeSensitive ? m / rowBlock * rowBlock : (m >= minRows ? m : 0)
         if main < minRows { main = 0 }
         if main > 0 {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, blasint(main), blasint(n), blasint(k), alpha, a, blasint(lda),
-                        b, blasint(ldb), beta, c, blasint(ldc))
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, tb, blasint(main), blasint(n), blasint(k), alpha, a, blasint(lda),
+                b, blasint(ldb), beta, c, blasint(ldc))
         }
         let rem = m - main
         guard rem > 0 else { return }
         let rows = Swift.max(minRows, (rem + rowBlock - 1) / rowBlock * rowBlock)
         // Scratch: A block [rows × k] then C block [rows × n], packed; padding rows are zero.
         guard let sa = ft_thread_scratch(rows * (k + n)) else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, blasint(rem), blasint(n), blasint(k), alpha, a + main * lda,
-                        blasint(lda), b, blasint(ldb), beta, c + main * ldc, blasint(ldc))
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, tb, blasint(rem), blasint(n), blasint(k), alpha, a + main * lda,
+                blasint(lda), b, blasint(ldb), beta, c + main * ldc, blasint(ldc))
             return
         }
         let sc = sa + rows * k
@@ -62,8 +66,9 @@ extension Gemm {
             for r in 0..<rem { (sc + r * n).update(from: c + (main + r) * ldc, count: n) }
             (sc + rem * n).update(repeating: 0, count: (rows - rem) * n)
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, blasint(rows), blasint(n), blasint(k), alpha, sa, blasint(k),
-                    b, blasint(ldb), beta, sc, blasint(n))
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, tb, blasint(rows), blasint(n), blasint(k), alpha, sa, blasint(k),
+            b, blasint(ldb), beta, sc, blasint(n))
         for r in 0..<rem { (c + (main + r) * ldc).update(from: sc + r * n, count: n) }
     }
 }

@@ -29,10 +29,14 @@ public enum IDX {
             throw FlowError("\(source): not an IDX file (bad magic); expected \(hint), e.g. t10k-images-idx3-ubyte.gz")
         }
         guard b[2] == 0x08 else {
-            throw FlowError("\(source): IDX element type 0x\(String(b[2], radix: 16)) is not unsigned byte (0x08); only MNIST-style uint8 files are supported")
+            throw FlowError(
+                "\(source): IDX element type 0x\(String(b[2], radix: 16)) is not unsigned byte (0x08); only MNIST-style uint8 files are supported"
+            )
         }
         guard Int(b[3]) == ndim else {
-            throw FlowError("\(source): IDX file has \(b[3]) dimensions but \(hint) has \(ndim); did you swap the images and labels paths?")
+            throw FlowError(
+                "\(source): IDX file has \(b[3]) dimensions but \(hint) has \(ndim); did you swap the images and labels paths?"
+            )
         }
         let start = 4 + 4 * ndim
         guard b.count >= start else { throw FlowError("\(source): truncated IDX header") }
@@ -45,7 +49,9 @@ public enum IDX {
             total *= d
         }
         guard b.count - start == total else {
-            throw FlowError("\(source): IDX dims \(dims) need \(total) bytes but the file has \(b.count - start); the file is truncated or corrupt")
+            throw FlowError(
+                "\(source): IDX dims \(dims) need \(total) bytes but the file has \(b.count - start); the file is truncated or corrupt"
+            )
         }
         return (dims, Array(b[start...]))
     }

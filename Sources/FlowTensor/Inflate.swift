@@ -6,7 +6,8 @@ enum Inflate {
     ///
     /// `expected` (when known) presizes the output and is checked exactly. `source` names the input
     /// in errors. Concatenated gzip members are followed until the input ends.
-    static func inflate(_ input: ArraySlice<UInt8>, windowBits: Int32, expected: Int?, source: String) throws -> [UInt8] {
+    static func inflate(_ input: ArraySlice<UInt8>, windowBits: Int32, expected: Int?, source: String) throws -> [UInt8]
+    {
         var out = [UInt8](repeating: 0, count: Swift.max(expected ?? input.count * 4, 1024))
         var produced = 0
         var consumed = 0
@@ -22,7 +23,8 @@ enum Inflate {
                 while true {
                     if produced == out.count {
                         if let e = expected, produced >= e {
-                            throw FlowError("\(source): decompressed data is larger than the \(e) bytes the header declares")
+                            throw FlowError(
+                                "\(source): decompressed data is larger than the \(e) bytes the header declares")
                         }
                         out += [UInt8](repeating: 0, count: out.count)
                     }
@@ -39,7 +41,8 @@ enum Inflate {
                     }
                     if rc != Z_OK && rc != Z_BUF_ERROR {
                         let msg = zs.msg.map { String(cString: $0) } ?? "code \(rc)"
-                        throw FlowError("\(source): corrupt compressed data (\(msg)); re-download or re-create the file")
+                        throw FlowError(
+                            "\(source): corrupt compressed data (\(msg)); re-download or re-create the file")
                     }
                 }
                 consumed = total - Int(zs.avail_in)

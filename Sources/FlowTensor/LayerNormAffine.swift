@@ -4,9 +4,11 @@ public enum LayerNormAffine {
     /// out[r] = (x[r] − mean) / sqrt(var + eps) · weight + bias (biased variance, two passes).
     /// Saves per-row `mean`/`rstd` when given. `out` may alias `x`.
     @inline(__always)
-    public static func forward(_ x: UnsafePointer<Float>, rows: Int, dim: Int, weight: UnsafePointer<Float>,
-                               bias: UnsafePointer<Float>, eps: Float, out: UnsafeMutablePointer<Float>,
-                               mean: UnsafeMutablePointer<Float>? = nil, rstd: UnsafeMutablePointer<Float>? = nil) {
+    public static func forward(
+        _ x: UnsafePointer<Float>, rows: Int, dim: Int, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>, eps: Float, out: UnsafeMutablePointer<Float>,
+        mean: UnsafeMutablePointer<Float>? = nil, rstd: UnsafeMutablePointer<Float>? = nil
+    ) {
         let invD = 1 / Float(dim)
         for r in 0..<rows {
             let xr = x + r * dim
@@ -24,14 +26,19 @@ public enum LayerNormAffine {
     /// dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dout·weight (overwritten, or added when
     /// `accumulate`).
     @inline(__always)
-    public static func backward(dout: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: UnsafePointer<Float>,
-                                rstd: UnsafePointer<Float>, weight: UnsafePointer<Float>, rows: Int, dim: Int,
-                                dx: UnsafeMutablePointer<Float>, accumulate: Bool,
-                                dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>) {
+    public static func backward(
+        dout: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+        rstd: UnsafePointer<Float>, weight: UnsafePointer<Float>, rows: Int, dim: Int,
+        dx: UnsafeMutablePointer<Float>, accumulate: Bool,
+        dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>
+    ) {
         let invD = 1 / Float(dim)
         for r in 0..<rows {
-            let d = dout + r * dim, xr = x + r * dim, o = dx + r * dim
-            let m = mean[r], rs = rstd[r]
+            let d = dout + r * dim
+            let xr = x + r * dim
+            let o = dx + r * dim
+            let m = mean[r]
+            let rs = rstd[r]
             var sg: Float = 0
             var sgx: Float = 0
             for i in 0..<dim {
@@ -42,7 +49,8 @@ public enum LayerNormAffine {
                 dweight[i] += d[i] * xh
                 dbias[i] += d[i]
             }
-            let mg = sg * invD, mgx = sgx * invD
+            let mg = sg * invD
+            let mgx = sgx * invD
             for i in 0..<dim {
                 let xh = (xr[i] - m) * rs
                 let v = rs * (d[i] * weight[i] - mg - xh * mgx)

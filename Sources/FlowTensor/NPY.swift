@@ -6,7 +6,13 @@ import Foundation
 /// Big-endian data and Fortran order are refused with an error that says how to convert the
 /// file in numpy.
 public enum NPYDType: String, Sendable {
-    case float32 = "<f4", float64 = "<f8", int64 = "<i8", int32 = "<i4", uint8 = "|u1", int8 = "|i1", bool = "|b1"
+    case float32 = "<f4"
+    case float64 = "<f8"
+    case int64 = "<i8"
+    case int32 = "<i4"
+    case uint8 = "|u1"
+    case int8 = "|i1"
+    case bool = "|b1"
 
     /// Bytes per element.
     public var size: Int {
@@ -27,7 +33,10 @@ public struct NPYArray: Sendable {
     public var source: String
 
     public init(dtype: NPYDType, shape: [Int], bytes: [UInt8], source: String = "<memory>") {
-        self.dtype = dtype; self.shape = shape; self.bytes = bytes; self.source = source
+        self.dtype = dtype
+        self.shape = shape
+        self.bytes = bytes
+        self.source = source
     }
 
     /// Number of elements.
@@ -40,10 +49,15 @@ public struct NPYArray: Sendable {
             var out = [Double](repeating: 0, count: n)
             for i in 0..<n {
                 switch dtype {
-                case .float32: out[i] = Double(Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian))
-                case .float64: out[i] = Double(bitPattern: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian)
-                case .int64: out[i] = Double(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
-                case .int32: out[i] = Double(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
+                case .float32:
+                    out[i] = Double(
+                        Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian))
+                case .float64:
+                    out[i] = Double(bitPattern: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian)
+                case .int64:
+                    out[i] = Double(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+                case .int32:
+                    out[i] = Double(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
                 case .uint8, .bool: out[i] = Double(raw[i])
                 case .int8: out[i] = Double(Int8(bitPattern: raw[i]))
                 }
@@ -57,7 +71,9 @@ public struct NPYArray: Sendable {
         if dtype == .float32 {
             let n = count
             return bytes.withUnsafeBytes { raw in
-                (0..<n).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self).littleEndian) }
+                (0..<n).map {
+                    Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self).littleEndian)
+                }
             }
         }
         return doubles().map { Float($0) }
@@ -67,7 +83,8 @@ public struct NPYArray: Sendable {
     public func int64s() throws -> [Int64] {
         switch dtype {
         case .float32, .float64:
-            throw FlowError("\(source): expected an integer array (<i8), got \(dtype.rawValue); save it with arr.astype(np.int64)")
+            throw FlowError(
+                "\(source): expected an integer array (<i8), got \(dtype.rawValue); save it with arr.astype(np.int64)")
         case .int64:
             // Read directly: through Double, Int64.max rounds to 2^63, which does not convert back.
             let n = count
@@ -100,12 +117,16 @@ public enum NPY {
             throw FlowError("\(source): not a .npy file (bad magic); write it with numpy.save")
         }
         let major = b[6]
-        let headerLen: Int, start: Int
+        let headerLen: Int
+        let start: Int
         switch major {
-        case 1: headerLen = Int(b[8]) | Int(b[9]) << 8; start = 10
+        case 1:
+            headerLen = Int(b[8]) | Int(b[9]) << 8
+            start = 10
         case 2, 3:
             guard b.count >= 12 else { throw FlowError("\(source): truncated .npy header") }
-            headerLen = Int(b[8]) | Int(b[9]) << 8 | Int(b[10]) << 16 | Int(b[11]) << 24; start = 12
+            headerLen = Int(b[8]) | Int(b[9]) << 8 | Int(b[10]) << 16 | Int(b[11]) << 24
+            start = 12
         default: throw FlowError("\(source): unsupported .npy format version \(major); save with numpy.save")
         }
         guard headerLen <= 1 << 20, start + headerLen <= b.count else {
@@ -120,7 +141,9 @@ public enum NPY {
         }
         let normalized = descr == "<u1" ? "|u1" : descr == "<i1" ? "|i1" : descr == "<b1" ? "|b1" : descr
         guard let dtype = NPYDType(rawValue: normalized) else {
-            throw FlowError("\(source): dtype \(descr) is not supported; use little-endian <f4, <f8, <i8, <i4 or |u1 (arr.astype('<f4'))")
+            throw FlowError(
+                "\(source): dtype \(descr) is not supported; use little-endian <f4, <f8, <i8, <i4 or |u1 (arr.astype('<f4'))"
+            )
         }
         var count = 1
         for d in shape {
@@ -132,7 +155,8 @@ public enum NPY {
         let dataStart = start + headerLen
         let need = count * dtype.size
         guard b.count - dataStart >= need else {
-            throw FlowError("\(source): truncated .npy data: shape \(shape) needs \(need) bytes, file has \(b.count - dataStart)")
+            throw FlowError(
+                "\(source): truncated .npy data: shape \(shape) needs \(need) bytes, file has \(b.count - dataStart)")
         }
         return NPYArray(dtype: dtype, shape: shape, bytes: Array(b[dataStart..<(dataStart + need)]), source: source)
     }

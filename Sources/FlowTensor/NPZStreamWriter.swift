@@ -1,7 +1,8 @@
 import CZlib
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A one-array `.npz` written sequentially: bounded memory, any size (ZIP64 past 4 GiB), atomic.
@@ -26,8 +27,10 @@ public final class NPZStreamWriter {
     var crc: UInt32 = 0
 
     /// Creates `path`'s temp file and writes the local header and the `.npy` header of an array of `shape`.
-    public init(path: String, name: String = "arr_0", dtype: NPYDType, shape: [Int],
-                zip64Threshold: UInt64 = 0xFFFF_FFFF) throws {
+    public init(
+        path: String, name: String = "arr_0", dtype: NPYDType, shape: [Int],
+        zip64Threshold: UInt64 = 0xFFFF_FFFF
+    ) throws {
         guard shape.allSatisfy({ $0 >= 0 }), !name.isEmpty else {
             throw FlowError("\(path): cannot write array \(name) of shape \(shape); give a name and sizes >= 0")
         }

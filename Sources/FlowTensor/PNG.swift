@@ -13,7 +13,9 @@ public enum PNG {
     /// channel count is a programming error and traps (callers build the pixels themselves).
     public static func encode(width: Int, height: Int, channels: Int, pixels: [UInt8]) -> [UInt8] {
         precondition(width > 0 && height > 0, "PNG.encode: empty image \(width)x\(height)")
-        precondition(pixels.count == width * height * channels, "PNG.encode: \(pixels.count) bytes for \(width)x\(height)x\(channels)")
+        precondition(
+            pixels.count == width * height * channels,
+            "PNG.encode: \(pixels.count) bytes for \(width)x\(height)x\(channels)")
         let colorType: UInt8
         switch channels {
         case 1: colorType = 0
@@ -24,7 +26,8 @@ public enum PNG {
         }
         var out = signature
         var ihdr: [UInt8] = []
-        appendBE32(&ihdr, UInt32(width)); appendBE32(&ihdr, UInt32(height))
+        appendBE32(&ihdr, UInt32(width))
+        appendBE32(&ihdr, UInt32(height))
         ihdr += [8, colorType, 0, 0, 0]  // bit depth, color type, compression, filter, interlace
         appendChunk(&out, "IHDR", ihdr)
 
@@ -48,7 +51,9 @@ public enum PNG {
     /// Encodes and writes a PNG atomically (`FileIO.writeAtomically`).
     public static func write(path: String, width: Int, height: Int, channels: Int, pixels: [UInt8]) throws {
         guard width > 0, height > 0, [1, 2, 3, 4].contains(channels), pixels.count == width * height * channels else {
-            throw FlowError("\(path): cannot write PNG of \(width)x\(height)x\(channels) from \(pixels.count) bytes; pixels must be height*width*channels")
+            throw FlowError(
+                "\(path): cannot write PNG of \(width)x\(height)x\(channels) from \(pixels.count) bytes; pixels must be height*width*channels"
+            )
         }
         try FileIO.writeAtomically(path, encode(width: width, height: height, channels: channels, pixels: pixels))
     }
@@ -58,14 +63,20 @@ public enum PNG {
     ///
     /// Value v maps to round((v + 1) / 2 · 255). Padding and unused tiles are black. Output has 1
     /// channel for C = 1 and 3 channels otherwise.
-    public static func grid(_ images: Tensor, columns: Int, padding: Int = 2) throws -> (width: Int, height: Int, channels: Int, pixels: [UInt8]) {
+    public static func grid(
+        _ images: Tensor, columns: Int, padding: Int = 2
+    ) throws -> (width: Int, height: Int, channels: Int, pixels: [UInt8]) {
         guard images.shape.count == 4 else {
             throw FlowError("PNG.grid: expected images of shape (N, C, H, W), got \(images.shapeDescription)")
         }
-        let n = images.shape[0], c = images.shape[1], h = images.shape[2], w = images.shape[3]
+        let n = images.shape[0]
+        let c = images.shape[1]
+        let h = images.shape[2]
+        let w = images.shape[3]
         guard n > 0, h > 0, w > 0 else { throw FlowError("PNG.grid: no pixels in \(images.shapeDescription)") }
         guard c == 1 || c == 3 || c == 4 else {
-            throw FlowError("PNG.grid: images need 1, 3 or 4 channels (C of N,C,H,W), got \(c) in \(images.shapeDescription)")
+            throw FlowError(
+                "PNG.grid: images need 1, 3 or 4 channels (C of N,C,H,W), got \(c) in \(images.shapeDescription)")
         }
         guard columns > 0, padding >= 0 else {
             throw FlowError("PNG.grid: columns must be > 0 and padding >= 0 (got \(columns), \(padding))")

@@ -7,12 +7,18 @@
 public enum Patches {
     /// P[b·T + i·G + j, c·p·p + a·p + q] = src(c)[b, i·p + a, j·p + q], where channels 0..<cA come from
     /// `a` and channels cA..<cA+cB from `b` (the refiner's concat of x and v). Images are square.
-    public static func patchify(_ a: UnsafePointer<Float>, channelsA cA: Int, _ b: UnsafePointer<Float>?, channelsB cB: Int,
-                                batch: Int, size: Int, patch p: Int, out: UnsafeMutablePointer<Float>) {
-        let g = size / p, tokens = g * g, cT = cA + cB, width = cT * p * p
+    public static func patchify(
+        _ a: UnsafePointer<Float>, channelsA cA: Int, _ b: UnsafePointer<Float>?, channelsB cB: Int,
+        batch: Int, size: Int, patch p: Int, out: UnsafeMutablePointer<Float>
+    ) {
+        let g = size / p
+        let tokens = g * g
+        let cT = cA + cB
+        let width = cT * p * p
         for n in 0..<batch {
             for c in 0..<cT {
-                let img: UnsafePointer<Float> = c < cA ? a + (n * cA + c) * size * size : b! + (n * cB + c - cA) * size * size
+                let img: UnsafePointer<Float> =
+                    c < cA ? a + (n * cA + c) * size * size : b! + (n * cB + c - cA) * size * size
                 for i in 0..<g {
                     for j in 0..<g {
                         let dst = out + (n * tokens + i * g + j) * width + c * p * p
@@ -28,9 +34,13 @@ public enum Patches {
 
     /// out[b, c, i·p + pa, j·p + q] (+)= Y[b·T + i·G + j, (pa·p + q)·cOut + c] for c < `keep`.
     /// With `addend`, out = unpatchify(Y) + addend (the refiner's "+ v").
-    public static func unpatchify(_ y: UnsafePointer<Float>, outChannels cOut: Int, keep: Int, batch: Int, size: Int,
-                                  patch p: Int, addend: UnsafePointer<Float>? = nil, out: UnsafeMutablePointer<Float>) {
-        let g = size / p, tokens = g * g, width = p * p * cOut
+    public static func unpatchify(
+        _ y: UnsafePointer<Float>, outChannels cOut: Int, keep: Int, batch: Int, size: Int,
+        patch p: Int, addend: UnsafePointer<Float>? = nil, out: UnsafeMutablePointer<Float>
+    ) {
+        let g = size / p
+        let tokens = g * g
+        let width = p * p * cOut
         for n in 0..<batch {
             for i in 0..<g {
                 for j in 0..<g {
@@ -44,7 +54,8 @@ public enum Patches {
                                 }
                             } else {
                                 for c in 0..<keep {
-                                    out[((n * keep + c) * size + i * p + pa) * size + j * p + q] = src[(pa * p + q) * cOut + c]
+                                    out[((n * keep + c) * size + i * p + pa) * size + j * p + q] =
+                                        src[(pa * p + q) * cOut + c]
                                 }
                             }
                         }
@@ -56,9 +67,13 @@ public enum Patches {
 
     /// Backward of `unpatchify` (without addend): dY[b·T + i·G + j, (pa·p + q)·cOut + c] = dout[b, c, i·p + pa, j·p + q]
     /// for c < `keep`, and 0 for the dropped channels (learn_sigma's second half).
-    public static func unpatchifyBackward(dout: UnsafePointer<Float>, outChannels cOut: Int, keep: Int, batch: Int, size: Int,
-                                          patch p: Int, dy: UnsafeMutablePointer<Float>) {
-        let g = size / p, tokens = g * g, width = p * p * cOut
+    public static func unpatchifyBackward(
+        dout: UnsafePointer<Float>, outChannels cOut: Int, keep: Int, batch: Int, size: Int,
+        patch p: Int, dy: UnsafeMutablePointer<Float>
+    ) {
+        let g = size / p
+        let tokens = g * g
+        let width = p * p * cOut
         dy.update(repeating: 0, count: batch * tokens * width)
         for n in 0..<batch {
             for i in 0..<g {
@@ -67,7 +82,8 @@ public enum Patches {
                     for pa in 0..<p {
                         for q in 0..<p {
                             for c in 0..<keep {
-                                dst[(pa * p + q) * cOut + c] = dout[((n * keep + c) * size + i * p + pa) * size + j * p + q]
+                                dst[(pa * p + q) * cOut + c] =
+                                    dout[((n * keep + c) * size + i * p + pa) * size + j * p + q]
                             }
                         }
                     }

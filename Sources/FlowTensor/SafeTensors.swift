@@ -8,7 +8,10 @@ import Foundation
 public struct SafeTensorsFile: Sendable {
     /// Element types a safetensors file may declare that flowturbo converts to float32.
     public enum DType: String, Sendable {
-        case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64"
+        case f32 = "F32"
+        case f16 = "F16"
+        case bf16 = "BF16"
+        case f64 = "F64"
         var size: Int {
             switch self {
             case .f64: return 8
@@ -43,7 +46,9 @@ public struct SafeTensorsFile: Sendable {
     /// Loads a tensor as float32; errors name the file and tensor.
     public func tensor(_ name: String) throws -> Tensor {
         guard let e = entries[name] else {
-            throw FlowError("\(path): missing tensor '\(name)'; the file is not a checkpoint of this model kind (see `flowturbo inspect`)")
+            throw FlowError(
+                "\(path): missing tensor '\(name)'; the file is not a checkpoint of this model kind (see `flowturbo inspect`)"
+            )
         }
         let n = e.shape.reduce(1, *)
         var out = [Float](repeating: 0, count: n)
@@ -51,11 +56,23 @@ public struct SafeTensorsFile: Sendable {
             let base = dataStart + e.begin
             switch e.dtype {
             case .f32:
-                for i in 0..<n { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: base + 4 * i, as: UInt32.self))) }
+                for i in 0..<n {
+                    out[i] = Float(
+                        bitPattern: UInt32(
+                            littleEndian: raw.loadUnaligned(fromByteOffset: base + 4 * i, as: UInt32.self)))
+                }
             case .f16:
-                for i in 0..<n { out[i] = SafeTensors.halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: base + 2 * i, as: UInt16.self))) }
+                for i in 0..<n {
+                    out[i] = SafeTensors.halfToFloat(
+                        UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: base + 2 * i, as: UInt16.self)))
+                }
             case .bf16:
-                for i in 0..<n { out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: base + 2 * i, as: UInt16.self))) << 16) }
+                for i in 0..<n {
+                    out[i] = Float(
+                        bitPattern: UInt32(
+                            UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: base + 2 * i, as: UInt16.self)))
+                            << 16)
+                }
             case .f64:
                 for i in 0..<n {
                     let bits = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: base + 8 * i, as: UInt64.self))
@@ -70,7 +87,9 @@ public struct SafeTensorsFile: Sendable {
     public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
         guard let e = entries[name] else { return try tensor(name) }
         guard e.shape == shape else {
-            throw FlowError("\(path): tensor '\(name)' has shape \(e.shape), expected \(shape); the checkpoint does not match the model configuration")
+            throw FlowError(
+                "\(path): tensor '\(name)' has shape \(e.shape), expected \(shape); the checkpoint does not match the model configuration"
+            )
         }
         return try tensor(name)
     }
@@ -90,16 +109,20 @@ public enum SafeTensors {
     /// Validates safetensors bytes; `path` names the source in errors.
     public static func parse(_ bytes: [UInt8], path: String) throws -> SafeTensorsFile {
         guard bytes.count >= 8 else {
-            throw FlowError("\(path): truncated safetensors file (\(bytes.count) bytes, need at least 8 for the header length)")
+            throw FlowError(
+                "\(path): truncated safetensors file (\(bytes.count) bytes, need at least 8 for the header length)")
         }
         var n: UInt64 = 0
         for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
         guard n <= UInt64(maxHeaderBytes) else {
-            throw FlowError("\(path): safetensors header length \(n) exceeds the \(maxHeaderBytes)-byte limit; the file is corrupt or not safetensors")
+            throw FlowError(
+                "\(path): safetensors header length \(n) exceeds the \(maxHeaderBytes)-byte limit; the file is corrupt or not safetensors"
+            )
         }
         let headerLen = Int(n)
         guard 8 + headerLen <= bytes.count else {
-            throw FlowError("\(path): truncated safetensors file: header needs \(headerLen) bytes, only \(bytes.count - 8) present")
+            throw FlowError(
+                "\(path): truncated safetensors file: header needs \(headerLen) bytes, only \(bytes.count - 8) present")
         }
         let headerData = Data(bytes[8..<(8 + headerLen)])
         let object: Any
@@ -127,13 +150,16 @@ public enum SafeTensors {
                 continue
             }
             guard let info = value as? [String: Any],
-                  let dtypeName = info["dtype"] as? String,
-                  let shapeAny = info["shape"] as? [Any],
-                  let offsAny = info["data_offsets"] as? [Any], offsAny.count == 2 else {
+                let dtypeName = info["dtype"] as? String,
+                let shapeAny = info["shape"] as? [Any],
+                let offsAny = info["data_offsets"] as? [Any], offsAny.count == 2
+            else {
                 throw FlowError("\(path): tensor '\(name)': malformed header entry (needs dtype, shape, data_offsets)")
             }
             guard let dtype = SafeTensorsFile.DType(rawValue: dtypeName) else {
-                throw FlowError("\(path): tensor '\(name)': dtype \(dtypeName) is not supported (F32, F64, F16, BF16); convert with tensor.float()")
+                throw FlowError(
+                    "\(path): tensor '\(name)': dtype \(dtypeName) is not supported (F32, F64, F16, BF16); convert with tensor.float()"
+                )
             }
             var shape: [Int] = []
             var count = 1
@@ -147,11 +173,14 @@ public enum SafeTensors {
                 count = m
             }
             guard let b = SafeTensors.integer(offsAny[0]), let e = SafeTensors.integer(offsAny[1]),
-                  b >= 0, e >= b else {
+                b >= 0, e >= b
+            else {
                 throw FlowError("\(path): tensor '\(name)': invalid data_offsets \(offsAny)")
             }
             guard e <= dataLen else {
-                throw FlowError("\(path): tensor '\(name)': data_offsets [\(b), \(e)] lie outside the file's \(dataLen) data bytes (truncated file?)")
+                throw FlowError(
+                    "\(path): tensor '\(name)': data_offsets [\(b), \(e)] lie outside the file's \(dataLen) data bytes (truncated file?)"
+                )
             }
             let (need, o) = count.multipliedReportingOverflow(by: dtype.size)
             guard !o, need == e - b else {
@@ -162,8 +191,9 @@ public enum SafeTensors {
         // Tensors must not share bytes (the format's reference implementation refuses overlaps too).
         let ordered = entries.filter { $0.value.end > $0.value.begin }.sorted { $0.value.begin < $1.value.begin }
         for (prev, next) in zip(ordered, ordered.dropFirst()) where next.value.begin < prev.value.end {
-            throw FlowError("\(path): tensors '\(prev.key)' [\(prev.value.begin), \(prev.value.end)) and "
-                + "'\(next.key)' [\(next.value.begin), \(next.value.end)) overlap; the file is corrupt")
+            throw FlowError(
+                "\(path): tensors '\(prev.key)' [\(prev.value.begin), \(prev.value.end)) and "
+                    + "'\(next.key)' [\(next.value.begin), \(next.value.end)) overlap; the file is corrupt")
         }
         return SafeTensorsFile(path: path, metadata: metadata, entries: entries, bytes: bytes, dataStart: dataStart)
     }
@@ -187,7 +217,8 @@ public enum SafeTensors {
         }
         for t in sorted {
             let size = t.tensor.count * 4
-            header[t.name] = ["dtype": "F32", "shape": t.tensor.shape, "data_offsets": [offset, offset + size]] as [String: Any]
+            header[t.name] =
+                ["dtype": "F32", "shape": t.tensor.shape, "data_offsets": [offset, offset + size]] as [String: Any]
             offset += size
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
@@ -204,7 +235,9 @@ public enum SafeTensors {
     }
 
     /// Writes float32 tensors with metadata atomically (a failed write leaves any old file intact).
-    public static func write(_ path: String, tensors: [(name: String, tensor: Tensor)], metadata: [String: String]) throws {
+    public static func write(
+        _ path: String, tensors: [(name: String, tensor: Tensor)], metadata: [String: String]
+    ) throws {
         try FileIO.writeAtomically(path, try encode(tensors: tensors, metadata: metadata))
     }
 

@@ -6,14 +6,16 @@ extension SafeTensors {
     public static func loadFloatTensors(_ path: String) throws -> (file: SafeTensorsFile, skipped: [String]) {
         let bytes = try FileIO.read(path)
         guard bytes.count >= 8 else {
-            throw FlowError("\(path): truncated safetensors file (\(bytes.count) bytes, "
-                + "need at least 8 for the header length)")
+            throw FlowError(
+                "\(path): truncated safetensors file (\(bytes.count) bytes, "
+                    + "need at least 8 for the header length)")
         }
         var n: UInt64 = 0
         for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
         guard n <= UInt64(maxHeaderBytes), 8 + Int(n) <= bytes.count else {
-            throw FlowError("\(path): safetensors header length \(n) does not fit the file; "
-                + "the file is corrupt or truncated")
+            throw FlowError(
+                "\(path): safetensors header length \(n) does not fit the file; "
+                    + "the file is corrupt or truncated")
         }
         let headerEnd = 8 + Int(n)
         guard var dict = (try? JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd]))) as? [String: Any] else {
@@ -22,7 +24,8 @@ extension SafeTensors {
         var skipped: [String] = []
         for (name, value) in dict where name != "__metadata__" {
             if let dtype = (value as? [String: Any])?["dtype"] as? String,
-               SafeTensorsFile.DType(rawValue: dtype) == nil {
+                SafeTensorsFile.DType(rawValue: dtype) == nil
+            {
                 skipped.append(name)
             }
         }

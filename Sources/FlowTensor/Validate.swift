@@ -44,8 +44,9 @@ public enum Validate {
     /// `value` must lie in `range`.
     public static func count(_ value: Int, _ name: String, _ range: ClosedRange<Int>) throws {
         guard range.contains(value) else {
-            throw FlowError("\(name) \(value) is out of range: expected "
-                + "\(range.lowerBound)…\(range.upperBound); pass a value in that range")
+            throw FlowError(
+                "\(name) \(value) is out of range: expected "
+                    + "\(range.lowerBound)…\(range.upperBound); pass a value in that range")
         }
     }
 
@@ -57,16 +58,18 @@ public enum Validate {
     /// A finite duration in seconds within `range` (NaN and ±inf are refused).
     public static func seconds(_ value: Double, _ name: String, _ range: ClosedRange<Double>) throws {
         guard value.isFinite, range.contains(value) else {
-            throw FlowError("\(name) \(value) is not a duration in \(range.lowerBound)…\(range.upperBound) "
-                + "seconds; pass a finite number in that range")
+            throw FlowError(
+                "\(name) \(value) is not a duration in \(range.lowerBound)…\(range.upperBound) "
+                    + "seconds; pass a finite number in that range")
         }
     }
 
     /// A finite real number within `range`.
     public static func finite(_ value: Double, _ name: String, _ range: ClosedRange<Double>) throws {
         guard value.isFinite, range.contains(value) else {
-            throw FlowError("\(name) \(value) is out of range: expected a finite number in "
-                + "\(range.lowerBound)…\(range.upperBound)")
+            throw FlowError(
+                "\(name) \(value) is out of range: expected a finite number in "
+                    + "\(range.lowerBound)…\(range.upperBound)")
         }
     }
 
@@ -96,8 +99,9 @@ public enum Validate {
     public static func fitsInMemory(_ factors: [Int], bytesPerElement: Int, _ what: String) throws {
         guard let n = product(factors + [bytesPerElement]), n <= Bounds.memoryBytes else {
             let shape = factors.map(String.init).joined(separator: " × ")
-            throw FlowError("\(what) needs \(shape) × \(bytesPerElement) bytes, more than this machine's "
-                + "\(Bounds.memoryBytes >> 20) MiB of memory; use smaller values")
+            throw FlowError(
+                "\(what) needs \(shape) × \(bytesPerElement) bytes, more than this machine's "
+                    + "\(Bounds.memoryBytes >> 20) MiB of memory; use smaller values")
         }
     }
 }

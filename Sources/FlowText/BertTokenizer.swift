@@ -16,7 +16,8 @@ public struct BertTokenizer: Sendable {
 
     public init(vocabulary: WordPiece) throws {
         guard let cls = vocabulary.id("[CLS]"), let sep = vocabulary.id("[SEP]"),
-              let pad = vocabulary.id("[PAD]") else {
+            let pad = vocabulary.id("[PAD]")
+        else {
             throw FlowError("vocabulary lacks [CLS], [SEP] or [PAD]; use the vocab.txt of a BERT model")
         }
         self.vocabulary = vocabulary

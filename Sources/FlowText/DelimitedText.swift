@@ -45,8 +45,9 @@ public enum DelimitedText {
                     i += 1
                     while true {
                         guard i < s.count else {
-                            throw FlowError("\(source):\(quoteLine): unterminated quoted field; "
-                                + "close it with \" (a quote inside is written \"\")")
+                            throw FlowError(
+                                "\(source):\(quoteLine): unterminated quoted field; "
+                                    + "close it with \" (a quote inside is written \"\")")
                         }
                         if s[i] == "\"" {
                             if i + 1 < s.count && s[i + 1] == "\"" {
@@ -62,8 +63,9 @@ public enum DelimitedText {
                         i += 1
                     }
                     if i < s.count && s[i] != "," && s[i] != "\n" && s[i] != "\r" {
-                        throw FlowError("\(source):\(line): text after a closing quote; "
-                            + "quote the whole field and write a quote inside as \"\"")
+                        throw FlowError(
+                            "\(source):\(line): text after a closing quote; "
+                                + "quote the whole field and write a quote inside as \"\"")
                     }
                 } else {
                     while i < s.count && s[i] != "," && s[i] != "\n" && s[i] != "\r" {

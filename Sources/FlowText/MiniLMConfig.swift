@@ -1,5 +1,5 @@
-import Foundation
 import FlowTensor
+import Foundation
 
 /// Hyper-parameters of a BERT encoder (HuggingFace `config.json`) and the sentence-transformers truncation length.
 public struct MiniLMConfig: Equatable, Sendable {

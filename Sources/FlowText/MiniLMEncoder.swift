@@ -35,17 +35,20 @@ public final class MiniLMEncoder: @unchecked Sendable {
         let config = try MiniLMConfig.load(directory: directory)
         let tokenizer = try BertTokenizer.load(vocabularyPath: directory + "/vocab.txt")
         guard tokenizer.vocabulary.count == config.vocabSize else {
-            throw FlowError("\(directory)/vocab.txt has \(tokenizer.vocabulary.count) tokens, "
-                + "the model \(config.vocabSize); "
-                + "re-run Scripts/fetch-minilm.sh")
+            throw FlowError(
+                "\(directory)/vocab.txt has \(tokenizer.vocabulary.count) tokens, "
+                    + "the model \(config.vocabSize); "
+                    + "re-run Scripts/fetch-minilm.sh")
         }
         let weights = try MiniLMWeights.load(directory + "/model.safetensors", config: config)
         return MiniLMEncoder(directory: directory, config: config, weights: weights, tokenizer: tokenizer)
     }
 
     /// Throws the one-line "run Scripts/fetch-minilm.sh" error when a required file is missing.
-    public static func requireFiles(directory: String,
-                                    _ required: [String] = ["model.safetensors", "vocab.txt"]) throws {
+    public static func requireFiles(
+        directory: String,
+        _ required: [String] = ["model.safetensors", "vocab.txt"]
+    ) throws {
         for f in required where !FileIO.exists(directory + "/" + f) {
             throw FlowError("text encoder not found: \(directory)/\(f) is missing; run Scripts/fetch-minilm.sh")
         }
@@ -95,8 +98,9 @@ public final class MiniLMEncoder: @unchecked Sendable {
                 r += n
             }
         }
-        return TextEncoding(tokenIDs: tokenIDs, features: Tensor(shape: [tokenIDs.count, l, d], data: features),
-                            mask: Tensor(shape: [tokenIDs.count, l], data: mask))
+        return TextEncoding(
+            tokenIDs: tokenIDs, features: Tensor(shape: [tokenIDs.count, l, d], data: features),
+            mask: Tensor(shape: [tokenIDs.count, l], data: mask))
     }
 
     /// Sentence embeddings [N, D] (unit rows), without materialising padded features.

@@ -12,11 +12,11 @@ struct MiniLMForward {
     let weights: MiniLMWeights
     let maxRows: Int
     // Activations, allocated once for up to `maxRows` rows (shapes in floats):
-    var x: [Float]       // [R, D] residual stream; the last hidden states after `run`
-    var qkv: [Float]     // [R, 3D]
-    var ctx: [Float]     // [R, D] attention output (heads concatenated)
-    var tmp: [Float]     // [R, D] sub-layer output + residual, before LayerNorm
-    var inter: [Float]   // [R, I] GELU(W1·x)
+    var x: [Float]  // [R, D] residual stream; the last hidden states after `run`
+    var qkv: [Float]  // [R, 3D]
+    var ctx: [Float]  // [R, D] attention output (heads concatenated)
+    var tmp: [Float]  // [R, D] sub-layer output + residual, before LayerNorm
+    var inter: [Float]  // [R, I] GELU(W1·x)
     var scores: [Float]  // [T, T] one head's attention matrix, T = longest sequence
 
     init(config: MiniLMConfig, weights: MiniLMWeights, maxRows: Int) {
@@ -64,7 +64,8 @@ struct MiniLMForward {
             weights.positionEmbeddings.withUnsafeBufferPointer { pos in
                 for seq in sequences {
                     for (t, id) in seq.enumerated() {
-                        let w = word.baseAddress! + Int(id) * d, p = pos.baseAddress! + t * d
+                        let w = word.baseAddress! + Int(id) * d
+                        let p = pos.baseAddress! + t * d
                         for i in 0..<d { x[r * d + i] = w[i] + p[i] + weights.tokenTypeEmbeddings[i] }
                         r += 1
                     }
@@ -72,8 +73,9 @@ struct MiniLMForward {
             }
         }
         x.withUnsafeMutableBufferPointer { xb in
-            LayerNormAffine.forward(xb.baseAddress!, rows: r, dim: d, weight: weights.embLNW, bias: weights.embLNB,
-                                    eps: config.layerNormEps, out: xb.baseAddress!)
+            LayerNormAffine.forward(
+                xb.baseAddress!, rows: r, dim: d, weight: weights.embLNW, bias: weights.embLNB,
+                eps: config.layerNormEps, out: xb.baseAddress!)
         }
     }
 
@@ -87,9 +89,10 @@ struct MiniLMForward {
             ctx.withUnsafeMutableBufferPointer { o in
                 scores.withUnsafeMutableBufferPointer { s in
                     for seq in sequences {
-                        Attention.forward(qkv: q.baseAddress! + offset * 3 * d, batch: 1, tokens: seq.count,
-                                          heads: c.heads, headDim: c.headDim, out: o.baseAddress! + offset * d,
-                                          scratch: s.baseAddress!)
+                        Attention.forward(
+                            qkv: q.baseAddress! + offset * 3 * d, batch: 1, tokens: seq.count,
+                            heads: c.heads, headDim: c.headDim, out: o.baseAddress! + offset * d,
+                            scratch: s.baseAddress!)
                         offset += seq.count
                     }
                 }
@@ -101,7 +104,8 @@ struct MiniLMForward {
     mutating func addAndNorm(rows: Int, weight: [Float], bias: [Float]) {
         let n = rows * config.hidden
         for i in 0..<n { tmp[i] += x[i] }
-        LayerNormAffine.forward(tmp, rows: rows, dim: config.hidden, weight: weight, bias: bias,
-                                eps: config.layerNormEps, out: &x)
+        LayerNormAffine.forward(
+            tmp, rows: rows, dim: config.hidden, weight: weight, bias: bias,
+            eps: config.layerNormEps, out: &x)
     }
 }

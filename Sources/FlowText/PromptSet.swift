@@ -1,5 +1,5 @@
-import Foundation
 import FlowTensor
+import Foundation
 
 /// One prompt of a prompt set: its id, text, optional category (per-category report sections) and every other
 /// field of its line (JSON values that are not strings are kept as their JSON text).
@@ -59,7 +59,8 @@ public enum PromptSet {
         case "csv": return .csv
         default: break
         }
-        let first = text.split(whereSeparator: \.isNewline)
+        let first =
+            text.split(whereSeparator: \.isNewline)
             .first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map(String.init) ?? ""
         if first.trimmingCharacters(in: .whitespaces).hasPrefix("{") { return .jsonl }
         for (format, sep) in [(Format.tsv, "\t"), (Format.csv, ",")] where first.contains(sep) {
@@ -80,15 +81,17 @@ public enum PromptSet {
         case .csv: entries = try table(DelimitedText.csv(text, source: source), source: source)
         }
         guard !entries.isEmpty else {
-            throw FlowError("\(source): no prompts found; write one prompt a line, JSONL {\"prompt\": ...}, "
-                + "or a TSV/CSV with a prompt column")
+            throw FlowError(
+                "\(source): no prompts found; write one prompt a line, JSONL {\"prompt\": ...}, "
+                    + "or a TSV/CSV with a prompt column")
         }
         var seen: [String: Int] = [:]
         for (i, e) in entries.enumerated() {
             if entries[i].id.isEmpty { entries[i].id = String(i) }
             if let other = seen[entries[i].id] {
-                throw FlowError("\(source):\(e.line): duplicate id \"\(entries[i].id)\" (first on line \(other)); "
-                    + "ids must be unique")
+                throw FlowError(
+                    "\(source):\(e.line): duplicate id \"\(entries[i].id)\" (first on line \(other)); "
+                        + "ids must be unique")
             }
             seen[entries[i].id] = e.line
         }
@@ -116,8 +119,9 @@ public enum PromptSet {
             var fields: [String: String] = [:]
             for (k, v) in obj { fields[k] = jsonText(v) }
             guard let key = promptKeys.first(where: { obj[$0] != nil }) else {
-                throw FlowError("\(at): JSONL line without a \"prompt\" field; "
-                    + "expected {\"id\": ..., \"prompt\": \"...\"}")
+                throw FlowError(
+                    "\(at): JSONL line without a \"prompt\" field; "
+                        + "expected {\"id\": ..., \"prompt\": \"...\"}")
             }
             guard let prompt = obj[key] as? String else { throw FlowError("\(at): \"\(key)\" is not a string") }
             let textValue = prompt.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -135,16 +139,18 @@ public enum PromptSet {
         let names = header.fields.map { $0.trimmingCharacters(in: .whitespaces) }
         let lower = names.map { $0.lowercased() }
         guard let promptCol = promptKeys.lazy.compactMap({ lower.firstIndex(of: $0) }).first else {
-            throw FlowError("\(source):\(header.line): the header names no prompt column; name one "
-                + "Prompt, prompt, text or caption (found: \(names.joined(separator: ", ")))")
+            throw FlowError(
+                "\(source):\(header.line): the header names no prompt column; name one "
+                    + "Prompt, prompt, text or caption (found: \(names.joined(separator: ", ")))")
         }
         let idCol = lower.firstIndex(of: "id")
         let categoryCol = categoryKeys.lazy.compactMap { lower.firstIndex(of: $0) }.first
         var out: [PromptEntry] = []
         for r in records.dropFirst() {
             guard r.fields.count == names.count else {
-                throw FlowError("\(source):\(r.line): \(r.fields.count) fields, the header has \(names.count); "
-                    + "quote fields that contain the separator")
+                throw FlowError(
+                    "\(source):\(r.line): \(r.fields.count) fields, the header has \(names.count); "
+                        + "quote fields that contain the separator")
             }
             let textValue = r.fields[promptCol].trimmingCharacters(in: .whitespacesAndNewlines)
             guard !textValue.isEmpty else {

@@ -17,14 +17,17 @@ public struct TextEncoding: Sendable {
     /// Sentence embeddings [N, D]: the mean of the features over real tokens, L2-normalised
     /// (sentence-transformers' Pooling(mean) + Normalize).
     public func sentenceEmbeddings() -> Tensor {
-        let n = count, l = length, d = dim
+        let n = count
+        let l = length
+        let d = dim
         var out = [Float](repeating: 0, count: n * d)
         for i in 0..<n {
             let len = tokenIDs[i].count
             features.data.withUnsafeBufferPointer { f in
                 out.withUnsafeMutableBufferPointer { o in
-                    TextPooling.meanNormalized(f.baseAddress! + i * l * d, rows: len, dim: d,
-                                               out: o.baseAddress! + i * d)
+                    TextPooling.meanNormalized(
+                        f.baseAddress! + i * l * d, rows: len, dim: d,
+                        out: o.baseAddress! + i * d)
                 }
             }
         }
@@ -35,8 +38,10 @@ public struct TextEncoding: Sendable {
 /// Mean pooling and L2 normalisation of token features (float64 sums).
 public enum TextPooling {
     /// out[D] = m / max(‖m‖, 1e-12) with m = mean of the `rows` rows of x [rows, D].
-    public static func meanNormalized(_ x: UnsafePointer<Float>, rows: Int, dim: Int,
-                                      out: UnsafeMutablePointer<Float>) {
+    public static func meanNormalized(
+        _ x: UnsafePointer<Float>, rows: Int, dim: Int,
+        out: UnsafeMutablePointer<Float>
+    ) {
         var acc = [Double](repeating: 0, count: dim)
         for r in 0..<rows {
             for j in 0..<dim { acc[j] += Double(x[r * dim + j]) }

@@ -1,5 +1,5 @@
-import Foundation
 import FlowTensor
+import Foundation
 
 /// One trainable tensor: its official name, the parameter and its gradient (same length).
 public typealias TrainableParameter = (name: String, param: Buffer, grad: Buffer)
@@ -32,14 +32,20 @@ public final class AdamW {
         let bc1 = 1 - Float(pow(Double(beta1), Double(t)))
         let bc2 = 1 - Float(pow(Double(beta2), Double(t)))
         let decay = 1 - lr * weightDecay
-        let b1 = beta1, b2 = beta2, e = eps
+        let b1 = beta1
+        let b2 = beta2
+        let e = eps
         for (k, p) in params.enumerated() {
-            let w = p.param.ptr, g = p.grad.ptr, mk = m[k].ptr, vk = v[k].ptr
+            let w = p.param.ptr
+            let g = p.grad.ptr
+            let mk = m[k].ptr
+            let vk = v[k].ptr
             for i in 0..<p.param.count {
                 let gi = g[i]
                 let mi = b1 * mk[i] + (1 - b1) * gi
                 let vi = b2 * vk[i] + (1 - b2) * gi * gi
-                mk[i] = mi; vk[i] = vi
+                mk[i] = mi
+                vk[i] = vi
                 w[i] = w[i] * decay - lr * (mi / bc1) / ((vi / bc2).squareRoot() + e)
             }
         }
@@ -59,7 +65,10 @@ public final class AdamW {
         let norm = Float(s.squareRoot())
         if maxNorm > 0, norm > maxNorm {
             let c = maxNorm / (norm + 1e-6)
-            for p in params { let g = p.grad.ptr; for i in 0..<p.grad.count { g[i] *= c } }
+            for p in params {
+                let g = p.grad.ptr
+                for i in 0..<p.grad.count { g[i] *= c }
+            }
         }
         return norm
     }

@@ -12,11 +12,15 @@ public enum Checkpoint {
     /// Writes a checkpoint atomically (`shapes` gives each parameter's PyTorch shape by name).
     /// `fixed` are non-trained tensors (e.g. the sin-cos `pos_embed`) stored under their names so the
     /// checkpoint is a complete model file.
-    public static func save(_ path: String, params: [TrainableParameter], shapes: [String: [Int]], adam: AdamW, ema: EMA,
-                            step: Int, metadata: [String: String],
-                            fixed: [(name: String, shape: [Int], buffer: Buffer)] = []) throws {
+    public static func save(
+        _ path: String, params: [TrainableParameter], shapes: [String: [Int]], adam: AdamW, ema: EMA,
+        step: Int, metadata: [String: String],
+        fixed: [(name: String, shape: [Int], buffer: Buffer)] = []
+    ) throws {
         var tensors: [(name: String, tensor: Tensor)] = []
-        func add(_ name: String, _ shape: [Int], _ b: Buffer) { tensors.append((name, Tensor(shape: shape, data: b.array))) }
+        func add(_ name: String, _ shape: [Int], _ b: Buffer) {
+            tensors.append((name, Tensor(shape: shape, data: b.array)))
+        }
         for f in fixed { add(f.name, f.shape, f.buffer) }
         for (k, p) in params.enumerated() {
             let shape = shapes[p.name] ?? [p.param.count]
@@ -33,18 +37,26 @@ public enum Checkpoint {
 
     /// Restores parameters, EMA shadows and AdamW state from a checkpoint; returns the completed step count
     /// and the file's metadata. Every tensor must be present with the right size.
-    public static func load(_ path: String, params: [TrainableParameter], adam: AdamW, ema: EMA) throws -> (step: Int, metadata: [String: String]) {
+    public static func load(
+        _ path: String, params: [TrainableParameter], adam: AdamW, ema: EMA
+    ) throws -> (step: Int, metadata: [String: String]) {
         let f = try SafeTensors.load(path)
         guard let s = f.metadata[stepKey], let step = Int(s), let ts = f.metadata[adamTKey], let t = Int(ts) else {
-            throw FlowError("\(path): not a training checkpoint (no '\(stepKey)'/'\(adamTKey)' metadata); pass a file written with --checkpoint-every")
+            throw FlowError(
+                "\(path): not a training checkpoint (no '\(stepKey)'/'\(adamTKey)' metadata); pass a file written with --checkpoint-every"
+            )
         }
         func fill(_ name: String, _ b: Buffer) throws {
             guard f.shape(name) != nil else {
-                throw FlowError("\(path): checkpoint lacks tensor '\(name)'; it was written for a different model (check --depth/--width)")
+                throw FlowError(
+                    "\(path): checkpoint lacks tensor '\(name)'; it was written for a different model (check --depth/--width)"
+                )
             }
             let tensor = try f.tensor(name)
             guard tensor.count == b.count else {
-                throw FlowError("\(path): tensor '\(name)' has \(tensor.count) values, the model needs \(b.count); resume with the same model flags")
+                throw FlowError(
+                    "\(path): tensor '\(name)' has \(tensor.count) values, the model needs \(b.count); resume with the same model flags"
+                )
             }
             b.copy(from: tensor.data)
         }

@@ -1,5 +1,5 @@
-import Foundation
 import FlowTensor
+import Foundation
 
 /// A small MNIST digit classifier (MLP 784 → 512 → 256 → 10, GELU) whose 256-d penultimate activations
 /// are the Inception-free feature space the statistics use for MNIST.
@@ -29,7 +29,9 @@ public final class DigitClassifier {
         precondition(widths.count >= 3, "DigitClassifier needs at least one hidden layer")
         self.widths = widths
         var rng = SeededRandom(seed: seed)
-        weights = (0..<(widths.count - 1)).map { k in Buffer(rng.normals(widths[k + 1] * widths[k], std: (1 / Double(widths[k])).squareRoot())) }
+        weights = (0..<(widths.count - 1)).map { k in
+            Buffer(rng.normals(widths[k + 1] * widths[k], std: (1 / Double(widths[k])).squareRoot()))
+        }
         biases = (0..<(widths.count - 1)).map { Buffer(count: widths[$0 + 1]) }
         gradW = weights.map { Buffer(count: $0.count) }
         gradB = biases.map { Buffer(count: $0.count) }
@@ -49,7 +51,11 @@ public final class DigitClassifier {
     /// PyTorch shapes by tensor name.
     public var shapes: [String: [Int]] {
         var s: [String: [Int]] = [:]
-        for k in 0..<weights.count { let (wn, bn) = names(k); s[wn] = [widths[k + 1], widths[k]]; s[bn] = [widths[k + 1]] }
+        for k in 0..<weights.count {
+            let (wn, bn) = names(k)
+            s[wn] = [widths[k + 1], widths[k]]
+            s[bn] = [widths[k + 1]]
+        }
         return s
     }
 
@@ -71,10 +77,14 @@ public final class DigitClassifier {
     public static func load(_ path: String) throws -> DigitClassifier {
         let f = try SafeTensors.load(path)
         guard let ws = f.metadata[widthsKey] else {
-            throw FlowError("\(path): no '\(widthsKey)' metadata; not a flowturbo digit classifier (train one with `flowturbo train-classifier`)")
+            throw FlowError(
+                "\(path): no '\(widthsKey)' metadata; not a flowturbo digit classifier (train one with `flowturbo train-classifier`)"
+            )
         }
         let widths = ws.split(separator: ",").compactMap { Int($0) }
-        guard widths.count >= 3, widths.allSatisfy({ $0 > 0 }) else { throw FlowError("\(path): bad classifier widths '\(ws)'") }
+        guard widths.count >= 3, widths.allSatisfy({ $0 > 0 }) else {
+            throw FlowError("\(path): bad classifier widths '\(ws)'")
+        }
         let c = DigitClassifier(widths: widths)
         for k in 0..<c.weights.count {
             let (wn, bn) = c.names(k)
@@ -110,22 +120,34 @@ public final class DigitClassifier {
         var input = x
         let nh = widths.count - 2
         for k in 0..<nh {
-            Gemm.linear(input, rows: rows, inF: widths[k], weight: weights[k].ptr, bias: biases[k].ptr, outF: widths[k + 1], out: ws.pre[k].ptr)
+            Gemm.linear(
+                input, rows: rows, inF: widths[k], weight: weights[k].ptr, bias: biases[k].ptr, outF: widths[k + 1],
+                out: ws.pre[k].ptr)
             Activations.gelu(ws.pre[k].ptr, count: rows * widths[k + 1], out: ws.act[k].ptr)
             input = UnsafePointer(ws.act[k].ptr)
         }
-        Gemm.linear(input, rows: rows, inF: widths[nh], weight: weights[nh].ptr, bias: biases[nh].ptr, outF: classes, out: ws.logits.ptr)
+        Gemm.linear(
+            input, rows: rows, inF: widths[nh], weight: weights[nh].ptr, bias: biases[nh].ptr, outF: classes,
+            out: ws.logits.ptr)
     }
 
     /// Mean softmax cross-entropy of the last forward against `labels`; accumulates parameter gradients.
     /// Returns (loss, number correct).
-    public func backward(_ x: UnsafePointer<Float>, labels: UnsafePointer<Int32>, rows: Int, ws: Workspace) -> (Double, Int) {
+    public func backward(
+        _ x: UnsafePointer<Float>, labels: UnsafePointer<Int32>, rows: Int, ws: Workspace
+    ) -> (Double, Int) {
         let nc = classes
-        var loss = 0.0, correct = 0
+        var loss = 0.0
+        var correct = 0
         for r in 0..<rows {
-            let l = ws.logits.ptr + r * nc, g = ws.dLogits.ptr + r * nc
-            var m = -Float.infinity, am = 0
-            for j in 0..<nc where l[j] > m { m = l[j]; am = j }
+            let l = ws.logits.ptr + r * nc
+            let g = ws.dLogits.ptr + r * nc
+            var m = -Float.infinity
+            var am = 0
+            for j in 0..<nc where l[j] > m {
+                m = l[j]
+                am = j
+            }
             var z: Double = 0
             for j in 0..<nc { z += Foundation.exp(Double(l[j] - m)) }
             let y = Int(labels[r])
@@ -139,10 +161,12 @@ public final class DigitClassifier {
         for k in stride(from: nh, through: 0, by: -1) {
             let input = k == 0 ? x : UnsafePointer(ws.act[k - 1].ptr)
             let dx: UnsafeMutablePointer<Float>? = k == 0 ? nil : ws.dA[k - 1].ptr
-            Gemm.linearBackward(dout: dout, x: input, rows: rows, inF: widths[k], weight: weights[k].ptr, outF: widths[k + 1],
-                                dx: dx, dW: gradW[k].ptr, db: gradB[k].ptr)
+            Gemm.linearBackward(
+                dout: dout, x: input, rows: rows, inF: widths[k], weight: weights[k].ptr, outF: widths[k + 1],
+                dx: dx, dW: gradW[k].ptr, db: gradB[k].ptr)
             if k > 0 {
-                Activations.geluBackward(x: ws.pre[k - 1].ptr, dout: ws.dA[k - 1].ptr, count: rows * widths[k], dx: ws.dA[k - 1].ptr)
+                Activations.geluBackward(
+                    x: ws.pre[k - 1].ptr, dout: ws.dA[k - 1].ptr, count: rows * widths[k], dx: ws.dA[k - 1].ptr)
                 dout = UnsafePointer(ws.dA[k - 1].ptr)
             }
         }
@@ -154,7 +178,9 @@ public final class DigitClassifier {
     /// Runs `images` (count·784 floats in [−1, 1]) in chunks; calls `body(start, rows, ws)` after each forward.
     func batched(_ images: [Float], count: Int, _ body: (Int, Int, Workspace) -> Void) throws {
         guard images.count == count * inputSize else {
-            throw FlowError("classifier input has \(images.count) floats for \(count) images; expected \(count)×\(inputSize) (1×28×28 in [−1, 1])")
+            throw FlowError(
+                "classifier input has \(images.count) floats for \(count) images; expected \(count)×\(inputSize) (1×28×28 in [−1, 1])"
+            )
         }
         let chunk = 256
         let ws = workspace(rows: chunk)

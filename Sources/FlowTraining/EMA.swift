@@ -26,7 +26,8 @@ public final class EMA {
     public func update(step: Int) {
         let d = decay(step: step)
         for (k, p) in params.enumerated() {
-            let s = shadow[k].ptr, w = p.param.ptr
+            let s = shadow[k].ptr
+            let w = p.param.ptr
             for i in 0..<p.param.count { s[i] = d * s[i] + (1 - d) * w[i] }
         }
     }

@@ -1,5 +1,5 @@
-import Foundation
 import FlowTensor
+import Foundation
 
 /// MNIST in memory as the models see it: 1×28×28 images scaled to [−1, 1] (x/127.5 − 1) and labels.
 public struct MNISTData {
@@ -19,9 +19,12 @@ public struct MNISTData {
             throw FlowError("\(source): \(pixels.count) pixels for \(count) images of \(rows)×\(cols)")
         }
         guard labels.count == count else {
-            throw FlowError("\(source): \(labels.count) labels for \(count) images; pass matching images and labels files")
+            throw FlowError(
+                "\(source): \(labels.count) labels for \(count) images; pass matching images and labels files")
         }
-        self.count = count; self.rows = rows; self.cols = cols
+        self.count = count
+        self.rows = rows
+        self.cols = cols
         images = pixels.map { Float($0) / 127.5 - 1 }
         self.labels = labels.map { Int32($0) }
     }
@@ -33,9 +36,11 @@ public struct MNISTData {
                 let p = (directory as NSString).appendingPathComponent(name)
                 if FileIO.exists(p) { return p }
             }
-            throw FlowError("MNIST file '\(base)[.gz]' not found in '\(directory)'; run Scripts/fetch-mnist.sh or pass --data DIR")
+            throw FlowError(
+                "MNIST file '\(base)[.gz]' not found in '\(directory)'; run Scripts/fetch-mnist.sh or pass --data DIR")
         }
-        let ip = try find("\(split)-images-idx3-ubyte"), lp = try find("\(split)-labels-idx1-ubyte")
+        let ip = try find("\(split)-images-idx3-ubyte")
+        let lp = try find("\(split)-labels-idx1-ubyte")
         let im = try IDX.readImages(ip)
         let lb = try IDX.readLabels(lp)
         return try MNISTData(count: im.count, rows: im.rows, cols: im.cols, pixels: im.pixels, labels: lb, source: ip)
@@ -52,7 +57,9 @@ public struct BatchOrder {
     var perm: [Int32] = []
 
     public init(count: Int, batch: Int, seed: UInt64) {
-        self.count = count; self.batch = batch; self.seed = seed
+        self.count = count
+        self.batch = batch
+        self.seed = seed
     }
 
     /// Fisher–Yates permutation of epoch `e`.
@@ -73,7 +80,10 @@ public struct BatchOrder {
         (0..<batch).map { k in
             let g = step * batch + k
             let e = g / count
-            if e != epoch { perm = BatchOrder.permutation(count: count, seed: seed, epoch: e); epoch = e }
+            if e != epoch {
+                perm = BatchOrder.permutation(count: count, seed: seed, epoch: e)
+                epoch = e
+            }
             return Int(perm[g % count])
         }
     }

@@ -9,10 +9,14 @@ public enum Parallel {
     /// Calls `body(lo, hi)` on `parts` contiguous ranges of 0..<n whose boundaries are multiples of `align`.
     public static func ranges(_ n: Int, align: Int = 8, _ body: (Int, Int) -> Void) {
         let p = max(1, min(parts, n / max(align, 1)))
-        if p <= 1 { body(0, n); return }
+        if p <= 1 {
+            body(0, n)
+            return
+        }
         let per = ((n + p - 1) / p + align - 1) / align * align
         DispatchQueue.concurrentPerform(iterations: p) { k in
-            let lo = min(k * per, n), hi = min(lo + per, n)
+            let lo = min(k * per, n)
+            let hi = min(lo + per, n)
             if lo < hi { body(lo, hi) }
         }
     }

@@ -3,11 +3,13 @@ import FlowTensor
 
 /// Saved activations of one PixArt block for the backward pass (rows R = batch·tokens, n = packed caption tokens).
 final class PixArtBlockActivations {
-    let xIn, xhat1, rstd1, h1, qkv, probs, att, proj, xA: Buffer          // self-attention
-    let q, kv, cprobs, catt, cproj, xMid: Buffer                          // cross-attention
-    let xhat2, rstd2, h2, pre, act, fc2: Buffer                           // MLP
+    let xIn, xhat1, rstd1, h1, qkv, probs, att, proj, xA: Buffer  // self-attention
+    let q, kv, cprobs, catt, cproj, xMid: Buffer  // cross-attention
+    let xhat2, rstd2, h2, pre, act, fc2: Buffer  // MLP
     init(_ c: PixArtConfig, batch: Int, captionTokens n: Int, maxCaptionLength l: Int) {
-        let r = batch * c.tokens, d = c.hiddenSize, hid = c.mlpHidden
+        let r = batch * c.tokens
+        let d = c.hiddenSize
+        let hid = c.mlpHidden
         xIn = Buffer(count: r * d)
         xhat1 = Buffer(count: r * d)
         rstd1 = Buffer(count: r)
@@ -46,9 +48,15 @@ final class PixArtActivations {
     let dX, dH, dQKV, dAtt, dQ, dKV, dHid, dY, dMods, dT0, dTSilu, dTEmb, dTAct, dCapEmb, dCapAct, scratch: Buffer
 
     init(_ c: PixArtConfig, batch: Int, maxCaptionLength l: Int) {
-        let r = batch * c.tokens, d = c.hiddenSize, p2 = c.patchSize * c.patchSize, n = batch * l
-        blocks = (0..<c.depth).map { _ in PixArtBlockActivations(c, batch: batch, captionTokens: n,
-                  maxCaptionLength: l) }
+        let r = batch * c.tokens
+        let d = c.hiddenSize
+        let p2 = c.patchSize * c.patchSize
+        let n = batch * l
+        blocks = (0..<c.depth).map { _ in
+            PixArtBlockActivations(
+                c, batch: batch, captionTokens: n,
+                maxCaptionLength: l)
+        }
         offsets = .allocate(capacity: max(batch, 1))
         offsets.initialize(repeating: 0, count: max(batch, 1))
         lengths = .allocate(capacity: max(batch, 1))

@@ -14,7 +14,9 @@ public enum PixArtInit {
             for i in 0..<b.count { b.ptr[i] = Float((2 * rng.uniform() - 1) * a) }
         }
         func normal(_ b: Buffer, _ std: Double) { b.copy(from: rng.normals(b.count, std: std)) }
-        let c = w.config, d = c.hiddenSize, h = c.mlpHidden
+        let c = w.config
+        let d = c.hiddenSize
+        let h = c.mlpHidden
         for (_, _, b) in w.named where b !== w.pos { b.fill(0) }
         xavier(w.xW, fanOut: d, fanIn: c.embedChannels * c.patchSize * c.patchSize)
         normal(w.t0W, 0.02)

@@ -21,7 +21,8 @@ public struct PromptAdherence: Equatable {
     /// Scores sample i against `specs[i]`.
     public init(specs: [QuadSpec], predicted: [[Int?]]) {
         precondition(specs.count == predicted.count, "PromptAdherence: one spec per sample")
-        var right = [String: Int](), total = [String: Int]()
+        var right = [String: Int]()
+        var total = [String: Int]()
         var all = 0
         for (spec, p) in zip(specs, predicted) {
             let c = spec.category.rawValue

@@ -15,8 +15,10 @@ public enum QuadCanvas {
     public static func areaWeights(from n: Int, to m: Int) -> [(first: Int, weights: [Double])] {
         let s = Double(n) / Double(m)
         return (0..<m).map { j in
-            let lo = Double(j) * s, hi = Double(j + 1) * s
-            let first = Int(lo.rounded(.down)), last = min(Int(hi.rounded(.up)) - 1, n - 1)
+            let lo = Double(j) * s
+            let hi = Double(j + 1) * s
+            let first = Int(lo.rounded(.down))
+            let last = min(Int(hi.rounded(.up)) - 1, n - 1)
             let w = (first...last).map { i in (min(hi, Double(i + 1)) - max(lo, Double(i))) / s }
             return (first, w)
         }
@@ -26,8 +28,10 @@ public enum QuadCanvas {
 
     /// Resizes a side×side image in [−1, 1] (background −1) to 16×16 by area averaging of the intensity
     /// p = (x + 1)/2, so a blank background stays exactly −1. `out` has row stride `outStride`.
-    public static func resizeDigit(_ src: UnsafePointer<Float>, side: Int, out: UnsafeMutablePointer<Float>,
-                                   outStride: Int = slotSize) {
+    public static func resizeDigit(
+        _ src: UnsafePointer<Float>, side: Int, out: UnsafeMutablePointer<Float>,
+        outStride: Int = slotSize
+    ) {
         let w = side == 28 ? weights28 : areaWeights(from: side, to: slotSize)
         for oy in 0..<slotSize {
             let wy = w[oy]
@@ -49,8 +53,10 @@ public enum QuadCanvas {
     public static func slotOffset(_ s: Int) -> Int { (s / 2) * slotSize * size + (s % 2) * slotSize }
 
     /// Clears `out` (32×32) to −1 and writes image `images[k]` (side×side, from `pool`) into slot `slots[k]`.
-    public static func compose(pool: UnsafePointer<Float>, side: Int, images: [Int], slots: [Int],
-                               out: UnsafeMutablePointer<Float>) {
+    public static func compose(
+        pool: UnsafePointer<Float>, side: Int, images: [Int], slots: [Int],
+        out: UnsafeMutablePointer<Float>
+    ) {
         out.update(repeating: -1, count: pixels)
         for (img, s) in zip(images, slots) {
             resizeDigit(pool + img * side * side, side: side, out: out + slotOffset(s), outStride: size)
@@ -88,10 +94,14 @@ public struct QuadComposer {
 
     /// Composes one canvas for `spec` into `out` (32×32); returns the digit in each slot and the image used.
     @discardableResult
-    public func compose(_ spec: QuadSpec, rng: inout SeededRandom, out: UnsafeMutablePointer<Float>)
-        -> (digits: [Int?], images: [Int]) {
+    public func compose(
+        _ spec: QuadSpec, rng: inout SeededRandom, out: UnsafeMutablePointer<Float>
+    )
+        -> (digits: [Int?], images: [Int])
+    {
         let digits = placement(spec, rng: &rng)
-        var images: [Int] = [], slots: [Int] = []
+        var images: [Int] = []
+        var slots: [Int] = []
         for (s, d) in digits.enumerated() {
             guard let d else { continue }
             let list = byDigit[d]
@@ -107,8 +117,11 @@ public struct QuadComposer {
     /// The reference canvas of evaluation prompt `index` (e.g. from MNIST test, for Fréchet distances): a function
     /// of (seed, index) only.
     @discardableResult
-    public func reference(_ spec: QuadSpec, seed: UInt64, index: Int, out: UnsafeMutablePointer<Float>)
-        -> (digits: [Int?], images: [Int]) {
+    public func reference(
+        _ spec: QuadSpec, seed: UInt64, index: Int, out: UnsafeMutablePointer<Float>
+    )
+        -> (digits: [Int?], images: [Int])
+    {
         var rng = stepRandom(seed: seed, step: index, stream: 0x5155_4144)
         return compose(spec, rng: &rng, out: out)
     }

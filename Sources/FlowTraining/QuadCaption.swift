@@ -57,8 +57,10 @@ public struct QuadPhrasing: Hashable, Sendable {
     /// For `two`: name the later slot (reading order) first.
     public var swapped = false
 
-    public init(numerals: Bool = false, article: Int = 1, positionArticle: Bool = true, upperLower: Bool = false,
-                corner: Bool = false, at: Bool = false, swapped: Bool = false) {
+    public init(
+        numerals: Bool = false, article: Int = 1, positionArticle: Bool = true, upperLower: Bool = false,
+        corner: Bool = false, at: Bool = false, swapped: Bool = false
+    ) {
         self.numerals = numerals
         self.article = article
         self.positionArticle = positionArticle
@@ -78,8 +80,10 @@ public struct QuadPhrasing: Hashable, Sendable {
                         for c in [false, true] {
                             for at in [false, true] {
                                 for sw in [false, true] {
-                                    out.append(QuadPhrasing(numerals: n, article: a, positionArticle: pa,
-                                                            upperLower: ul, corner: c, at: at, swapped: sw))
+                                    out.append(
+                                        QuadPhrasing(
+                                            numerals: n, article: a, positionArticle: pa,
+                                            upperLower: ul, corner: c, at: at, swapped: sw))
                                 }
                             }
                         }

@@ -1,5 +1,5 @@
-import Foundation
 import FlowTensor
+import Foundation
 
 /// Reads a quad-canvas caption into its `QuadSpec` (case-insensitive; surrounding spaces and a final `.` ignored).
 ///
@@ -18,8 +18,9 @@ public enum QuadCaptionParser {
         let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
         var c = Cursor(words: words)
         guard let spec = c.caption(), c.atEnd else {
-            throw FlowError("caption '\(caption)' is not in the quad-canvas grammar; write e.g. 'a 7 in the top left', "
-                            + "'3 above 5 on the left', 'two sevens' or 'an empty canvas'")
+            throw FlowError(
+                "caption '\(caption)' is not in the quad-canvas grammar; write e.g. 'a 7 in the top left', "
+                    + "'3 above 5 on the left', 'two sevens' or 'an empty canvas'")
         }
         return spec
     }

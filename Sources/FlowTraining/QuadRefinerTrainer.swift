@@ -1,6 +1,6 @@
-import Foundation
 import FlowModels
 import FlowTensor
+import Foundation
 
 /// FlowTurbo velocity-refiner training for a frozen PixArt-α text-to-image predictor on quad canvases.
 ///
@@ -42,7 +42,8 @@ public final class QuadRefinerTrainer {
         weights: PixArtWeights, predictor: PixArtModel, predictorDigest: String, data: MNISTData,
         pool: QuadCaptionPool, captions: CaptionBatch, options: TrainOptions
     ) throws {
-        let c = weights.config, p = predictor.config
+        let c = weights.config
+        let p = predictor.config
         guard c.isRefiner, !p.isRefiner, c.inChannels == p.inChannels, c.inputSize == p.inputSize,
             c.captionChannels == p.captionChannels, c.captionTokens == p.captionTokens, p.inputSize == QuadCanvas.size,
             p.inChannels == 1
@@ -85,7 +86,10 @@ public final class QuadRefinerTrainer {
     /// Draws step `step`'s batch (as `QuadT2ITrainer.trainStep`): captioned rows first, dropped rows last;
     /// fills x1, x0, t and x_t and returns the generator for the step's remaining draws.
     func drawBatch() -> SeededRandom {
-        let b = options.batch, s = trainer.config.sampleSize, l = captions.length, cc = captions.channels
+        let b = options.batch
+        let s = trainer.config.sampleSize
+        let l = captions.length
+        let cc = captions.channels
         var rng = stepRandom(seed: options.seed, step: step)
         var front = 0
         var back = b
@@ -120,7 +124,9 @@ public final class QuadRefinerTrainer {
     /// One optimizer step; returns the loss before the update.
     @discardableResult
     public func trainStep() -> Double {
-        let b = options.batch, s = trainer.config.sampleSize, l = captions.length
+        let b = options.batch
+        let s = trainer.config.sampleSize
+        let l = captions.length
         var rng = drawBatch()
         capMask.withUnsafeBufferPointer { m in
             predEval.setCaptions(

@@ -1,6 +1,6 @@
-import Foundation
 import FlowModels
 import FlowTensor
+import Foundation
 
 /// Flow-matching training of a PixArt-α predictor on quad canvases (text-to-image).
 ///
@@ -20,22 +20,27 @@ public final class QuadT2ITrainer {
     let captions: CaptionBatch
     let params: [TrainableParameter]
     // per-step buffers
-    let x1, x0, xt, target, out, dout, tb, capFeat: Buffer     // (B, 1, 32, 32) ×6, t (B,), captions (B, L, C)
-    var capMask: [Int32]                                        // (B, L)
+    let x1, x0, xt, target, out, dout, tb, capFeat: Buffer  // (B, 1, 32, 32) ×6, t (B,), captions (B, L, C)
+    var capMask: [Int32]  // (B, L)
 
     /// `captions` holds the token features of `pool.entries` row by row (L ≤ the model's L_max, C = caption channels).
-    public init(weights: PixArtWeights, data: MNISTData, pool: QuadCaptionPool, captions: CaptionBatch,
-                options: TrainOptions) throws {
+    public init(
+        weights: PixArtWeights, data: MNISTData, pool: QuadCaptionPool, captions: CaptionBatch,
+        options: TrainOptions
+    ) throws {
         let c = weights.config
         guard !c.isRefiner, c.inChannels == 1, c.inputSize == QuadCanvas.size else {
-            throw FlowError("quad training needs a 1×32×32 predictor, got \(c.inChannels)×\(c.inputSize)² "
-                            + "(refiner \(c.isRefiner))")
+            throw FlowError(
+                "quad training needs a 1×32×32 predictor, got \(c.inChannels)×\(c.inputSize)² "
+                    + "(refiner \(c.isRefiner))")
         }
         guard captions.rows == pool.entries.count, captions.channels == c.captionChannels,
-              captions.length <= c.captionTokens else {
-            throw FlowError("caption features (\(captions.rows), \(captions.length), \(captions.channels)) do not fit "
-                            + "\(pool.entries.count) pool captions and the model's (L_max \(c.captionTokens), "
-                            + "C \(c.captionChannels)); re-encode the captions")
+            captions.length <= c.captionTokens
+        else {
+            throw FlowError(
+                "caption features (\(captions.rows), \(captions.length), \(captions.channels)) do not fit "
+                    + "\(pool.entries.count) pool captions and the model's (L_max \(c.captionTokens), "
+                    + "C \(c.captionChannels)); re-encode the captions")
         }
         self.options = options
         self.pool = pool
@@ -60,9 +65,13 @@ public final class QuadT2ITrainer {
     /// One optimizer step; returns the loss before the update.
     @discardableResult
     public func trainStep() -> Double {
-        let b = options.batch, s = trainer.config.sampleSize, l = captions.length, cc = captions.channels
+        let b = options.batch
+        let s = trainer.config.sampleSize
+        let l = captions.length
+        let cc = captions.channels
         var rng = stepRandom(seed: options.seed, step: step)
-        var front = 0, back = b
+        var front = 0
+        var back = b
         for _ in 0..<b {
             let e = pool.draw(&rng)
             let drop = rng.uniform() < options.labelDrop
@@ -91,8 +100,9 @@ public final class QuadT2ITrainer {
             }
         }
         capMask.withUnsafeBufferPointer { m in
-            trainer.forward(x: xt.ptr, v: nil, t: tb.ptr, captions: capFeat.ptr, mask: m.baseAddress!, length: l,
-                            captionRows: front, rows: b, out: out.ptr)
+            trainer.forward(
+                x: xt.ptr, v: nil, t: tb.ptr, captions: capFeat.ptr, mask: m.baseAddress!, length: l,
+                captionRows: front, rows: b, out: out.ptr)
         }
         let loss = SiTTrainer.mseLoss(out: out.ptr, target: target.ptr, count: b * s, dout: dout.ptr)
         trainer.zeroGrads()
@@ -125,16 +135,18 @@ public final class QuadT2ITrainer {
     /// Writes a resumable checkpoint of the current state (also loadable as a model).
     public func saveCheckpoint(_ path: String, extra: [String: String] = [:]) throws {
         let shapes = Dictionary(uniqueKeysWithValues: trainer.weights.named.map { ($0.name, $0.shape) })
-        try Checkpoint.save(path, params: params, shapes: shapes, adam: adam, ema: ema, step: step,
-                            metadata: runMetadata(extra: extra), fixed: fixed)
+        try Checkpoint.save(
+            path, params: params, shapes: shapes, adam: adam, ema: ema, step: step,
+            metadata: runMetadata(extra: extra), fixed: fixed)
     }
 
     /// Restores a checkpoint written by `saveCheckpoint` (parameters, EMA, AdamW, step and the null caption).
     public func resume(from path: String) throws {
         let f = try SafeTensors.load(path)
         if let c = try PixArtConfig.fromMetadata(f.metadata, source: path), c != trainer.config {
-            throw FlowError("\(path): checkpoint is for a different model (D \(c.hiddenSize), depth \(c.depth), "
-                            + "patch \(c.patchSize), L_max \(c.captionTokens)); resume with the same model flags")
+            throw FlowError(
+                "\(path): checkpoint is for a different model (D \(c.hiddenSize), depth \(c.depth), "
+                    + "patch \(c.patchSize), L_max \(c.captionTokens)); resume with the same model flags")
         }
         step = try Checkpoint.load(path, params: params, adam: adam, ema: ema).step
         for (name, shape, buf) in fixed { buf.copy(from: try f.tensor(name, shape: shape).data) }
@@ -154,17 +166,22 @@ public final class QuadT2ITrainer {
     public func run(log: (String) -> Void) throws -> Double {
         let start = Date()
         let startStep = step
-        var window = 0.0, wn = 0, last = Double.nan
+        var window = 0.0
+        var wn = 0
+        var last = Double.nan
         while step < options.steps {
             window += trainStep()
             wn += 1
             if step % options.logEvery == 0 || step == options.steps {
                 last = window / Double(wn)
-                let el = Date().timeIntervalSince(start), done = max(step - startStep, 1)
+                let el = Date().timeIntervalSince(start)
+                let done = max(step - startStep, 1)
                 let eta = Double(options.steps - step) * el / Double(done)
-                log(String(format: "step %d/%d  loss %.5f  %.1f samples/s  %.2f s/step", step, options.steps, last,
-                           Double(done * options.batch) / max(el, 1e-9), el / Double(done))
-                    + "  elapsed \(formatDuration(el))  ETA \(formatDuration(eta))")
+                log(
+                    String(
+                        format: "step %d/%d  loss %.5f  %.1f samples/s  %.2f s/step", step, options.steps, last,
+                        Double(done * options.batch) / max(el, 1e-9), el / Double(done))
+                        + "  elapsed \(formatDuration(el))  ETA \(formatDuration(eta))")
                 window = 0
                 wn = 0
             }

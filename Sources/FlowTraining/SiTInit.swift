@@ -1,6 +1,6 @@
-import Foundation
 import FlowModels
 import FlowTensor
+import Foundation
 
 /// The official DiT/SiT initialisation (`initialize_weights`): Xavier-uniform linears (patch embedding
 /// viewed as [D, C·p·p]) with zero biases, N(0, 0.02²) label table and timestep-MLP weights, and
@@ -15,7 +15,8 @@ public enum SiTInit {
             for i in 0..<b.count { b.ptr[i] = Float((2 * rng.uniform() - 1) * a) }
         }
         func normal(_ b: Buffer, _ std: Double) { b.copy(from: rng.normals(b.count, std: std)) }
-        let c = w.config, d = c.hiddenSize
+        let c = w.config
+        let d = c.hiddenSize
         for (_, _, b) in w.named where b !== w.pos { b.fill(0) }
         xavier(w.xW, fanOut: d, fanIn: c.embedChannels * c.patchSize * c.patchSize)
         normal(w.yTable, 0.02)

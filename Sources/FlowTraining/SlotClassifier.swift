@@ -21,8 +21,9 @@ public struct SlotClassifier {
     /// Wraps a classifier of 256 inputs and 11 outputs.
     public init(model: DigitClassifier) throws {
         guard model.inputSize == SlotClassifier.slotPixels, model.classes == SlotClassifier.classes else {
-            throw FlowError("slot classifier must map 256 values (16×16) to 11 classes, got \(model.inputSize) → "
-                + "\(model.classes); train one with `flowturbo train-slot-classifier`")
+            throw FlowError(
+                "slot classifier must map 256 values (16×16) to 11 classes, got \(model.inputSize) → "
+                    + "\(model.classes); train one with `flowturbo train-slot-classifier`")
         }
         self.model = model
     }
@@ -38,16 +39,19 @@ public struct SlotClassifier {
     /// The four slots of each canvas (count × 1×32×32) as count·4 rows of 256 values; non-finite values
     /// become −1 and the canvas is flagged in `finite`.
     public static func slots(of canvases: [Float], count: Int) throws -> (slots: [Float], finite: [Bool]) {
-        let px = QuadCanvas.pixels, side = QuadCanvas.slotSize
+        let px = QuadCanvas.pixels
+        let side = QuadCanvas.slotSize
         guard canvases.count == count * px else {
-            throw FlowError("quad canvases: \(canvases.count) values for \(count) samples; "
-                + "expected \(count)×1×32×32")
+            throw FlowError(
+                "quad canvases: \(canvases.count) values for \(count) samples; "
+                    + "expected \(count)×1×32×32")
         }
         var out = [Float](repeating: -1, count: count * 4 * slotPixels)
         var finite = [Bool](repeating: true, count: count)
         for i in 0..<count {
             for s in 0..<4 {
-                let base = i * px + QuadCanvas.slotOffset(s), o = (i * 4 + s) * slotPixels
+                let base = i * px + QuadCanvas.slotOffset(s)
+                let o = (i * 4 + s) * slotPixels
                 for r in 0..<side {
                     for c in 0..<side {
                         let v = canvases[base + r * QuadCanvas.size + c]

@@ -18,19 +18,24 @@ extension MNISTData {
 /// `ClassifierTrainer` adds the ±shift-pixel placement jitter.
 public enum SlotTrainingSet {
     /// Resized digits of `data` plus `empties` empty slots from `seed`, as 16×16 images with 11 classes.
-    public static func make(from data: MNISTData, empties: Int, emptyNoise: Double = 0.05, seed: UInt64) throws
-        -> MNISTData {
+    public static func make(
+        from data: MNISTData, empties: Int, emptyNoise: Double = 0.05, seed: UInt64
+    ) throws
+        -> MNISTData
+    {
         guard data.rows == data.cols else {
             throw FlowError("slot data needs square digits, got \(data.rows)×\(data.cols)")
         }
-        let sp = SlotClassifier.slotPixels, n = data.count + empties
+        let sp = SlotClassifier.slotPixels
+        let n = data.count + empties
         var images = [Float](repeating: -1, count: n * sp)
         var labels = data.labels + [Int32](repeating: Int32(SlotClassifier.emptyClass), count: empties)
         data.images.withUnsafeBufferPointer { src in
             images.withUnsafeMutableBufferPointer { dst in
                 for i in 0..<data.count {
-                    QuadCanvas.resizeDigit(src.baseAddress! + i * data.imageSize, side: data.rows,
-                                           out: dst.baseAddress! + i * sp)
+                    QuadCanvas.resizeDigit(
+                        src.baseAddress! + i * data.imageSize, side: data.rows,
+                        out: dst.baseAddress! + i * sp)
                 }
             }
         }
@@ -45,8 +50,11 @@ public enum SlotTrainingSet {
     }
 
     /// Per-class accuracy of `classifier` on `set` (index 10 = empty): (correct, total) per class.
-    public static func accuracy(_ classifier: SlotClassifier, on set: MNISTData) throws
-        -> [(correct: Int, total: Int)] {
+    public static func accuracy(
+        _ classifier: SlotClassifier, on set: MNISTData
+    ) throws
+        -> [(correct: Int, total: Int)]
+    {
         let pred = try classifier.model.predict(set.images, count: set.count)
         var out = [(correct: Int, total: Int)](repeating: (0, 0), count: SlotClassifier.classes)
         for (p, l) in zip(pred, set.labels) {

@@ -1,6 +1,6 @@
-import Foundation
 import FlowModels
 import FlowTensor
+import Foundation
 
 /// Options shared by the training loops (the CLI flags of `flowturbo train*`).
 public struct TrainOptions {
@@ -47,13 +47,20 @@ public final class FlowMatchingTrainer {
     public init(weights: SiTWeights, data: MNISTData, options: TrainOptions, predictor: SiTModel? = nil) throws {
         let c = weights.config
         guard c.inChannels == 1, c.inputSize == data.rows, data.rows == data.cols else {
-            throw FlowError("model expects \(c.inChannels)×\(c.inputSize)×\(c.inputSize) but the data is 1×\(data.rows)×\(data.cols)")
+            throw FlowError(
+                "model expects \(c.inChannels)×\(c.inputSize)×\(c.inputSize) but the data is 1×\(data.rows)×\(data.cols)"
+            )
         }
         if c.isRefiner {
-            guard let p = predictor else { throw FlowError("refiner training needs a frozen predictor; pass --predictor M") }
+            guard let p = predictor else {
+                throw FlowError("refiner training needs a frozen predictor; pass --predictor M")
+            }
             guard !p.config.isRefiner, p.config.inChannels == c.inChannels, p.config.inputSize == c.inputSize,
-                  p.config.numClasses == c.numClasses else {
-                throw FlowError("predictor \(p.source) (\(p.config.inChannels)×\(p.config.inputSize)², \(p.config.numClasses) classes) does not match the refiner")
+                p.config.numClasses == c.numClasses
+            else {
+                throw FlowError(
+                    "predictor \(p.source) (\(p.config.inChannels)×\(p.config.inputSize)², \(p.config.numClasses) classes) does not match the refiner"
+                )
             }
         }
         self.options = options
@@ -66,9 +73,16 @@ public final class FlowMatchingTrainer {
         order = BatchOrder(count: data.count, batch: options.batch, seed: options.seed)
         predEval = predictor.map { $0.makeEvaluator(maxRows: options.batch, times: []) as! SiTEvaluator }
         let n = options.batch * c.sampleSize
-        x1 = Buffer(count: n); x0 = Buffer(count: n); xt = Buffer(count: n); target = Buffer(count: n)
-        out = Buffer(count: n); dout = Buffer(count: n); vPrev = Buffer(count: n); xNext = Buffer(count: n)
-        tb = Buffer(count: options.batch); tNext = Buffer(count: options.batch)
+        x1 = Buffer(count: n)
+        x0 = Buffer(count: n)
+        xt = Buffer(count: n)
+        target = Buffer(count: n)
+        out = Buffer(count: n)
+        dout = Buffer(count: n)
+        vPrev = Buffer(count: n)
+        xNext = Buffer(count: n)
+        tb = Buffer(count: options.batch)
+        tNext = Buffer(count: options.batch)
         yb = [Int32](repeating: 0, count: options.batch)
     }
 
@@ -80,7 +94,9 @@ public final class FlowMatchingTrainer {
     /// One optimizer step; returns the loss before the update.
     @discardableResult
     public func trainStep() -> Double {
-        let c = trainer.config, b = options.batch, s = c.sampleSize
+        let c = trainer.config
+        let b = options.batch
+        let s = c.sampleSize
         var rng = stepRandom(seed: options.seed, step: step)
         let idx = order.indices(step: step)
         for (k, i) in idx.enumerated() {
@@ -98,7 +114,7 @@ public final class FlowMatchingTrainer {
             // refiner objective against the frozen predictor
             pe.forward(x: xt.ptr, v: nil, t: tb.ptr, labels: yb, rows: b, out: vPrev.ptr)
             for k in 0..<b {
-                let dt = Float(maxDeltaT * (1 - rng.uniform()))        // (0, maxΔt]
+                let dt = Float(maxDeltaT * (1 - rng.uniform()))  // (0, maxΔt]
                 tNext.ptr[k] = min(tb.ptr[k] + dt, 1)
                 for i in (k * s)..<((k + 1) * s) { xNext.ptr[i] = xt.ptr[i] + dt * vPrev.ptr[i] }
             }
@@ -132,15 +148,18 @@ public final class FlowMatchingTrainer {
     /// Writes a resumable checkpoint of the current state.
     public func saveCheckpoint(_ path: String) throws {
         let fixed = trainer.weights.named.filter { n in !params.contains { $0.name == n.name } }
-        try Checkpoint.save(path, params: params, shapes: shapes, adam: adam, ema: ema, step: step, metadata: runMetadata(),
-                            fixed: fixed.map { ($0.name, $0.shape, $0.buffer) })
+        try Checkpoint.save(
+            path, params: params, shapes: shapes, adam: adam, ema: ema, step: step, metadata: runMetadata(),
+            fixed: fixed.map { ($0.name, $0.shape, $0.buffer) })
     }
 
     /// Restores a checkpoint written by `saveCheckpoint`.
     public func resume(from path: String) throws {
         let meta = try SafeTensors.load(path).metadata
         if let c = try SiTConfig.fromMetadata(meta, source: path), c != trainer.config {
-            throw FlowError("\(path): checkpoint is for a different model (depth \(c.depth), D \(c.hiddenSize), refiner \(c.isRefiner)); resume with the same model flags or a new --checkpoint")
+            throw FlowError(
+                "\(path): checkpoint is for a different model (depth \(c.depth), D \(c.hiddenSize), refiner \(c.isRefiner)); resume with the same model flags or a new --checkpoint"
+            )
         }
         step = try Checkpoint.load(path, params: params, adam: adam, ema: ema).step
     }
@@ -158,18 +177,25 @@ public final class FlowMatchingTrainer {
     public func run(log: (String) -> Void) throws -> Double {
         let start = Date()
         let startStep = step
-        var window = 0.0, wn = 0, last = Double.nan
+        var window = 0.0
+        var wn = 0
+        var last = Double.nan
         while step < options.steps {
-            window += trainStep(); wn += 1
+            window += trainStep()
+            wn += 1
             if step % options.logEvery == 0 || step == options.steps {
                 last = window / Double(wn)
                 let el = Date().timeIntervalSince(start)
                 let done = step - startStep
                 let sps = Double(done * options.batch) / max(el, 1e-9)
                 let eta = Double(options.steps - step) * el / Double(max(done, 1))
-                log(String(format: "step %d/%d  loss %.5f  %.1f samples/s  %.2f s/step", step, options.steps,
-                           last, sps, el / Double(max(done, 1))) + "  elapsed \(formatDuration(el))  ETA \(formatDuration(eta))")
-                window = 0; wn = 0
+                log(
+                    String(
+                        format: "step %d/%d  loss %.5f  %.1f samples/s  %.2f s/step", step, options.steps,
+                        last, sps, el / Double(max(done, 1)))
+                        + "  elapsed \(formatDuration(el))  ETA \(formatDuration(eta))")
+                window = 0
+                wn = 0
             }
             if let cp = options.checkpointPath, options.checkpointEvery > 0, step % options.checkpointEvery == 0 {
                 try saveCheckpoint(cp)

@@ -10,7 +10,10 @@ public struct CurveServerSecurity {
     public var allowed: Set<String>
 
     /// Creates the settings.
-    public init(keys: CurveKeyPair, allowed: Set<String>) { self.keys = keys; self.allowed = allowed }
+    public init(keys: CurveKeyPair, allowed: Set<String>) {
+        self.keys = keys
+        self.allowed = allowed
+    }
 
     /// Makes `socket` a CURVE server (before bind): encrypted, authenticated through the ZAP handler.
     public func apply(to socket: ZMQSocket) throws {
@@ -18,7 +21,7 @@ public struct CurveServerSecurity {
         try socket.setOption(ZMQ_CURVE_SERVER, 1)
         try socket.setOption(ZMQ_CURVE_SECRETKEY, bytes: Array(keys.secretKey.utf8))
         try socket.setOption(ZMQ_ZAP_DOMAIN, bytes: Array(CurveAuthenticator.domain.utf8))
-        try? socket.setOption(93, 1)   // ZMQ_ZAP_ENFORCE_DOMAIN (draft API; the handler is always bound first anyway)
+        try? socket.setOption(93, 1)  // ZMQ_ZAP_ENFORCE_DOMAIN (draft API; the handler is always bound first anyway)
     }
 }
 
@@ -30,7 +33,10 @@ public struct CurveClientSecurity {
     public var keys: CurveKeyPair
 
     /// Creates the settings.
-    public init(serverKey: String, keys: CurveKeyPair) { self.serverKey = serverKey; self.keys = keys }
+    public init(serverKey: String, keys: CurveKeyPair) {
+        self.serverKey = serverKey
+        self.keys = keys
+    }
 
     /// Makes `socket` a CURVE client of the server (before connect).
     public func apply(to socket: ZMQSocket) throws {
@@ -82,11 +88,19 @@ public final class CurveAuthenticator {
     deinit { stop() }
 
     /// Snapshot of the counters.
-    public var stats: Stats { lock.lock(); defer { lock.unlock() }; return _stats }
+    public var stats: Stats {
+        lock.lock()
+        defer { lock.unlock() }
+        return _stats
+    }
 
     /// Refuses `key` from now on (e.g. a worker the coordinator shut down for bad results), so it
     /// cannot come back by reconnecting.
-    public func revoke(_ key: String) { lock.lock(); revoked.insert(key); lock.unlock() }
+    public func revoke(_ key: String) {
+        lock.lock()
+        revoked.insert(key)
+        lock.unlock()
+    }
 
     /// Stops the thread (idempotent).
     public func stop() { actor?.stop() }
@@ -108,16 +122,22 @@ public final class CurveAuthenticator {
             [Array("1.0".utf8), requestID, Array(code.utf8), Array(text.utf8), Array(user.utf8), []]
         }
         guard f.count >= 7, String(decoding: f[0], as: UTF8.self) == "1.0" else {
-            count(accepted: false, key: "malformed ZAP request"); return answer("500", "malformed request")
+            count(accepted: false, key: "malformed ZAP request")
+            return answer("500", "malformed request")
         }
-        let domain = String(decoding: f[2], as: UTF8.self), address = String(decoding: f[3], as: UTF8.self)
+        let domain = String(decoding: f[2], as: UTF8.self)
+        let address = String(decoding: f[3], as: UTF8.self)
         let mechanism = String(decoding: f[5], as: UTF8.self)
         guard domain == CurveAuthenticator.domain, mechanism == "CURVE", let key = CurveKeys.encode(f[6]) else {
-            count(accepted: false, key: "\(mechanism) from \(address)"); return answer("400", "CURVE required")
+            count(accepted: false, key: "\(mechanism) from \(address)")
+            return answer("400", "CURVE required")
         }
-        lock.lock(); let isRevoked = revoked.contains(key); lock.unlock()
+        lock.lock()
+        let isRevoked = revoked.contains(key)
+        lock.unlock()
         guard allowed.contains(key), !isRevoked else {
-            count(accepted: false, key: "\(key) from \(address)"); return answer("400", "key not allowed")
+            count(accepted: false, key: "\(key) from \(address)")
+            return answer("400", "key not allowed")
         }
         count(accepted: true, key: key)
         return answer("200", "OK", user: key)
@@ -125,7 +145,12 @@ public final class CurveAuthenticator {
 
     private func count(accepted: Bool, key: String) {
         lock.lock()
-        if accepted { _stats.accepted += 1 } else { _stats.rejected += 1; _stats.lastRejected = key }
+        if accepted {
+            _stats.accepted += 1
+        } else {
+            _stats.rejected += 1
+            _stats.lastRejected = key
+        }
         lock.unlock()
     }
 }

@@ -1,8 +1,9 @@
 import CZeroMQ
 import FlowTensor
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A CurveZMQ key pair in Z85 text (40 characters each).
@@ -16,7 +17,8 @@ public struct CurveKeyPair: Equatable {
     public init(publicKey: String, secretKey: String) throws {
         try CurveKeys.validate(publicKey, what: "public key")
         try CurveKeys.validate(secretKey, what: "secret key")
-        self.publicKey = publicKey; self.secretKey = secretKey
+        self.publicKey = publicKey
+        self.secretKey = secretKey
     }
 }
 
@@ -32,15 +34,20 @@ public enum CurveKeys {
     /// Fails with a clear error when CURVE is missing.
     public static func requireAvailable() throws {
         guard available else {
-            throw FlowError("this libzmq has no CURVE support (zmq_has(\"curve\") = 0); install a libzmq built with libsodium, or use --insecure on a trusted network")
+            throw FlowError(
+                "this libzmq has no CURVE support (zmq_has(\"curve\") = 0); install a libzmq built with libsodium, or use --insecure on a trusted network"
+            )
         }
     }
 
     /// A fresh random key pair (`zmq_curve_keypair`).
     public static func generate() throws -> CurveKeyPair {
         try requireAvailable()
-        var pub = [CChar](repeating: 0, count: 41), sec = [CChar](repeating: 0, count: 41)
-        guard zmq_curve_keypair(&pub, &sec) == 0 else { throw FlowError("zmq_curve_keypair failed: \(String(cString: zmq_strerror(zmq_errno())))") }
+        var pub = [CChar](repeating: 0, count: 41)
+        var sec = [CChar](repeating: 0, count: 41)
+        guard zmq_curve_keypair(&pub, &sec) == 0 else {
+            throw FlowError("zmq_curve_keypair failed: \(String(cString: zmq_strerror(zmq_errno())))")
+        }
         return try CurveKeyPair(publicKey: String(cString: pub), secretKey: String(cString: sec))
     }
 
@@ -49,14 +56,18 @@ public enum CurveKeys {
         try requireAvailable()
         try validate(secret, what: "secret key")
         var pub = [CChar](repeating: 0, count: 41)
-        guard zmq_curve_public(&pub, secret) == 0 else { throw FlowError("zmq_curve_public failed: \(String(cString: zmq_strerror(zmq_errno())))") }
+        guard zmq_curve_public(&pub, secret) == 0 else {
+            throw FlowError("zmq_curve_public failed: \(String(cString: zmq_strerror(zmq_errno())))")
+        }
         return String(cString: pub)
     }
 
     /// Checks a Z85 key: 40 characters that decode to 32 bytes.
     public static func validate(_ key: String, what: String) throws {
         guard key.utf8.count == 40, decode(key) != nil else {
-            throw FlowError("\(what) \"\(key.prefix(12))…\" is not a 40-character Z85 CurveZMQ key; create keys with `flowturbo keys generate`")
+            throw FlowError(
+                "\(what) \"\(key.prefix(12))…\" is not a 40-character Z85 CurveZMQ key; create keys with `flowturbo keys generate`"
+            )
         }
     }
 
@@ -76,10 +87,14 @@ public enum CurveKeys {
 
     /// Writes `NAME.key` (secret, 0600) and `NAME.pub` (public) into `dir`; refuses to overwrite.
     @discardableResult
-    public static func write(_ pair: CurveKeyPair, dir: String, name: String) throws -> (secret: String, public: String) {
-        guard !name.isEmpty, !name.contains("/") else { throw FlowError("key name \"\(name)\" must be a plain file name") }
+    public static func write(_ pair: CurveKeyPair, dir: String, name: String) throws -> (secret: String, public: String)
+    {
+        guard !name.isEmpty, !name.contains("/") else {
+            throw FlowError("key name \"\(name)\" must be a plain file name")
+        }
         try FileIO.makeDirectories(dir)
-        let sec = dir + "/" + name + ".key", pub = dir + "/" + name + ".pub"
+        let sec = dir + "/" + name + ".key"
+        let pub = dir + "/" + name + ".pub"
         for p in [sec, pub] where FileIO.exists(p) {
             throw FlowError("\(p) exists; keys are never overwritten — remove it or choose another --name")
         }
@@ -106,7 +121,9 @@ public enum CurveKeys {
     public static func readSecret(_ path: String) throws -> CurveKeyPair {
         var st = stat()
         if stat(path, &st) == 0 && st.st_mode & 0o077 != 0 {
-            throw FlowError("\(path): secret key is readable by other users (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 600 \(path)")
+            throw FlowError(
+                "\(path): secret key is readable by other users (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 600 \(path)"
+            )
         }
         guard let key = try keyLines(path).first else { throw FlowError("\(path): no key in file") }
         try validate(key, what: "secret key in \(path)")
@@ -124,8 +141,9 @@ public enum CurveKeys {
     static func refuseSecretAsAllowList(_ path: String) throws {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         guard !path.hasSuffix(".key"), !text.contains("secret key") else {
-            throw FlowError("--allow \(path) is a secret key file; the allow-list takes worker public keys "
-                + "(.pub files or a directory of them), never a .key")
+            throw FlowError(
+                "--allow \(path) is a secret key file; the allow-list takes worker public keys "
+                    + "(.pub files or a directory of them), never a .key")
         }
     }
 
@@ -133,7 +151,9 @@ public enum CurveKeys {
     public static func readAllowList(_ path: String) throws -> Set<String> {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw FlowError("--allow \(path): no such file or directory; give a directory of worker .pub files or a file of public keys")
+            throw FlowError(
+                "--allow \(path): no such file or directory; give a directory of worker .pub files or a file of public keys"
+            )
         }
         var keys = Set<String>()
         if isDir.boolValue {
@@ -141,9 +161,15 @@ public enum CurveKeys {
             for f in files.sorted() where f.hasSuffix(".pub") { keys.insert(try readPublic(path + "/" + f)) }
         } else {
             try refuseSecretAsAllowList(path)
-            for k in try keyLines(path) { try validate(k, what: "public key in \(path)"); keys.insert(k) }
+            for k in try keyLines(path) {
+                try validate(k, what: "public key in \(path)")
+                keys.insert(k)
+            }
         }
-        guard !keys.isEmpty else { throw FlowError("--allow \(path): no public keys found; add worker .pub files from `flowturbo keys generate`") }
+        guard !keys.isEmpty else {
+            throw FlowError(
+                "--allow \(path): no public keys found; add worker .pub files from `flowturbo keys generate`")
+        }
         return keys
     }
 }

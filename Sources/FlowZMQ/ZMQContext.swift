@@ -25,7 +25,9 @@ public final class ZMQContext: @unchecked Sendable {
 
     /// libzmq's version as "major.minor.patch".
     public static var version: String {
-        var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0
+        var major: Int32 = 0
+        var minor: Int32 = 0
+        var patch: Int32 = 0
         zmq_version(&major, &minor, &patch)
         return "\(major).\(minor).\(patch)"
     }
@@ -33,5 +35,14 @@ public final class ZMQContext: @unchecked Sendable {
 
 /// ZeroMQ socket types used by the cluster (and a few more for tests).
 public enum ZMQSocketType: Int32, Sendable {
-    case pair = 0, pub = 1, sub = 2, req = 3, rep = 4, dealer = 5, router = 6, pull = 7, push = 8, stream = 11
+    case pair = 0
+    case pub = 1
+    case sub = 2
+    case req = 3
+    case rep = 4
+    case dealer = 5
+    case router = 6
+    case pull = 7
+    case push = 8
+    case stream = 11
 }

@@ -1,6 +1,7 @@
 import CZeroMQ
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A failed ZeroMQ call: the operation, the endpoint or option involved, and `zmq_errno()`.
@@ -35,7 +36,9 @@ public struct ZMQError: Error, CustomStringConvertible, Equatable, Sendable {
     public var description: String {
         var hint = ""
         if errno == EADDRINUSE { hint = "; another process holds this port, pick another with --bind" }
-        if errno == EINVAL || errno == EPROTONOSUPPORT { hint = "; check the endpoint syntax, e.g. tcp://*:5555 or tcp://HOST:5555" }
+        if errno == EINVAL || errno == EPROTONOSUPPORT {
+            hint = "; check the endpoint syntax, e.g. tcp://*:5555 or tcp://HOST:5555"
+        }
         return "\(operation): \(reason)\(hint)"
     }
 }

@@ -1,6 +1,7 @@
 import CZeroMQ
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A ZeroMQ socket: bind/connect, socket options, multipart send/receive.
@@ -12,7 +13,7 @@ public final class ZMQSocket {
     public private(set) var handle: UnsafeMutableRawPointer?
     /// The socket type.
     public let type: ZMQSocketType
-    private let context: ZMQContext   // keeps the context alive while the socket exists
+    private let context: ZMQContext  // keeps the context alive while the socket exists
 
     /// Creates a socket; prefer `ZMQContext.socket(_:)`.
     public init(context: ZMQContext, type: ZMQSocketType) throws {
@@ -26,7 +27,10 @@ public final class ZMQSocket {
 
     /// Closes the socket (pending messages are kept for at most the linger period).
     public func close() {
-        if let h = handle { zmq_close(h); handle = nil }
+        if let h = handle {
+            zmq_close(h)
+            handle = nil
+        }
     }
 
     private func live(_ op: String) throws -> UnsafeMutableRawPointer {
@@ -72,7 +76,9 @@ public final class ZMQSocket {
     public func option(_ option: Int32) throws -> Int32 {
         var v: Int32 = 0
         var size = MemoryLayout<Int32>.size
-        if zmq_getsockopt(try live("zmq_getsockopt"), option, &v, &size) != 0 { throw ZMQError("zmq_getsockopt(\(option))") }
+        if zmq_getsockopt(try live("zmq_getsockopt"), option, &v, &size) != 0 {
+            throw ZMQError("zmq_getsockopt(\(option))")
+        }
         return v
     }
 
@@ -150,7 +156,9 @@ public final class ZMQSocket {
                 throw e
             }
             let size = zmq_msg_size(&msg)
-            if size == 0 { frames.append([]) } else {
+            if size == 0 {
+                frames.append([])
+            } else {
                 let p = zmq_msg_data(&msg)!.assumingMemoryBound(to: UInt8.self)
                 frames.append(Array(UnsafeBufferPointer(start: p, count: size)))
             }

@@ -8,7 +8,9 @@ import Foundation
 /// A one-float "model" so the control plane, not sampling, is what gets measured.
 private final class TinyProgram: ShardProgram {
     let sampleShape = [1]
-    func run(seed: UInt64, firstIndex: Int, count: Int, labels: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>) -> RunStats {
+    func run(
+        seed: UInt64, firstIndex: Int, count: Int, labels: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>
+    ) -> RunStats {
         for r in 0..<count { out[r] = Float(firstIndex + r) }
         return RunStats()
     }
@@ -18,21 +20,34 @@ private final class TinyProgram: ShardProgram {
 private final class TinyBackend: WorkerBackend {
     let models: [Flowturbo_V1_ModelDigest]
     var hasTextConditioning: Bool { false }
-    init() { var m = Flowturbo_V1_ModelDigest(); m.spec = "tiny"; m.sha256 = "tiny"; m.role = "predictor"; models = [m] }
-    func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int) throws -> ShardProgram { TinyProgram() }
+    init() {
+        var m = Flowturbo_V1_ModelDigest()
+        m.spec = "tiny"
+        m.sha256 = "tiny"
+        m.role = "predictor"
+        models = [m]
+    }
+    func makeProgram(plan: String, batch: Int, guidanceScale: Float, guidanceChannels: Int) throws -> ShardProgram {
+        TinyProgram()
+    }
 }
 
 /// `flowturbo bench cluster`: control-plane capacity and 1-vs-N worker scaling.
 struct BenchCluster: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
-        abstract: "Shard completions/s with tiny latents (journal fsync included), and throughput with 1 vs N worker processes.")
+        abstract:
+            "Shard completions/s with tiny latents (journal fsync included), and throughput with 1 vs N worker processes."
+    )
 
     @Option(help: "Shards for the control-plane test (one 1-float sample each).")
     var shards: Int = 2000
     @Option(help: "In-process workers for the control-plane test.")
     var controlWorkers: Int = 2
-    @Option(help: "Simulated workers (one result as soon as leased) instead of worker threads for the control-plane test (0 = threads).")
+    @Option(
+        help:
+            "Simulated workers (one result as soon as leased) instead of worker threads for the control-plane test (0 = threads)."
+    )
     var simulatedWorkers: Int = 0
     @Option(help: "Model for the scaling test.")
     var model: String = "gmm:mnist"
@@ -56,53 +71,70 @@ struct BenchCluster: ParsableCommand {
         // 1. Control plane: in-process coordinator + worker threads returning one float per shard.
         let ctx = try ZMQContext()
         let evalSet = try EvalSet(samples: shards, classes: 1, seed: 0)
-        var cfg = CoordinatorConfig(controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0", outDir: dir + "/control",
-                                    evalSet: evalSet, plan: "tiny", batch: 1, shardSize: 1, models: TinyBackend().models, sampleShape: [1])
+        var cfg = CoordinatorConfig(
+            controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0", outDir: dir + "/control",
+            evalSet: evalSet, plan: "tiny", batch: 1, shardSize: 1, models: TinyBackend().models, sampleShape: [1])
         cfg.progress = false
         let coordinator = try Coordinator(config: cfg, context: ctx)
         var fleet: SimulatedFleet?
         if simulatedWorkers > 0 {
             ControlPlaneBench.raiseFileLimit()
-            var fc = SimulatedFleet.Config(workers: simulatedWorkers, control: "tcp://127.0.0.1:\(coordinator.controlPort)",
-                                           models: TinyBackend().models)
+            var fc = SimulatedFleet.Config(
+                workers: simulatedWorkers, control: "tcp://127.0.0.1:\(coordinator.controlPort)",
+                models: TinyBackend().models)
             fc.shardSeconds = 0
             fleet = try SimulatedFleet(config: fc)
             fleet?.start()
         }
         for i in 0..<(simulatedWorkers > 0 ? 0 : controlWorkers) {
-            let w = Worker(config: WorkerConfig(connect: "tcp://127.0.0.1:\(coordinator.controlPort)", workerID: "bench-\(i)"),
-                           backend: TinyBackend(), context: ctx)
+            let w = Worker(
+                config: WorkerConfig(connect: "tcp://127.0.0.1:\(coordinator.controlPort)", workerID: "bench-\(i)"),
+                backend: TinyBackend(), context: ctx)
             Thread { _ = try? w.run() }.start()
         }
         let s = try coordinator.run()
         _ = fleet?.stop()
         let rate = Double(s.committedThisSession) / s.elapsedSeconds
         let who = simulatedWorkers > 0 ? "\(simulatedWorkers) simulated workers" : "\(controlWorkers) worker threads"
-        print(String(format: "control plane: %d shard completions in %.2f s = %.0f shards/s (%@; group commit: %d shard-log fsyncs, %.1f shards each, journal group-committed)",
-                     s.committedThisSession, s.elapsedSeconds, rate, who, s.aggregator.commitBatches,
-                     Double(s.aggregator.committed) / Double(max(1, s.aggregator.commitBatches))))
+        print(
+            String(
+                format:
+                    "control plane: %d shard completions in %.2f s = %.0f shards/s (%@; group commit: %d shard-log fsyncs, %.1f shards each, journal group-committed)",
+                s.committedThisSession, s.elapsedSeconds, rate, who, s.aggregator.commitBatches,
+                Double(s.aggregator.committed) / Double(max(1, s.aggregator.commitBatches))))
 
         // 2. Scaling: the same run with 1 and N local worker processes.
         var times: [Int: Double] = [:]
         for n in [1, workers] {
             var spec = RunSpec(model: model, refiner: nil, plan: plan, outDir: dir + "/scale-\(n)")
-            spec.samples = samples; spec.batch = batch
+            spec.samples = samples
+            spec.batch = batch
             var c = try spec.coordinatorConfig(controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0")
             c.progress = false
             let co = try Coordinator(config: c, context: ctx)
-            let procs = WorkerProcesses(count: n, arguments: ["--connect", "tcp://127.0.0.1:\(co.controlPort)", "--model", model, "--log-level", "warning"])
+            let procs = WorkerProcesses(
+                count: n,
+                arguments: [
+                    "--connect", "tcp://127.0.0.1:\(co.controlPort)", "--model", model, "--log-level", "warning",
+                ])
             let t0 = Date()
             try procs.start()
             let r = try co.run()
             let t = Date().timeIntervalSince(t0)
             procs.reap()
             times[n] = t
-            print(String(format: "scaling: %d worker(s): %d samples of %@ (%@, batch %d) in %.2f s = %.1f samples/s (incl. process start + model load)",
-                         n, r.committedThisSession * c.shardSize, model, plan, batch, t, Double(samples) / t))
+            print(
+                String(
+                    format:
+                        "scaling: %d worker(s): %d samples of %@ (%@, batch %d) in %.2f s = %.1f samples/s (incl. process start + model load)",
+                    n, r.committedThisSession * c.shardSize, model, plan, batch, t, Double(samples) / t))
         }
         if let t1 = times[1], let tn = times[workers] {
-            print(String(format: "scaling efficiency 1 → %d workers: speedup %.2f×, efficiency %.0f%% (%d cores on this machine)",
-                         workers, t1 / tn, 100 * t1 / (Double(workers) * tn), ProcessInfo.processInfo.activeProcessorCount))
+            print(
+                String(
+                    format:
+                        "scaling efficiency 1 → %d workers: speedup %.2f×, efficiency %.0f%% (%d cores on this machine)",
+                    workers, t1 / tn, 100 * t1 / (Double(workers) * tn), ProcessInfo.processInfo.activeProcessorCount))
         }
     }
 }

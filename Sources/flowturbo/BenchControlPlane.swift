@@ -55,7 +55,9 @@ struct BenchControlPlane: ParsableCommand {
             "open-file limit \(limit) (~\(ControlPlaneBench.fdsPerWorker) per simulated worker); "
                 + "\(ProcessInfo.processInfo.activeProcessorCount) cores; shards of \(shardSeconds) s; heartbeat \(heartbeatMs) ms"
         )
-        print("workers  offered/s  done/s  lease p50/p99 ms  hb gap p50/p99 ms  loop CPU  coord CPU  fleet CPU  ms CPU/done  fsyncs")
+        print(
+            "workers  offered/s  done/s  lease p50/p99 ms  hb gap p50/p99 ms  loop CPU  coord CPU  fleet CPU  ms CPU/done  fsyncs"
+        )
         var levels: [ControlPlaneBench.Level] = []
         var stopReason = "every size ran"
         for n in parsedWorkers {
@@ -72,7 +74,8 @@ struct BenchControlPlane: ParsableCommand {
             levels.append(l)
             print(
                 String(
-                    format: "%7d  %9.0f  %6.0f  %7.1f / %-7.1f  %7.0f / %-7.0f  %7.0f%%  %8.0f%%  %8.0f%%  %11.2f  %6d%@",
+                    format:
+                        "%7d  %9.0f  %6.0f  %7.1f / %-7.1f  %7.0f / %-7.0f  %7.0f%%  %8.0f%%  %8.0f%%  %11.2f  %6d%@",
                     l.workers, l.offeredPerSecond, l.completionsPerSecond, l.leaseP50Ms, l.leaseP99Ms,
                     l.heartbeatGapP50Ms, l.heartbeatGapP99Ms, l.coordinatorLoopCPU, l.coordinatorCPU, l.fleetCPU,
                     l.cpuMsPerCompletion, l.commitBatches, l.saturated ? "  saturated" : ""))

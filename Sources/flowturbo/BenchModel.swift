@@ -1,7 +1,7 @@
 import ArgumentParser
-import Foundation
 import FlowModels
 import FlowTensor
+import Foundation
 
 /// `flowturbo bench model`: SiT / PixArt-α forward throughput against the `cblas_sgemm` peak measured in the same run, with the
 /// kernel families side by side (elementwise families in this process, OpenBLAS cores in child processes).
@@ -25,12 +25,15 @@ struct BenchModel: ParsableCommand {
     var elementwise = "active"
     @Option(parsing: .upToNextOption, help: "GEMM libraries to compare: openblas, onednn (default: the active one).")
     var gemm: [String] = []
-    @Option(parsing: .upToNextOption,
-            help: "Also run the benchmark with each of these OpenBLAS cores (child processes), e.g. SkylakeX Prescott.")
+    @Option(
+        parsing: .upToNextOption,
+        help: "Also run the benchmark with each of these OpenBLAS cores (child processes), e.g. SkylakeX Prescott.")
     var blasCores: [String] = []
     @Option(help: "Goal: % of the sgemm peak at batch ≥ 16 (reported as met or not).") var goal = 70.0
-    @Option(help: ArgumentHelp("Clock: wall, or cpu (this thread's CPU time, steadier on a shared machine; "
-                               + "single-threaded runs only)."))
+    @Option(
+        help: ArgumentHelp(
+            "Clock: wall, or cpu (this thread's CPU time, steadier on a shared machine; "
+                + "single-threaded runs only)."))
     var clock = "wall"
     @Flag(help: "Benchmark a random PixArt-α (text-conditioned) model instead of a SiT.") var pixart = false
     @Option(help: "Caption channels of the random PixArt-α model.") var captionChannels = 64
@@ -54,30 +57,41 @@ struct BenchModel: ParsableCommand {
         Gemm.setThreads(threads)
         printBLASBackend()
         let (m, flops, desc) = try benchedModel()
-        print("model: " + desc + String(format: ", %.1f MFLOP/sample (token path), %d OpenBLAS thread%@", flops / 1e6,
-                                        threads, threads == 1 ? "" : "s"))
+        print(
+            "model: " + desc
+                + String(
+                    format: ", %.1f MFLOP/sample (token path), %d OpenBLAS thread%@", flops / 1e6,
+                    threads, threads == 1 ? "" : "s"))
         let families = elementwise == "all" ? ElementwiseKernels.supported.reversed() : [ElementwiseKernels.active]
         let saved = ElementwiseKernels.active
         defer { ElementwiseKernels.select(saved) }
-        print("gemm       elementwise   batch   ms/forward   ms/sample   GFLOP/s   sgemm peak GFLOP/s   "
-              + "% of peak (median of paired ratios)")
-        var misses: [String] = [], checked = 0
+        print(
+            "gemm       elementwise   batch   ms/forward   ms/sample   GFLOP/s   sgemm peak GFLOP/s   "
+                + "% of peak (median of paired ratios)")
+        var misses: [String] = []
+        var checked = 0
         for b in batches {
             for (lib, family) in (libs.isEmpty ? [savedLib] : libs).flatMap({ l in families.map { (l, $0) } }) {
                 try Gemm.select(lib)
                 ElementwiseKernels.select(family)
                 let r = measure(m, flops: flops, batch: b)
-                let name = "\(lib)".padding(toLength: 11, withPad: " ", startingAt: 0)
+                let name =
+                    "\(lib)".padding(toLength: 11, withPad: " ", startingAt: 0)
                     + "\(family)".padding(toLength: 11, withPad: " ", startingAt: 0)
-                print(name + String(format: "   %5d   %10.3f   %9.3f   %7.1f   %18.1f   %5.1f%%", b, r.ms,
-                                    r.ms / Double(b), r.gflops, r.peak, r.percent))
+                print(
+                    name
+                        + String(
+                            format: "   %5d   %10.3f   %9.3f   %7.1f   %18.1f   %5.1f%%", b, r.ms,
+                            r.ms / Double(b), r.gflops, r.peak, r.percent))
                 if b >= 16 && family == saved && lib == savedLib {
                     checked += 1
                     if r.percent < goal { misses.append("batch \(b)") }
                 }
             }
         }
-        let verdict = checked == 0 ? "not measured (no batch ≥ 16)"
+        let verdict =
+            checked == 0
+            ? "not measured (no batch ≥ 16)"
             : misses.isEmpty ? "met" : "missed at " + misses.joined(separator: ", ")
         let goalText = String(format: "goal ≥ %.0f%% of peak at batch ≥ 16", goal)
         print(goalText + " (\(savedLib) GEMM, \(saved) elementwise kernels): " + verdict)
@@ -86,20 +100,28 @@ struct BenchModel: ParsableCommand {
 
     /// Median forward time, GFLOP/s, peak and the median of paired ratios at batch `b`. The peak (a 512³ sgemm) and
     /// the model are timed in alternation, one peak GEMM then one forward, so both see the same machine load.
-    func measure(_ m: VelocityField, flops: Double, batch b: Int)
-        -> (ms: Double, gflops: Double, peak: Double, percent: Double) {
-        let pa = Buffer(count: 512 * 512), pb = Buffer(count: 512 * 512), pc = Buffer(count: 512 * 512)
+    func measure(
+        _ m: VelocityField, flops: Double, batch b: Int
+    )
+        -> (ms: Double, gflops: Double, peak: Double, percent: Double)
+    {
+        let pa = Buffer(count: 512 * 512)
+        let pb = Buffer(count: 512 * 512)
+        let pc = Buffer(count: 512 * 512)
         var rng = SeededRandom(seed: 2)
         pa.copy(from: rng.normals(pa.count))
         pb.copy(from: rng.normals(pb.count))
         let peakFlops = 2.0 * 512 * 512 * 512
         let ev = m.makeEvaluator(maxRows: b, times: [0.5])
-        let x = Buffer(rng.normals(b * m.sampleSize)), out = Buffer(count: b * m.sampleSize)
+        let x = Buffer(rng.normals(b * m.sampleSize))
+        let out = Buffer(count: b * m.sampleSize)
         let v = m.isRefiner ? Buffer(rng.normals(b * m.sampleSize)) : nil
         var labels = (0..<b).map { Int32($0 % max(m.numClasses, 1)) }
         ev.setLabels(&labels, rows: b)
         let vp: UnsafePointer<Float>? = v.map { UnsafePointer($0.ptr) }
-        var modelT: [Double] = [], peakT: [Double] = [], ratios: [Double] = []
+        var modelT: [Double] = []
+        var peakT: [Double] = []
+        var ratios: [Double] = []
         let cpu = clock == "cpu"
         func now() -> Double {
             guard cpu else { return Clock.now() }
@@ -114,12 +136,13 @@ struct BenchModel: ParsableCommand {
             t0 = now()
             ev.evaluate(x: x.ptr, v: vp, timeIndex: 0, out: out.ptr)
             let tm = now() - t0
-            if i < 2 { continue }   // warm-up
+            if i < 2 { continue }  // warm-up
             modelT.append(tm)
             peakT.append(tp)
             ratios.append((flops * Double(b) / tm) / (peakFlops / tp))
         }
-        let tm = median(modelT), tp = median(peakT)
+        let tm = median(modelT)
+        let tp = median(peakT)
         return (tm * 1e3, flops * Double(b) / tm / 1e9, peakFlops / tp / 1e9, 100 * median(ratios))
     }
 
@@ -137,17 +160,19 @@ struct BenchModel: ParsableCommand {
             return (s, s.config.flopsPerSample, describe(s.config))
         }
         if pixart {
-            let cfg = PixArtConfig(inputSize: size, patchSize: patch, inChannels: channels, hiddenSize: hidden,
-                                   depth: depth, numHeads: numHeads, captionChannels: captionChannels,
-                                   captionTokens: captionTokens,
-                                   learnSigma: false, isRefiner: false)
+            let cfg = PixArtConfig(
+                inputSize: size, patchSize: patch, inChannels: channels, hiddenSize: hidden,
+                depth: depth, numHeads: numHeads, captionChannels: captionChannels,
+                captionTokens: captionTokens,
+                learnSigma: false, isRefiner: false)
             try cfg.validate(source: "bench")
             let w = PixArtWeights(config: cfg)
             w.randomize(seed: 1)
             return (PixArtModel(weights: w), cfg.flopsPerSample, describe(cfg))
         }
-        let cfg = SiTConfig(inputSize: size, patchSize: patch, inChannels: channels, hiddenSize: hidden, depth: depth,
-                            numHeads: numHeads, numClasses: 10, learnSigma: false, isRefiner: false)
+        let cfg = SiTConfig(
+            inputSize: size, patchSize: patch, inChannels: channels, hiddenSize: hidden, depth: depth,
+            numHeads: numHeads, numClasses: 10, learnSigma: false, isRefiner: false)
         try cfg.validate(source: "bench")
         let w = SiTWeights(config: cfg)
         w.randomize(seed: 1)
@@ -187,7 +212,8 @@ struct BenchModel: ParsableCommand {
     }
 
     private func median(_ a: [Double]) -> Double {
-        let s = a.sorted(), n = s.count
+        let s = a.sorted()
+        let n = s.count
         return n % 2 == 1 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2])
     }
 }

@@ -9,18 +9,21 @@ struct CaptionFeatures {
 
     init(path: String, model: VelocityField) throws {
         guard let field = model as? CaptionConditionedField else {
-            throw FlowError("\(path): caption features need a text-conditioned model (PixArt-α); this one takes "
-                            + "class labels (use --classes)")
+            throw FlowError(
+                "\(path): caption features need a text-conditioned model (PixArt-α); this one takes "
+                    + "class labels (use --classes)")
         }
         let arrays = try NPZ.read(path)
         guard let f = arrays["features"], let m = arrays["mask"] else {
-            throw FlowError("\(path): expected arrays 'features' (N, L, C) and 'mask' (N, L), found "
-                            + arrays.keys.sorted().joined(separator: ", "))
+            throw FlowError(
+                "\(path): expected arrays 'features' (N, L, C) and 'mask' (N, L), found "
+                    + arrays.keys.sorted().joined(separator: ", "))
         }
         batch = try CaptionBatch.from(features: f, mask: m)
         guard batch.channels == field.captionChannels else {
-            throw FlowError("\(path): features have \(batch.channels) channels per token, the model's caption "
-                            + "projection reads \(field.captionChannels)")
+            throw FlowError(
+                "\(path): features have \(batch.channels) channels per token, the model's caption "
+                    + "projection reads \(field.captionChannels)")
         }
     }
 

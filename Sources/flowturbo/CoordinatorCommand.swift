@@ -12,11 +12,13 @@ struct ClusterRunOptions: ParsableArguments {
     var samples: Int = 1000
     @Option(help: "Sampling plan, e.g. H8, H2P4R2, E16, dopri5 (default: the model's recommended plan, else H8).")
     var plan: String?
-    @Option(help: "Predictor model spec: gmm:synthetic, gmm:mnist or a .safetensors path (default: the shipped default).")
+    @Option(
+        help: "Predictor model spec: gmm:synthetic, gmm:mnist or a .safetensors path (default: the shipped default).")
     var model: String?
     @Option(help: "Refiner .safetensors (default: the one the model's metadata recommends; `none` = no refiner).")
     var refiner: String?
-    @Option(help: "Shape of R steps: heun (2 refiner calls) or euler (1) (default: the model's recommendation, else heun).")
+    @Option(
+        help: "Shape of R steps: heun (2 refiner calls) or euler (1) (default: the model's recommendation, else heun).")
     var refinerStep: RefinerStep?
     @Option(help: "Classifier-free guidance scale (1 = off; default: the model's recommendation, else 1).")
     var cfg: Float?
@@ -28,15 +30,19 @@ struct ClusterRunOptions: ParsableArguments {
     var seed: UInt64 = 0
     @Option(help: "Label mode: balanced (i mod K) or random (from the seed).")
     var labels: EvalSet.LabelMode = .balanced
-    @Option(help: ArgumentHelp("Text-to-image prompt file: one prompt a line (.txt), JSONL with \"prompt\" (+ \"id\", "
-                               + "\"tag\"/\"category\"), or TSV/CSV with a Prompt/text/caption column; needs a "
-                               + "caption-conditioned (PixArt-α) model with 384 caption channels (MiniLM).",
-                               valueName: "FILE"))
+    @Option(
+        help: ArgumentHelp(
+            "Text-to-image prompt file: one prompt a line (.txt), JSONL with \"prompt\" (+ \"id\", "
+                + "\"tag\"/\"category\"), or TSV/CSV with a Prompt/text/caption column; needs a "
+                + "caption-conditioned (PixArt-α) model with 384 caption channels (MiniLM).",
+            valueName: "FILE"))
     var prompts: String?
     @Option(help: "Images per prompt K with --prompts: sample i = p·K + k (prompt-major), noise from (seed, i).")
     var imagesPerPrompt: Int = 1
-    @Option(help: ArgumentHelp("MiniLM folder of a prompt run (default: Models/minilm, from Scripts/fetch-minilm.sh).",
-                               valueName: "DIR"))
+    @Option(
+        help: ArgumentHelp(
+            "MiniLM folder of a prompt run (default: Models/minilm, from Scripts/fetch-minilm.sh).",
+            valueName: "DIR"))
     var textEncoder: String?
     @Option(help: "Samples per shard (rounded up to a multiple of --batch; default 4 batches).")
     var shardSize: Int = 0
@@ -50,10 +56,15 @@ struct ClusterRunOptions: ParsableArguments {
     var exportNpz = false
     @Option(help: "Seconds before an uncommitted lease is re-queued even if its worker still heartbeats.")
     var leaseSeconds: Double = 600
-    @Option(help: "Reference statistics (FlowStats stats .npz) for FD/PRDC/KID/SWD in report.json (default for MNIST-shaped class runs: the shipped MNIST-test statistics in classifier space; `none` = no quality figures).")
+    @Option(
+        help:
+            "Reference statistics (FlowStats stats .npz) for FD/PRDC/KID/SWD in report.json (default for MNIST-shaped class runs: the shipped MNIST-test statistics in classifier space; `none` = no quality figures)."
+    )
     var reference: String?
-    @Option(help: ArgumentHelp(stringLiteral: "Metric space of --reference. " + FeatureSpaces.help
-                               + " A statistics-only reference must already be in that space (`stats reference --features`)."))
+    @Option(
+        help: ArgumentHelp(
+            stringLiteral: "Metric space of --reference. " + FeatureSpaces.help
+                + " A statistics-only reference must already be in that space (`stats reference --features`)."))
     var features = "raw"
     @Option(help: "Output dimension of --features random-projection.")
     var projectionDim = 64
@@ -61,12 +72,16 @@ struct ClusterRunOptions: ParsableArguments {
     var featureSeed: UInt64 = 0
     @Flag(help: "No progress bar.")
     var quiet = false
-    @Option(help: ArgumentHelp("Seconds between progress lines when stderr is not a terminal (logs, batch jobs).",
-                               valueName: "S"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds between progress lines when stderr is not a terminal (logs, batch jobs).",
+            valueName: "S"))
     var progressInterval: Double = 5
-    @Option(help: ArgumentHelp("Compute only part I of N of the run's shards (shards s with s mod N = I; I is 0-based, "
-                               + "0 to N-1) without a shared coordinator; combine the parts with `flowturbo merge`.",
-                               valueName: "I/N"))
+    @Option(
+        help: ArgumentHelp(
+            "Compute only part I of N of the run's shards (shards s with s mod N = I; I is 0-based, "
+                + "0 to N-1) without a shared coordinator; combine the parts with `flowturbo merge`.",
+            valueName: "I/N"))
     var part: String?
     @Option(help: "Largest control message in MiB (libzmq drops a peer sending more).")
     var maxMessageMb: Int = 16
@@ -74,9 +89,11 @@ struct ClusterRunOptions: ParsableArguments {
     var maxShardMb: Int = 256
     @Option(help: "Most shards leased to one worker at a time.")
     var maxInFlight: Int = 2
-    @Option(help: ArgumentHelp("Fraction of shards computed by two different workers and compared byte for byte before "
-                               + "they are written (0 = off, 1 = all); a worker whose latents differ is banned.",
-                               valueName: "F"))
+    @Option(
+        help: ArgumentHelp(
+            "Fraction of shards computed by two different workers and compared byte for byte before "
+                + "they are written (0 = off, 1 = all); a worker whose latents differ is banned.",
+            valueName: "F"))
     var audit: Double = 0
 
     /// The typed request the application layer runs (`RunApplication`).
@@ -131,10 +148,11 @@ struct ClusterRunOptions: ParsableArguments {
 /// Prints how a run was finished (`RunApplication.finish`).
 func printFinish(_ finish: RunApplication.Finish, outDir: String) {
     switch finish {
-    case let .part(part, shards):
-        print("part \(part) complete (\(shards) shards) in \(outDir); when every part is done: "
-              + "flowturbo merge PART_DIRS… --out DIR")
-    case let .report(md, npz):
+    case .part(let part, let shards):
+        print(
+            "part \(part) complete (\(shards) shards) in \(outDir); when every part is done: "
+                + "flowturbo merge PART_DIRS… --out DIR")
+    case .report(let md, let npz):
         if let npz { print("wrote \(npz)") }
         print(md)
     }
@@ -144,15 +162,23 @@ func printFinish(_ finish: RunApplication.Finish, outDir: String) {
 struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
-        abstract: "Shard an evaluation set over ZeroMQ to `flowturbo worker` processes; write latents, journal, report.")
+        abstract: "Shard an evaluation set over ZeroMQ to `flowturbo worker` processes; write latents, journal, report."
+    )
 
-    @Option(help: "Control endpoint (ROUTER) workers connect to (default: tcp://*:5555 with keys or --insecure, else tcp://127.0.0.1:5555).")
+    @Option(
+        help:
+            "Control endpoint (ROUTER) workers connect to (default: tcp://*:5555 with keys or --insecure, else tcp://127.0.0.1:5555)."
+    )
     var bind: String?
     @Option(help: "Data endpoint (aggregator PULL); default: control port + 1.")
     var dataBind: String?
-    @Option(help: "Coordinator secret key (NAME.key from `flowturbo keys generate`): CurveZMQ encryption and worker authentication.")
+    @Option(
+        help:
+            "Coordinator secret key (NAME.key from `flowturbo keys generate`): CurveZMQ encryption and worker authentication."
+    )
     var curveSecret: String?
-    @Option(help: "Worker public keys allowed in (with --curve-secret): a directory of .pub files or a file of Z85 keys.")
+    @Option(
+        help: "Worker public keys allowed in (with --curve-secret): a directory of .pub files or a file of Z85 keys.")
     var allow: String?
     @Flag(help: "Accept plaintext, unauthenticated workers on non-loopback addresses (trusted networks only).")
     var insecure = false
@@ -163,7 +189,9 @@ struct CoordinatorCommand: ParsableCommand {
         StopSignals.install()
         let metricsAddress = try live.check()
         guard (curveSecret == nil) == (allow == nil) else { throw RunSettingError.keysIncomplete }
-        let curve = try curveSecret.map { CurveServerSecurity(keys: try CurveKeys.readSecret($0), allowed: try CurveKeys.readAllowList(allow!)) }
+        let curve = try curveSecret.map {
+            CurveServerSecurity(keys: try CurveKeys.readSecret($0), allowed: try CurveKeys.readAllowList(allow!))
+        }
         let bind = self.bind ?? Exposure.defaultBind(keyed: curve != nil, insecure: insecure)
         let dataBind = self.dataBind ?? RunSpec.dataBind(for: bind)
         try Exposure.checkCoordinator(binds: [bind, dataBind], keyed: curve != nil, insecure: insecure)
@@ -174,21 +202,29 @@ struct CoordinatorCommand: ParsableCommand {
         try RunApplication.configure(&config, request)
         live.apply(to: &config)
         if curve == nil && self.bind == nil && !insecure {
-            FileHandle.standardError.write(Data("coordinator: no keys, listening on loopback only (\(bind)); see --curve-secret/--allow or --insecure\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "coordinator: no keys, listening on loopback only (\(bind)); see --curve-secret/--allow or --insecure\n"
+                        .utf8))
         }
         let context = try ZMQContext()
         let coordinator = try Coordinator(config: config, context: context)
-        FileHandle.standardError.write(Data("coordinator: control port \(coordinator.controlPort), data port \(coordinator.dataPort), \(coordinator.shardRanges.count) shards\n".utf8))
+        FileHandle.standardError.write(
+            Data(
+                "coordinator: control port \(coordinator.controlPort), data port \(coordinator.dataPort), \(coordinator.shardRanges.count) shards\n"
+                    .utf8))
         try RunDirectory.writeEndpoints(spec.outDir, control: coordinator.controlPort, data: coordinator.dataPort)
         let metrics = try live.startMetrics(metricsAddress, coordinator: coordinator)
         defer { metrics?.stop() }
         let summary = try coordinator.run()
         if !summary.completed {
-            FileHandle.standardError.write(Data("interrupted: journal is consistent; rerun with --resume to continue\n".utf8))
+            FileHandle.standardError.write(
+                Data("interrupted: journal is consistent; rerun with --resume to continue\n".utf8))
             throw ExitCode(130)
         }
-        let finish = try RunApplication.finish(spec: spec, summary: summary, workers: summary.workersSeen,
-                                               report: opts.report, exportNPZ: opts.exportNpz)
+        let finish = try RunApplication.finish(
+            spec: spec, summary: summary, workers: summary.workersSeen,
+            report: opts.report, exportNPZ: opts.exportNpz)
         printFinish(finish, outDir: spec.outDir)
         metrics?.lingerAfterRun()
     }

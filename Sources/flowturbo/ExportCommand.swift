@@ -9,18 +9,18 @@ struct ExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Export a finished run for external evaluators: ADM/DiT .npz, a PNG folder or GenEval's layout.",
         discussion: """
-        adm-npz: one .npz with arr_0 uint8 (N, H, W, 3), 1-channel samples replicated, as ADM's evaluator and \
-        DiT's create_npz_from_sample_folder use; streamed shard by shard, ZIP64 past 4 GiB.
+            adm-npz: one .npz with arr_0 uint8 (N, H, W, 3), 1-channel samples replicated, as ADM's evaluator and \
+            DiT's create_npz_from_sample_folder use; streamed shard by shard, ZIP64 past 4 GiB.
 
-        png: DIR/%06d.png by sample index (gray for 1 channel).
+            png: DIR/%06d.png by sample index (gray for 1 channel).
 
-        geneval (prompt runs): DIR/%05d/metadata.jsonl + DIR/%05d/samples/%04d.png per prompt.
+            geneval (prompt runs): DIR/%05d/metadata.jsonl + DIR/%05d/samples/%04d.png per prompt.
 
-        Pixels: uint8 = trunc(clamp(127.5 x + 128, 0, 255)) in float32, as DiT's sample.py.
+            Pixels: uint8 = trunc(clamp(127.5 x + 128, 0, 255)) in float32, as DiT's sample.py.
 
-        Only complete runs whose every shard verifies are exported (see `flowturbo verify`); outputs appear \
-        atomically (temp name, fsync, rename). Also accepted: `export --format png RUN DIR`.
-        """)
+            Only complete runs whose every shard verifies are exported (see `flowturbo verify`); outputs appear \
+            atomically (temp name, fsync, rename). Also accepted: `export --format png RUN DIR`.
+            """)
 
     @Option(help: "adm-npz, png or geneval.")
     var format: RunExport.Format

@@ -8,13 +8,13 @@ struct ForwardCommand: ParsableCommand {
         commandName: "forward",
         abstract: "Evaluate a SiT or PixArt-α predictor or refiner once on .npy inputs; write the velocity as .npy.",
         discussion: """
-        x: float32 (N,C,H,W); t: float32 (N,); v (refiners): like x.
-        SiT (class-conditional): y int64 (N,) with N_classes = null class.
-        PixArt-α (text-conditional): caption float32 (N,L,C_caption) token features, caption mask int64 (N,L)
-        (1 = token, 0 = padding); a null-caption row is y_embedding with a full mask.
-        Output: float32 (N,C,H,W). For a refiner the output is the refined velocity r + v
-        (the network's raw offset r with --offset).
-        """)
+            x: float32 (N,C,H,W); t: float32 (N,); v (refiners): like x.
+            SiT (class-conditional): y int64 (N,) with N_classes = null class.
+            PixArt-α (text-conditional): caption float32 (N,L,C_caption) token features, caption mask int64 (N,L)
+            (1 = token, 0 = padding); a null-caption row is y_embedding with a full mask.
+            Output: float32 (N,C,H,W). For a refiner the output is the refined velocity r + v
+            (the network's raw offset r with --offset).
+            """)
 
     @Option(help: "Safetensors checkpoint.") var model: String
     @Option(help: "Attention heads (needed for converted checkpoints of non-standard width).") var heads: Int?
@@ -53,8 +53,9 @@ struct ForwardCommand: ParsableCommand {
             let m = try PixArtModel.load(file, heads: heads, refiner: refiner ? true : nil, inputSize: size)
             if offset && !m.isRefiner { throw FlowError("--offset applies to refiners only; drop it for a predictor") }
             let cap = try CaptionBatch.from(features: NPY.read(caption), mask: NPY.read(captionMask))
-            result = try m.forward(x: xs.tensor(), t: ts.floats(), caption: cap.features, mask: cap.mask, v: vt,
-                                   rawOffset: offset)
+            result = try m.forward(
+                x: xs.tensor(), t: ts.floats(), caption: cap.features, mask: cap.mask, v: vt,
+                rawOffset: offset)
         } else {
             guard let y else { throw FlowError("\(model) is a class-conditional SiT model: give --y labels") }
             if caption != nil || captionMask != nil {

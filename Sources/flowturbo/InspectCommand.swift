@@ -8,9 +8,13 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Print a SiT/PixArt-α/refiner checkpoint's configuration, parameter count and forward FLOPs/sample.")
 
-    @Argument(help: "A safetensors checkpoint (the project's own, or converted from the official PyTorch state dict), a fitted mixture file, or a preset (gmm:synthetic, gmm:mnist).")
+    @Argument(
+        help:
+            "A safetensors checkpoint (the project's own, or converted from the official PyTorch state dict), a fitted mixture file, or a preset (gmm:synthetic, gmm:mnist)."
+    )
     var model: String
-    @Option(help: "Attention heads, for converted checkpoints whose metadata does not say (shapes cannot determine it).")
+    @Option(
+        help: "Attention heads, for converted checkpoints whose metadata does not say (shapes cannot determine it).")
     var heads: Int?
     @Flag(help: "Treat the checkpoint as a FlowTurbo refiner where the shapes are ambiguous.")
     var refiner = false
@@ -45,9 +49,16 @@ struct InspectCommand: ParsableCommand {
             ("mlp hidden", "\(c.mlpHidden)"),
             ("classes", "\(c.numClasses) (+ null class \(c.numClasses))"),
             ("learn_sigma", "\(c.learnSigma) (network outputs \(c.outChannels) channels, first \(c.inChannels) kept)"),
-            ("parameters", "\(c.parameterCount) (\(String(format: "%.3f", Double(c.parameterCount) / 1e6)) M, pos_embed excluded)"),
-            ("forward FLOPs/sample", String(format: "%.4f GFLOP (token path) + %.4f MFLOP (t,y conditioning)",
-                                            c.flopsPerSample / 1e9, c.conditioningFlopsPerRow / 1e6)),
+            (
+                "parameters",
+                "\(c.parameterCount) (\(String(format: "%.3f", Double(c.parameterCount) / 1e6)) M, pos_embed excluded)"
+            ),
+            (
+                "forward FLOPs/sample",
+                String(
+                    format: "%.4f GFLOP (token path) + %.4f MFLOP (t,y conditioning)",
+                    c.flopsPerSample / 1e9, c.conditioningFlopsPerRow / 1e6)
+            ),
         ]
         let width = rows.map { $0.0.count }.max() ?? 0
         for (k, v) in rows { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
@@ -60,8 +71,11 @@ struct InspectCommand: ParsableCommand {
         let fromMeta = file.metadata[PixArtConfig.metadataKey] != nil
         let rows: [(String, String)] = [
             ("file", model),
-            ("kind", "PixArt-α text-conditioned "
-                + (c.isRefiner ? "refiner (input = concat(x, v), output r + v)" : "predictor")),
+            (
+                "kind",
+                "PixArt-α text-conditioned "
+                    + (c.isRefiner ? "refiner (input = concat(x, v), output r + v)" : "predictor")
+            ),
             ("config source", fromMeta ? "metadata" : "derived from tensor shapes"),
             ("input", "\(c.inChannels)×\(c.inputSize)×\(c.inputSize)"),
             ("patch", "\(c.patchSize) (grid \(c.grid)×\(c.grid) = \(c.tokens) tokens)"),
@@ -71,10 +85,17 @@ struct InspectCommand: ParsableCommand {
             ("mlp hidden", "\(c.mlpHidden)"),
             ("caption", "\(c.captionChannels) channels/token, null caption (y_embedding) \(c.captionTokens) tokens"),
             ("pred_sigma", "\(c.learnSigma) (network outputs \(c.outChannels) channels, first \(c.inChannels) kept)"),
-            ("parameters", "\(c.parameterCount) (\(String(format: "%.3f", Double(c.parameterCount) / 1e6)) M, "
-                + "pos_embed and y_embedding excluded)"),
-            ("forward FLOPs/sample", String(format: "%.4f GFLOP (token path, L = %d) + %.4f MFLOP (t, caption work)",
-                                            c.flopsPerSample / 1e9, c.captionTokens, c.conditioningFlopsPerRow / 1e6)),
+            (
+                "parameters",
+                "\(c.parameterCount) (\(String(format: "%.3f", Double(c.parameterCount) / 1e6)) M, "
+                    + "pos_embed and y_embedding excluded)"
+            ),
+            (
+                "forward FLOPs/sample",
+                String(
+                    format: "%.4f GFLOP (token path, L = %d) + %.4f MFLOP (t, caption work)",
+                    c.flopsPerSample / 1e9, c.captionTokens, c.conditioningFlopsPerRow / 1e6)
+            ),
         ]
         let width = rows.map { $0.0.count }.max() ?? 0
         for (k, v) in rows { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }

@@ -7,7 +7,8 @@ import Foundation
 struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
-        abstract: "Create and inspect CurveZMQ keys (coordinator --curve-secret/--allow, worker --curve-server-key/--curve-secret).",
+        abstract:
+            "Create and inspect CurveZMQ keys (coordinator --curve-secret/--allow, worker --curve-server-key/--curve-secret).",
         subcommands: [KeysGenerate.self, KeysPublic.self])
 }
 
@@ -17,11 +18,11 @@ struct KeysGenerate: ParsableCommand {
         commandName: "generate",
         abstract: "Write key pairs NAME.key (Z85 secret, mode 0600) and NAME.pub (Z85 public) into --out.",
         discussion: """
-        Typical: `flowturbo keys generate --out keys` creates keys/coordinator.{key,pub} and keys/worker.{key,pub}; \
-        run `flowturbo coordinator --curve-secret keys/coordinator.key --allow keys/worker.pub …` and \
-        `flowturbo worker --curve-server-key keys/coordinator.pub --curve-secret keys/worker.key …`. \
-        Give each worker host its own --name to revoke hosts one by one (--allow DIR takes every .pub in DIR).
-        """)
+            Typical: `flowturbo keys generate --out keys` creates keys/coordinator.{key,pub} and keys/worker.{key,pub}; \
+            run `flowturbo coordinator --curve-secret keys/coordinator.key --allow keys/worker.pub …` and \
+            `flowturbo worker --curve-server-key keys/coordinator.pub --curve-secret keys/worker.key …`. \
+            Give each worker host its own --name to revoke hosts one by one (--allow DIR takes every .pub in DIR).
+            """)
 
     @Option(help: "Directory for the key files (created if missing).")
     var out: String
@@ -38,7 +39,8 @@ struct KeysGenerate: ParsableCommand {
 
 /// `flowturbo keys public`: print the public key of a secret key file.
 struct KeysPublic: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "public", abstract: "Print the Z85 public key of a NAME.key file.")
+    static let configuration = CommandConfiguration(
+        commandName: "public", abstract: "Print the Z85 public key of a NAME.key file.")
 
     @Argument(help: "Secret key file.")
     var secret: String

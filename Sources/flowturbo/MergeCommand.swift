@@ -11,11 +11,11 @@ struct MergeCommand: ParsableCommand {
         commandName: "merge",
         abstract: "Merge the run directories of `flowturbo run --part I/N` into one run directory with one report.",
         discussion: """
-        Checks that the parts share one configuration (run header and model digests), that every shard is in \
-        exactly one part (gaps and overlaps are named) and that every shard file is intact; then hard-links the \
-        shard files into --out (copies across filesystems), writes the whole run's journal and manifest, and the \
-        report (workers = sum over parts, wall time = the longest part, latency histograms merged).
-        """)
+            Checks that the parts share one configuration (run header and model digests), that every shard is in \
+            exactly one part (gaps and overlaps are named) and that every shard file is intact; then hard-links the \
+            shard files into --out (copies across filesystems), writes the whole run's journal and manifest, and the \
+            report (workers = sum over parts, wall time = the longest part, latency histograms merged).
+            """)
 
     @Argument(help: "Run directories of the parts (the --out of each `flowturbo run --part I/N`).")
     var parts: [String] = []
@@ -31,12 +31,15 @@ struct MergeCommand: ParsableCommand {
     func run() throws {
         let merged = try RunMerge.merge(parts, into: out)
         let spec = RunApplication.mergedSpec(header: merged.header, out: out)
-        FileHandle.standardError.write(Data(("merge: \(parts.count) parts, \(merged.summary.shards) shards "
-            + "(\(merged.linked) files hard-linked, \(merged.copied) copied) into \(out)\n").utf8))
+        FileHandle.standardError.write(
+            Data(
+                ("merge: \(parts.count) parts, \(merged.summary.shards) shards "
+                    + "(\(merged.linked) files hard-linked, \(merged.copied) copied) into \(out)\n").utf8))
         // Report settings as `run` takes them, so the report applies the same defaults.
-        let finish = try RunApplication.finish(spec: spec, summary: merged.summary, workers: merged.workers,
-                                               report: ReportRequest(reference: reference, features: features),
-                                               exportNPZ: exportNpz)
+        let finish = try RunApplication.finish(
+            spec: spec, summary: merged.summary, workers: merged.workers,
+            report: ReportRequest(reference: reference, features: features),
+            exportNPZ: exportNpz)
         printFinish(finish, outDir: out)
     }
 }

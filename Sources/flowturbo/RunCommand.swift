@@ -8,7 +8,9 @@ import Foundation
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Sample an evaluation set with N local worker processes (the main command); see README \"Distributed runs\".")
+        abstract:
+            "Sample an evaluation set with N local worker processes (the main command); see README \"Distributed runs\"."
+    )
 
     @Option(help: "Number of worker processes (default: number of cores).")
     var workers: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -34,7 +36,8 @@ struct RunCommand: ParsableCommand {
         let keys = CurveKeys.available ? try LocalClusterKeys.generate() : nil
         config.curve = keys?.serverSecurity
         if keys == nil {
-            FileHandle.standardError.write(Data("note: this libzmq has no CURVE; the local cluster relies on lease tokens only\n".utf8))
+            FileHandle.standardError.write(
+                Data("note: this libzmq has no CURVE; the local cluster relies on lease tokens only\n".utf8))
         }
         let context = try ZMQContext()
         let coordinator = try Coordinator(config: config, context: context)
@@ -42,36 +45,45 @@ struct RunCommand: ParsableCommand {
         let metrics = try live.startMetrics(metricsAddress, coordinator: coordinator)
         defer { metrics?.stop() }
         let connect = Endpoint.loopback(for: bind, port: coordinator.controlPort)
-        let procs = WorkerProcesses(count: workers, arguments: ["--connect", connect]
-                                        + opts.workerModelArguments(spec) + ["--batch-delay-ms", String(workerBatchDelayMs)]
-                                        + live.localWorkerArguments,
-                                    environment: keys?.environment ?? [:],
-                                    idPrefix: spec.part.map { "part\($0.index)-local" } ?? "local")
+        let procs = WorkerProcesses(
+            count: workers,
+            arguments: ["--connect", connect]
+                + opts.workerModelArguments(spec) + ["--batch-delay-ms", String(workerBatchDelayMs)]
+                + live.localWorkerArguments,
+            environment: keys?.environment ?? [:],
+            idPrefix: spec.part.map { "part\($0.index)-local" } ?? "local")
         try procs.start()
         var lastCheck = Date()
         coordinator.onTick = {
             if Date().timeIntervalSince(lastCheck) > 0.5 {
-                lastCheck = Date(); procs.respawnCrashed()
+                lastCheck = Date()
+                procs.respawnCrashed()
                 if procs.exhausted && coordinator.bannedWorkers > 0 {
                     // No other process can join this private cluster: nothing will ever finish the run.
                     coordinator.abort(coordinator.noProgressMessage)
                 } else if procs.pids.isEmpty && procs.respawns >= procs.maxRespawns {
                     let manual = (["flowturbo worker --connect", connect] + opts.workerModelArguments(spec))
                         .joined(separator: " ")
-                    coordinator.abort("every worker process keeps exiting (\(procs.respawns) restarts); "
-                                      + "run `\(manual)` by hand to see why")
+                    coordinator.abort(
+                        "every worker process keeps exiting (\(procs.respawns) restarts); "
+                            + "run `\(manual)` by hand to see why")
                 }
             }
         }
         let summary: CoordinatorSummary
-        do { summary = try coordinator.run() } catch { procs.reap(seconds: 2); throw error }
+        do { summary = try coordinator.run() } catch {
+            procs.reap(seconds: 2)
+            throw error
+        }
         procs.reap()
         if !summary.completed {
-            FileHandle.standardError.write(Data("interrupted: journal is consistent; rerun with --resume to continue\n".utf8))
+            FileHandle.standardError.write(
+                Data("interrupted: journal is consistent; rerun with --resume to continue\n".utf8))
             throw ExitCode(130)
         }
-        let finish = try RunApplication.finish(spec: spec, summary: summary, workers: workers, report: opts.report,
-                                               exportNPZ: opts.exportNpz)
+        let finish = try RunApplication.finish(
+            spec: spec, summary: summary, workers: workers, report: opts.report,
+            exportNPZ: opts.exportNpz)
         printFinish(finish, outDir: spec.outDir)
         if !opts.quiet { print("kernels (every local worker): \(BLASCoreSelection.kernelSummary())") }
         metrics?.lingerAfterRun()

@@ -1,9 +1,9 @@
 import ArgumentParser
 import FlowApp
-import Foundation
 import FlowStats
 import FlowTensor
 import FlowTraining
+import Foundation
 
 /// `flowturbo stats adherence`: GenEval-style prompt adherence of quad-canvas samples, printed as the
 /// `prompt_adherence` JSON object of report.json.
@@ -37,14 +37,18 @@ struct StatsAdherenceCommand: ParsableCommand {
         if let r = reference {
             let ref = try StatsSet.load(r)
             let f = try clf.canvasFeatures(x, count: specs.count)
-            let gen = try StatsSet(samples: f, dimension: clf.featureDim, labels: nil, source: samples,
-                                   keepSamples: false)
+            let gen = try StatsSet(
+                samples: f, dimension: clf.featureDim, labels: nil, source: samples,
+                keepSamples: false)
             guard ref.dimension == gen.dimension else {
-                throw FlowError("\(r): dimension \(ref.dimension), the slot classifier's canvas features have "
-                    + "\(gen.dimension); write it with `flowturbo stats reference --quad-prompts`")
+                throw FlowError(
+                    "\(r): dimension \(ref.dimension), the slot classifier's canvas features have "
+                        + "\(gen.dimension); write it with `flowturbo stats reference --quad-prompts`")
             }
-            json["fd"] = try Frechet.distance(mu1: gen.mean, sigma1: gen.covariance, mu2: ref.mean,
-                                              sigma2: ref.covariance).distance
+            json["fd"] = try Frechet.distance(
+                mu1: gen.mean, sigma1: gen.covariance, mu2: ref.mean,
+                sigma2: ref.covariance
+            ).distance
         }
         print(try Report.serialize(json))
     }
@@ -60,7 +64,8 @@ extension StatsReferenceCommand {
         var set = try StatsSet(samples: f, dimension: clf.featureDim, labels: nil, source: promptFile)
         if reservoir <= 0 || specs.count > reservoir { set.samples = nil }
         try set.write(out, extra: [("feature_dim", i64([Int64(clf.featureDim)])), ("quad_seed", i64([Int64(seed)]))])
-        print("wrote \(out): \(specs.count) reference canvases from \(data), D = \(clf.featureDim) "
-              + "(\(QuadAdherence.featureName(clf)))")
+        print(
+            "wrote \(out): \(specs.count) reference canvases from \(data), D = \(clf.featureDim) "
+                + "(\(QuadAdherence.featureName(clf)))")
     }
 }

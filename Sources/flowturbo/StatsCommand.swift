@@ -1,15 +1,16 @@
 import ArgumentParser
 import FlowApp
-import Foundation
 import FlowModels
 import FlowStats
 import FlowTensor
+import Foundation
 
 /// `flowturbo stats …`: reference statistics and comparisons of stats/sample files.
 struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
-        abstract: "Reference statistics (.npz with mu/sigma) and metric comparisons (FD, precision/recall, density/coverage, KID, SWD).",
+        abstract:
+            "Reference statistics (.npz with mu/sigma) and metric comparisons (FD, precision/recall, density/coverage, KID, SWD).",
         subcommands: [StatsReferenceCommand.self, StatsCompareCommand.self, StatsAdherenceCommand.self])
 }
 
@@ -17,7 +18,8 @@ struct StatsCommand: ParsableCommand {
 struct StatsReferenceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reference",
-        abstract: "Write reference statistics from MNIST IDX images, a latent/sample file, or a gmm:* model (exact moments).")
+        abstract:
+            "Write reference statistics from MNIST IDX images, a latent/sample file, or a gmm:* model (exact moments).")
 
     @Option(help: "MNIST-style IDX images (e.g. t10k-images-idx3-ubyte.gz); pixels map to [-1, 1] as p/127.5 - 1.")
     var idx: String?
@@ -25,7 +27,8 @@ struct StatsReferenceCommand: ParsableCommand {
     var labels: String?
     @Option(help: "Samples as .npy (N, …) or .npz (arr_0 or samples, labels optional).")
     var latents: String?
-    @Option(help: "A gmm:* preset or mixture file: exact analytic mean/covariance, globally and per class (no samples).")
+    @Option(
+        help: "A gmm:* preset or mixture file: exact analytic mean/covariance, globally and per class (no samples).")
     var model: String?
     @Option(help: "Quad-canvas prompt file: reference canvases from MNIST test in the slot classifier's feature space.")
     var quadPrompts: String?
@@ -55,7 +58,9 @@ struct StatsReferenceCommand: ParsableCommand {
         }
         if let spec = model { return try writeAnalytic(spec) }
         if let q = quadPrompts { return try writeQuadReference(q) }
-        var x: [Float], d: Int, lab: [Int32]?
+        var x: [Float]
+        var d: Int
+        var lab: [Int32]?
         let src: String
         if let path = idx {
             let im = try IDX.readImages(path)
@@ -64,33 +69,56 @@ struct StatsReferenceCommand: ParsableCommand {
             src = path
             if let lp = labels {
                 let l = try IDX.readLabels(lp)
-                guard l.count == im.count else { throw FlowError("\(lp): \(l.count) labels for \(im.count) images; pass the matching labels file") }
+                guard l.count == im.count else {
+                    throw FlowError("\(lp): \(l.count) labels for \(im.count) images; pass the matching labels file")
+                }
                 lab = l.map { Int32($0) }
             }
         } else {
             let set = try StatsSet.load(latents!)
-            guard let s = set.samples else { throw FlowError("\(latents!): holds statistics only; stats reference needs samples (.npy or arr_0)") }
-            x = s; d = set.dimension; lab = set.labels; src = latents!
+            guard let s = set.samples else {
+                throw FlowError("\(latents!): holds statistics only; stats reference needs samples (.npy or arr_0)")
+            }
+            x = s
+            d = set.dimension
+            lab = set.labels
+            src = latents!
             if labels != nil { throw FlowError("--labels goes with --idx; put labels in the .npz under 'labels'") }
         }
-        let fmap = try FeatureSpaces.make(features, inputDimension: d, projectionDimension: projectionDim, seed: featureSeed)
+        let fmap = try FeatureSpaces.make(
+            features, inputDimension: d, projectionDimension: projectionDim, seed: featureSeed)
         let rows = x.count / d
         if !(fmap is RawFeatures) {
             var f = [Float](repeating: 0, count: rows * fmap.outputDimension)
-            x.withUnsafeBufferPointer { xp in f.withUnsafeMutableBufferPointer { fmap.features(xp.baseAddress!, rows: rows, out: $0.baseAddress!) } }
-            x = f; d = fmap.outputDimension
+            x.withUnsafeBufferPointer { xp in
+                f.withUnsafeMutableBufferPointer { fmap.features(xp.baseAddress!, rows: rows, out: $0.baseAddress!) }
+            }
+            x = f
+            d = fmap.outputDimension
         }
         var set = try StatsSet(samples: x, dimension: d, labels: lab, source: src)
-        if reservoir <= 0 { set.samples = nil; set.labels = nil } else if rows > reservoir {
+        if reservoir <= 0 {
+            set.samples = nil
+            set.labels = nil
+        } else if rows > reservoir {
             var r = Reservoir(capacity: reservoir, dimension: d, seed: seed)
             x.withUnsafeBufferPointer { xp in
-                if let l = lab { l.withUnsafeBufferPointer { r.add(firstIndex: 0, rows: rows, vectors: xp.baseAddress!, labels: $0.baseAddress!) } }
-                else { r.add(firstIndex: 0, rows: rows, vectors: xp.baseAddress!, labels: nil) }
+                if let l = lab {
+                    l.withUnsafeBufferPointer {
+                        r.add(firstIndex: 0, rows: rows, vectors: xp.baseAddress!, labels: $0.baseAddress!)
+                    }
+                } else {
+                    r.add(firstIndex: 0, rows: rows, vectors: xp.baseAddress!, labels: nil)
+                }
             }
-            let s = r.samples(); set.samples = s.data; set.labels = lab == nil ? nil : s.labels
+            let s = r.samples()
+            set.samples = s.data
+            set.labels = lab == nil ? nil : s.labels
         }
         try set.write(out, extra: [("feature_dim", i64([Int64(d)]))])
-        print("wrote \(out): \(rows) samples, D = \(d) (\(fmap.name)), \(set.classMoments.count) classes, \(set.sampleRows) samples kept")
+        print(
+            "wrote \(out): \(rows) samples, D = \(d) (\(fmap.name)), \(set.classMoments.count) classes, \(set.sampleRows) samples kept"
+        )
     }
 
     /// Exact moments of a Gaussian-mixture field, stored as sums about the mean (count 2, so Σ = outer).
@@ -101,8 +129,9 @@ struct StatsReferenceCommand: ParsableCommand {
         guard features == "raw" else { throw FlowError("--model gives raw-space moments; drop --features") }
         let d = g.dimension
         func exact(_ c: Int?) throws -> Moments {
-            let (mu, cov) = try MixtureMoments.moments(weights: g.weights, means: g.means, variances: g.variances,
-                                                       classes: g.numClasses, components: g.componentsPerClass, dimension: d, of: c)
+            let (mu, cov) = try MixtureMoments.moments(
+                weights: g.weights, means: g.means, variances: g.variances,
+                classes: g.numClasses, components: g.componentsPerClass, dimension: d, of: c)
             return try Moments(dimension: d, count: 2, shift: mu, sum: [Double](repeating: 0, count: d), outer: cov)
         }
         let global = try exact(nil)
@@ -113,7 +142,9 @@ struct StatsReferenceCommand: ParsableCommand {
         print("wrote \(out): exact moments of \(spec), D = \(d), \(g.numClasses) classes")
     }
 
-    func i64(_ v: [Int64]) -> NPYArray { NPYArray(dtype: .int64, shape: [v.count], bytes: v.withUnsafeBytes { [UInt8]($0) }) }
+    func i64(_ v: [Int64]) -> NPYArray {
+        NPYArray(dtype: .int64, shape: [v.count], bytes: v.withUnsafeBytes { [UInt8]($0) })
+    }
 }
 
 /// `flowturbo stats compare A B`: FD always; PRDC, KID, SWD when both hold samples. A = generated, B = reference.
@@ -144,7 +175,10 @@ struct StatsCompareCommand: ParsableCommand {
     var maxSamples = 10000
     @Flag(help: "Also report per-sample RMSE: A and B are runs of the same seeds (same N, order and shape).")
     var rmse = false
-    @Option(help: ArgumentHelp(stringLiteral: FeatureSpaces.help + " Sample files are mapped; a statistics-only file must already be in that space."))
+    @Option(
+        help: ArgumentHelp(
+            stringLiteral: FeatureSpaces.help
+                + " Sample files are mapped; a statistics-only file must already be in that space."))
     var features = "raw"
     @Option(help: "Output dimension of --features random-projection.")
     var projectionDim = 64
@@ -153,13 +187,22 @@ struct StatsCompareCommand: ParsableCommand {
 
     func run() throws {
         var o = MetricOptions()
-        o.kPR = kPR; o.kDC = kDC; o.kidSubsetSize = kidSubsetSize; o.kidSubsets = kidSubsets
-        o.swdDirections = swdDirections; o.seed = seed; o.maxSamples = maxSamples
+        o.kPR = kPR
+        o.kDC = kDC
+        o.kidSubsetSize = kidSubsetSize
+        o.kidSubsets = kidSubsets
+        o.swdDirections = swdDirections
+        o.seed = seed
+        o.maxSamples = maxSamples
         guard kPR >= 1, kDC >= 1, kidSubsetSize >= 2, kidSubsets >= 1, swdDirections >= 1, maxSamples >= 2 else {
-            throw FlowError("stats compare: k, subset sizes, subsets, directions and max samples must be positive (subset size, max samples ≥ 2)")
+            throw FlowError(
+                "stats compare: k, subset sizes, subsets, directions and max samples must be positive (subset size, max samples ≥ 2)"
+            )
         }
-        let ga = try FeatureSpaces.apply(features, to: StatsSet.load(a), path: a, projectionDimension: projectionDim, seed: featureSeed)
-        let rb = try FeatureSpaces.apply(features, to: StatsSet.load(b), path: b, projectionDimension: projectionDim, seed: featureSeed)
+        let ga = try FeatureSpaces.apply(
+            features, to: StatsSet.load(a), path: a, projectionDimension: projectionDim, seed: featureSeed)
+        let rb = try FeatureSpaces.apply(
+            features, to: StatsSet.load(b), path: b, projectionDimension: projectionDim, seed: featureSeed)
         let m = try Evaluation.compare(generated: ga, reference: rb, options: o)
         var err: RMSEResult? = nil
         if rmse {
@@ -178,11 +221,19 @@ struct StatsCompareCommand: ParsableCommand {
             return
         }
         func f(_ v: Double) -> String { String(format: "%.6f", v) }
-        print("generated  \(a): \(ga.sampleRows > 0 ? "\(ga.sampleRows) samples" : "statistics only"), D = \(ga.dimension)")
-        print("reference  \(b): \(rb.sampleRows > 0 ? "\(rb.sampleRows) samples" : "statistics only"), D = \(rb.dimension)")
-        print("FD         \(f(m.fd.distance))  (mean term \(f(m.fd.meanTerm)), covariance term \(f(m.fd.covarianceTerm)))")
+        print(
+            "generated  \(a): \(ga.sampleRows > 0 ? "\(ga.sampleRows) samples" : "statistics only"), D = \(ga.dimension)"
+        )
+        print(
+            "reference  \(b): \(rb.sampleRows > 0 ? "\(rb.sampleRows) samples" : "statistics only"), D = \(rb.dimension)"
+        )
+        print(
+            "FD         \(f(m.fd.distance))  (mean term \(f(m.fd.meanTerm)), covariance term \(f(m.fd.covarianceTerm)))"
+        )
         if m.fd.clampedEigenvalues > 0 {
-            print("           \(m.fd.clampedEigenvalues) negative eigenvalues clamped to 0 (most negative \(m.fd.mostNegativeEigenvalue))")
+            print(
+                "           \(m.fd.clampedEigenvalues) negative eigenvalues clamped to 0 (most negative \(m.fd.mostNegativeEigenvalue))"
+            )
         }
         if let p = m.prdc {
             print("precision  \(f(p.precision))  (k = \(kPR))\nrecall     \(f(p.recall))  (k = \(kPR))")

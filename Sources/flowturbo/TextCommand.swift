@@ -1,7 +1,7 @@
 import ArgumentParser
-import Foundation
 import FlowTensor
 import FlowText
+import Foundation
 
 /// `flowturbo text …`: the MiniLM text encoder (all-MiniLM-L6-v2, sentence-transformers' embeddings).
 struct TextCommand: ParsableCommand {
@@ -32,8 +32,9 @@ struct TextInfoCommand: ParsableCommand {
             params += l.fc1W.count + l.fc1B.count + l.fc2W.count + l.fc2B.count + l.ln2W.count + l.ln2B.count
         }
         print("encoder: \(dir)")
-        print("bert: hidden \(c.hidden), layers \(c.layers), heads \(c.heads), intermediate \(c.intermediate), "
-            + "vocab \(c.vocabSize), positions \(c.maxPositions), layer-norm eps \(c.layerNormEps)")
+        print(
+            "bert: hidden \(c.hidden), layers \(c.layers), heads \(c.heads), intermediate \(c.intermediate), "
+                + "vocab \(c.vocabSize), positions \(c.maxPositions), layer-norm eps \(c.layerNormEps)")
         print("max tokens: \(c.maxTokens) ([CLS] and [SEP] included)")
         print("parameters: \(params)")
         print("sha256: \(try MiniLMEncoder.digest(directory: dir))")
@@ -53,18 +54,24 @@ struct TextEmbedCommand: ParsableCommand {
     var out: String?
     @Flag(help: "Print the token ids of each prompt as a JSON array, one line per prompt (needs only vocab.txt).")
     var tokens = false
-    @Flag(help: .init("Write the last hidden states (N, L, 384) float32 as `features`, `mask` (N, L) int64 and "
-        + "`input_ids` (N, L) int64 to --out (.npz)."))
+    @Flag(
+        help: .init(
+            "Write the last hidden states (N, L, 384) float32 as `features`, `mask` (N, L) int64 and "
+                + "`input_ids` (N, L) int64 to --out (.npz)."))
     var tokenFeatures = false
-    @Option(help: .init("Pad token features to this length L (prompts are truncated to L tokens); "
-        + "default: the longest prompt."))
+    @Option(
+        help: .init(
+            "Pad token features to this length L (prompts are truncated to L tokens); "
+                + "default: the longest prompt."))
     var padTo: Int?
     @Option(help: "Longest token sequence, [CLS] and [SEP] included (default: sentence_bert_config.json, 256).")
     var maxTokens: Int?
     @Option(help: "Prompt file format: text, jsonl, tsv, csv (default: from the extension, else the content).")
     var format: String?
-    @Option(help: .init("Folder with model.safetensors, vocab.txt, config.json, sentence_bert_config.json "
-        + "(default Models/minilm)."))
+    @Option(
+        help: .init(
+            "Folder with model.safetensors, vocab.txt, config.json, sentence_bert_config.json "
+                + "(default Models/minilm)."))
     var encoder: String?
     @Option(help: "BLAS threads (default: OpenBLAS's choice).")
     var threads: Int?
@@ -103,11 +110,13 @@ struct TextEmbedCommand: ParsableCommand {
             let (n, l) = (e.count, e.length)
             var inputIDs = [Int64](repeating: 0, count: n * l)
             for (i, s) in e.tokenIDs.enumerated() { for (t, v) in s.enumerated() { inputIDs[i * l + t] = Int64(v) } }
-            try NPZ.write(out, arrays: [
-                ("features", Self.array(e.features)),
-                ("mask", Self.array(int64: e.mask.data.map { Int64($0) }, shape: [n, l])),
-                ("input_ids", Self.array(int64: inputIDs, shape: [n, l])),
-            ])
+            try NPZ.write(
+                out,
+                arrays: [
+                    ("features", Self.array(e.features)),
+                    ("mask", Self.array(int64: e.mask.data.map { Int64($0) }, shape: [n, l])),
+                    ("input_ids", Self.array(int64: inputIDs, shape: [n, l])),
+                ])
         } else {
             let emb = try enc.sentenceEmbeddings(tokenIDs: ids)
             try NPY.write(emb, to: out)
@@ -115,8 +124,9 @@ struct TextEmbedCommand: ParsableCommand {
         let done = clock.now
         let longest = ids.map(\.count).max() ?? 0
         ids = []
-        let summary = String(format: "text embed: %d prompts (longest %d tokens) → %@; load %.2f s, encode %.2f s\n",
-                             texts.count, longest, out, Self.seconds(loaded - start), Self.seconds(done - loaded))
+        let summary = String(
+            format: "text embed: %d prompts (longest %d tokens) → %@; load %.2f s, encode %.2f s\n",
+            texts.count, longest, out, Self.seconds(loaded - start), Self.seconds(done - loaded))
         FileHandle.standardError.write(Data(summary.utf8))
     }
 

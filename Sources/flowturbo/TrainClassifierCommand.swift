@@ -1,7 +1,7 @@
 import ArgumentParser
-import Foundation
 import FlowTensor
 import FlowTraining
+import Foundation
 
 /// `flowturbo train-classifier`: the MNIST digit classifier used to score samples and as the MNIST feature space.
 struct TrainClassifierCommand: ParsableCommand {
@@ -31,7 +31,12 @@ struct TrainClassifierCommand: ParsableCommand {
         let test = try MNISTData.load(directory: data, split: "t10k")
         let model = DigitClassifier(widths: [train.imageSize] + hs + [10], seed: seed)
         var o = TrainOptions()
-        o.steps = steps; o.batch = batch; o.lr = lr; o.weightDecay = weightDecay; o.seed = seed; o.logEvery = max(logEvery, 1)
+        o.steps = steps
+        o.batch = batch
+        o.lr = lr
+        o.weightDecay = weightDecay
+        o.seed = seed
+        o.logEvery = max(logEvery, 1)
         let tr = try ClassifierTrainer(model: model, data: train, options: o)
         tr.shift = shift
         let start = Date()
@@ -39,12 +44,17 @@ struct TrainClassifierCommand: ParsableCommand {
         let wall = Date().timeIntervalSince(start)
         let acc = try tr.accuracy(on: test)
         try FileIO.makeDirectories((out as NSString).deletingLastPathComponent)
-        try model.save(out, extra: [
-            "flowturbo.test_accuracy": String(format: "%.4f", acc),
-            "flowturbo.train_steps": String(steps), "flowturbo.train_final_loss": String(format: "%.4f", loss),
-            "flowturbo.train_seed": String(seed),
-        ])
-        progressLine(String(format: "test accuracy %.4f (10k MNIST test images); final train loss %.4f; wall %@", acc, loss, formatDuration(wall) as NSString))
+        try model.save(
+            out,
+            extra: [
+                "flowturbo.test_accuracy": String(format: "%.4f", acc),
+                "flowturbo.train_steps": String(steps), "flowturbo.train_final_loss": String(format: "%.4f", loss),
+                "flowturbo.train_seed": String(seed),
+            ])
+        progressLine(
+            String(
+                format: "test accuracy %.4f (10k MNIST test images); final train loss %.4f; wall %@", acc, loss,
+                formatDuration(wall) as NSString))
         print(String(format: "%.4f", acc))
     }
 }

@@ -1,8 +1,8 @@
 import ArgumentParser
-import Foundation
 import FlowModels
 import FlowTensor
 import FlowTraining
+import Foundation
 
 /// Flags shared by `flowturbo train` and `flowturbo train-refiner`.
 struct TrainLoopOptions: ParsableArguments {
@@ -37,12 +37,22 @@ struct TrainLoopOptions: ParsableArguments {
 
     func options(out: String) throws -> TrainOptions {
         guard steps >= 0, batch > 0, lr > 0, (0...1).contains(labelDrop) else {
-            throw FlowError("--steps must be ≥ 0 (0 writes the initialised model), --batch and --lr positive, --label-drop in [0, 1]")
+            throw FlowError(
+                "--steps must be ≥ 0 (0 writes the initialised model), --batch and --lr positive, --label-drop in [0, 1]"
+            )
         }
         var o = TrainOptions()
-        o.steps = steps; o.batch = batch; o.lr = lr; o.weightDecay = weightDecay; o.warmup = warmup; o.clip = clip
-        o.seed = seed; o.labelDrop = labelDrop; o.checkpointEvery = checkpointEvery
-        o.checkpointPath = checkpoint ?? out + ".ckpt"; o.logEvery = max(logEvery, 1)
+        o.steps = steps
+        o.batch = batch
+        o.lr = lr
+        o.weightDecay = weightDecay
+        o.warmup = warmup
+        o.clip = clip
+        o.seed = seed
+        o.labelDrop = labelDrop
+        o.checkpointEvery = checkpointEvery
+        o.checkpointPath = checkpoint ?? out + ".ckpt"
+        o.logEvery = max(logEvery, 1)
         return o
     }
 }
@@ -58,8 +68,9 @@ func runFlowTraining(_ ft: FlowMatchingTrainer, loop: TrainLoopOptions, out: Str
         progressLine("resumed \(what) from \(cp) at step \(ft.step)")
     }
     let c = ft.trainer.config
-    progressLine("\(what): D \(c.hiddenSize), depth \(c.depth), \(c.numHeads) heads, patch \(c.patchSize), \(c.parameterCount) parameters; "
-                 + "\(o.steps) steps × batch \(o.batch), lr \(o.lr), seed \(o.seed)")
+    progressLine(
+        "\(what): D \(c.hiddenSize), depth \(c.depth), \(c.numHeads) heads, patch \(c.patchSize), \(c.parameterCount) parameters; "
+            + "\(o.steps) steps × batch \(o.batch), lr \(o.lr), seed \(o.seed)")
     let start = Date()
     let loss = try ft.run(log: progressLine)
     let wall = Date().timeIntervalSince(start)
@@ -67,13 +78,18 @@ func runFlowTraining(_ ft: FlowMatchingTrainer, loop: TrainLoopOptions, out: Str
     try FileIO.makeDirectories((out as NSString).deletingLastPathComponent)
     var extra = ["flowturbo.train_steps": String(ft.step)]
     if loss.isFinite { extra["flowturbo.train_final_loss"] = String(format: "%.5f", loss) }
-    try ft.emaWeights().save(out, extra: ft.runMetadata(extra: extra.merging([
-        "flowturbo.train_steps": String(ft.step),
-        "flowturbo.train_wall_seconds_last_session": String(format: "%.0f", wall),
-        "flowturbo.weights": ft.step == 0 ? "initial" : "ema",
-    ]) { a, _ in a }))
+    try ft.emaWeights().save(
+        out,
+        extra: ft.runMetadata(
+            extra: extra.merging([
+                "flowturbo.train_steps": String(ft.step),
+                "flowturbo.train_wall_seconds_last_session": String(format: "%.0f", wall),
+                "flowturbo.weights": ft.step == 0 ? "initial" : "ema",
+            ]) { a, _ in a }))
     let lossText = loss.isFinite ? String(format: "%.5f", loss) : "n/a (no steps this session)"
-    progressLine("wrote \(out) (EMA weights) after \(ft.step) steps; final loss \(lossText); session wall time \(formatDuration(wall))")
+    progressLine(
+        "wrote \(out) (EMA weights) after \(ft.step) steps; final loss \(lossText); session wall time \(formatDuration(wall))"
+    )
 }
 
 /// `flowturbo train`: flow-matching training of a SiT predictor on MNIST.
@@ -94,8 +110,9 @@ struct TrainCommand: ParsableCommand {
         Gemm.setThreads(loop.threads)
         let opts = try loop.options(out: out)
         let data = try MNISTData.load(directory: loop.data, split: "train")
-        let cfg = SiTConfig(inputSize: data.rows, patchSize: patch, inChannels: 1, hiddenSize: width, depth: depth, numHeads: heads,
-                            numClasses: 10, learnSigma: false, isRefiner: false)
+        let cfg = SiTConfig(
+            inputSize: data.rows, patchSize: patch, inChannels: 1, hiddenSize: width, depth: depth, numHeads: heads,
+            numClasses: 10, learnSigma: false, isRefiner: false)
         try cfg.validate(source: "flowturbo train")
         let w = SiTWeights(config: cfg)
         SiTInit.official(w, seed: loop.seed)
@@ -124,12 +141,15 @@ struct TrainRefinerCommand: ParsableCommand {
         Gemm.setThreads(loop.threads)
         let opts = try loop.options(out: out)
         let pred = try SiTModel.load(predictor)
-        guard !pred.isRefiner else { throw FlowError("\(predictor) is a refiner; --predictor needs a velocity predictor") }
+        guard !pred.isRefiner else {
+            throw FlowError("\(predictor) is a refiner; --predictor needs a velocity predictor")
+        }
         guard maxDeltaT > 0, maxDeltaT <= 1 else { throw FlowError("--max-delta-t must be in (0, 1]") }
         let data = try MNISTData.load(directory: loop.data, split: "train")
         let p = pred.config
-        let cfg = SiTConfig(inputSize: p.inputSize, patchSize: p.patchSize, inChannels: p.inChannels, hiddenSize: width ?? p.hiddenSize,
-                            depth: depth, numHeads: heads ?? p.numHeads, numClasses: p.numClasses, learnSigma: false, isRefiner: true)
+        let cfg = SiTConfig(
+            inputSize: p.inputSize, patchSize: p.patchSize, inChannels: p.inChannels, hiddenSize: width ?? p.hiddenSize,
+            depth: depth, numHeads: heads ?? p.numHeads, numClasses: p.numClasses, learnSigma: false, isRefiner: true)
         try cfg.validate(source: "flowturbo train-refiner")
         let w = SiTWeights(config: cfg)
         SiTInit.official(w, seed: loop.seed)

@@ -1,7 +1,7 @@
 import ArgumentParser
-import Foundation
 import FlowTensor
 import FlowTraining
+import Foundation
 
 /// `flowturbo train-slot-classifier`: the 16×16 slot classifier (digits 0–9 + empty) that judges quad-canvas
 /// prompt adherence and whose features give quad-canvas Fréchet distances.
@@ -30,11 +30,13 @@ struct TrainSlotClassifierCommand: ParsableCommand {
         guard !hs.isEmpty, hs.allSatisfy({ $0 > 0 }), steps > 0, batch > 0, empties >= 0 else {
             throw FlowError("hidden widths must be positive like 512,256 and steps/batch positive, empties ≥ 0")
         }
-        let train = try SlotTrainingSet.make(from: try MNISTData.load(directory: data, split: "train"),
-                                             empties: empties, emptyNoise: emptyNoise, seed: seed)
+        let train = try SlotTrainingSet.make(
+            from: try MNISTData.load(directory: data, split: "train"),
+            empties: empties, emptyNoise: emptyNoise, seed: seed)
         let testDigits = try MNISTData.load(directory: data, split: "t10k")
-        let test = try SlotTrainingSet.make(from: testDigits, empties: testDigits.count / 10, emptyNoise: emptyNoise,
-                                            seed: seed &+ 1)
+        let test = try SlotTrainingSet.make(
+            from: testDigits, empties: testDigits.count / 10, emptyNoise: emptyNoise,
+            seed: seed &+ 1)
         let model = DigitClassifier(widths: [SlotClassifier.slotPixels] + hs + [SlotClassifier.classes], seed: seed)
         var o = TrainOptions()
         o.steps = steps
@@ -53,15 +55,19 @@ struct TrainSlotClassifierCommand: ParsableCommand {
         let digitAcc = Double(digits.0) / Double(max(digits.1, 1))
         let emptyAcc = Double(per[10].correct) / Double(max(per[10].total, 1))
         try FileIO.makeDirectories((out as NSString).deletingLastPathComponent)
-        try model.save(out, extra: [
-            "flowturbo.test_accuracy_digits": String(format: "%.4f", digitAcc),
-            "flowturbo.test_accuracy_empty": String(format: "%.4f", emptyAcc),
-            "flowturbo.train_steps": String(steps), "flowturbo.train_final_loss": String(format: "%.4f", loss),
-            "flowturbo.train_seed": String(seed), "flowturbo.train_shift": String(shift),
-        ])
-        progressLine(String(format: "test accuracy: %.4f on %d MNIST test slots, %.4f on %d empty slots; "
-                            + "final train loss %.4f; wall %@", digitAcc, digits.1, emptyAcc, per[10].total, loss,
-                            formatDuration(wall) as NSString))
+        try model.save(
+            out,
+            extra: [
+                "flowturbo.test_accuracy_digits": String(format: "%.4f", digitAcc),
+                "flowturbo.test_accuracy_empty": String(format: "%.4f", emptyAcc),
+                "flowturbo.train_steps": String(steps), "flowturbo.train_final_loss": String(format: "%.4f", loss),
+                "flowturbo.train_seed": String(seed), "flowturbo.train_shift": String(shift),
+            ])
+        progressLine(
+            String(
+                format: "test accuracy: %.4f on %d MNIST test slots, %.4f on %d empty slots; "
+                    + "final train loss %.4f; wall %@", digitAcc, digits.1, emptyAcc, per[10].total, loss,
+                formatDuration(wall) as NSString))
         print(String(format: "%.4f %.4f", digitAcc, emptyAcc))
     }
 }

@@ -1,9 +1,9 @@
 import ArgumentParser
-import Foundation
 import FlowModels
 import FlowTensor
 import FlowText
 import FlowTraining
+import Foundation
 
 /// `flowturbo train-t2i`: flow-matching training of a PixArt-α text-to-image predictor on quad canvases.
 struct TrainT2ICommand: ParsableCommand {
@@ -40,29 +40,38 @@ struct TrainT2ICommand: ParsableCommand {
         let pool = QuadCaptionPool(seed: poolSeed)
         let enc = try MiniLMEncoder.load(directory: encoder)
         let digest = try MiniLMEncoder.digest(directory: encoder)
-        let cachePath = captionCache ?? CaptionFeatureCache.defaultPath(prefix: "quad-captions", digest: digest,
-                                                                        length: captionTokens)
-        let table = try CaptionFeatureCache.load(captions: pool.captions, length: captionTokens, encoder: enc,
-                                                 digest: digest, path: cachePath, log: progressLine)
+        let cachePath =
+            captionCache
+            ?? CaptionFeatureCache.defaultPath(
+                prefix: "quad-captions", digest: digest,
+                length: captionTokens)
+        let table = try CaptionFeatureCache.load(
+            captions: pool.captions, length: captionTokens, encoder: enc,
+            digest: digest, path: cachePath, log: progressLine)
         let longest = (0..<table.captions.count).map(table.tokens).max() ?? 0
-        progressLine("captions: \(pool.entries.count) unique, longest \(longest) tokens (L_max \(captionTokens)); "
-                     + "features cached in \(cachePath)")
-        let cfg = PixArtConfig(inputSize: QuadCanvas.size, patchSize: patch, inChannels: 1, hiddenSize: width,
-                               depth: depth, numHeads: heads, captionChannels: table.channels,
-                               captionTokens: captionTokens, learnSigma: false, isRefiner: false)
+        progressLine(
+            "captions: \(pool.entries.count) unique, longest \(longest) tokens (L_max \(captionTokens)); "
+                + "features cached in \(cachePath)")
+        let cfg = PixArtConfig(
+            inputSize: QuadCanvas.size, patchSize: patch, inChannels: 1, hiddenSize: width,
+            depth: depth, numHeads: heads, captionChannels: table.channels,
+            captionTokens: captionTokens, learnSigma: false, isRefiner: false)
         try cfg.validate(source: "flowturbo train-t2i")
         let w = PixArtWeights(config: cfg)
         PixArtInit.official(w, seed: loop.seed)
-        let captions = CaptionBatch(features: Tensor(shape: [table.captions.count, captionTokens, table.channels],
-                                                     data: table.features), mask: table.mask)
+        let captions = CaptionBatch(
+            features: Tensor(
+                shape: [table.captions.count, captionTokens, table.channels],
+                data: table.features), mask: table.mask)
         let qt = try QuadT2ITrainer(weights: w, data: data, pool: pool, captions: captions, options: opts)
         if loop.resume, let cp = opts.checkpointPath, FileIO.exists(cp) {
             try qt.resume(from: cp)
             progressLine("resumed text-to-image predictor from \(cp) at step \(qt.step)")
         }
-        progressLine("text-to-image predictor: D \(width), depth \(depth), \(heads) heads, patch \(patch), "
-                     + "\(cfg.parameterCount) parameters; \(opts.steps) steps × batch \(opts.batch), lr \(opts.lr), "
-                     + "caption drop \(opts.labelDrop), seed \(opts.seed)")
+        progressLine(
+            "text-to-image predictor: D \(width), depth \(depth), \(heads) heads, patch \(patch), "
+                + "\(cfg.parameterCount) parameters; \(opts.steps) steps × batch \(opts.batch), lr \(opts.lr), "
+                + "caption drop \(opts.labelDrop), seed \(opts.seed)")
         let start = Date()
         let loss = try qt.run(log: progressLine)
         let wall = Date().timeIntervalSince(start)
@@ -76,8 +85,9 @@ struct TrainT2ICommand: ParsableCommand {
         if loss.isFinite { meta["flowturbo.train_final_loss"] = String(format: "%.5f", loss) }
         try qt.emaWeights().save(out, extra: meta)
         let lossText = loss.isFinite ? String(format: "%.5f", loss) : "n/a (no steps this session)"
-        progressLine("wrote \(out) (EMA weights) after \(qt.step) steps; final loss \(lossText); "
-                     + "session wall time \(formatDuration(wall))")
+        progressLine(
+            "wrote \(out) (EMA weights) after \(qt.step) steps; final loss \(lossText); "
+                + "session wall time \(formatDuration(wall))")
     }
 }
 
@@ -87,8 +97,9 @@ enum QuadT2IDefaults {
     static let captionTokens = 20
 
     /// Provisional sampling recommendation (no refiner yet; to be replaced by measured values).
-    static let recommendation = Recommendation(plan: "H8", refinerStep: "euler", guidance: 3, refiner: nil,
-                                               planWithoutRefiner: "H8")
+    static let recommendation = Recommendation(
+        plan: "H8", refinerStep: "euler", guidance: 3, refiner: nil,
+        planWithoutRefiner: "H8")
 
     static func metadata(encoderDigest: String, poolSeed: UInt64) -> [String: String] {
         let enc = JSONEncoder()

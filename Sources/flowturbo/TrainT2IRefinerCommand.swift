@@ -1,9 +1,9 @@
 import ArgumentParser
-import Foundation
 import FlowModels
 import FlowTensor
 import FlowText
 import FlowTraining
+import Foundation
 
 /// `flowturbo train-t2i-refiner --predictor M`: the FlowTurbo velocity-refiner objective against a frozen PixArt-α
 /// text-to-image predictor, on quad canvases with the predictor's caption pool and caption drop.

@@ -10,10 +10,10 @@ struct VerifyCommand: ParsableCommand {
         abstract: "Check a run directory read-only: every committed shard's path, latents CRC-32 and labels "
             + "against the journal.",
         discussion: """
-        Exit status: 0 = every sample (of a `--part I/N` run: every shard of the part) is in an intact shard;
-        1 = damaged or missing shards (rerun the run with --resume to compute them again, bit-identically);
-        2 = no damage, but the run is not finished.
-        """)
+            Exit status: 0 = every sample (of a `--part I/N` run: every shard of the part) is in an intact shard;
+            1 = damaged or missing shards (rerun the run with --resume to compute them again, bit-identically);
+            2 = no damage, but the run is not finished.
+            """)
 
     @Argument(help: "Run directory (the --out of `flowturbo run` or `flowturbo coordinator`).")
     var dir: String?
@@ -23,8 +23,11 @@ struct VerifyCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard (dir == nil) != (out == nil) else { throw FlowError("verify: give the run directory once, as an "
-            + "argument or --out") }
+        guard (dir == nil) != (out == nil) else {
+            throw FlowError(
+                "verify: give the run directory once, as an "
+                    + "argument or --out")
+        }
         try RunDirectory.checkOut(dir ?? out!, name: "run directory")
     }
 
@@ -39,19 +42,23 @@ struct VerifyCommand: ParsableCommand {
             let obj: [String: Any] = [
                 "complete": r.complete, "samples": r.header.samples, "samples_intact": r.samplesIntact,
                 "shards": r.shardCount, "intact_shards": r.intact.count, "running": busy,
-                "damaged": r.damaged.map { ["shard": $0.shard, "file": $0.file, "reason": $0.reason] as [String: Any] },
+                "damaged": r.damaged.map {
+                    ["shard": $0.shard, "file": $0.file, "reason": $0.reason] as [String: Any]
+                },
             ]
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
             for x in r.damaged { print("damaged  shard \(x.shard) (\(x.file)): \(x.reason)") }
             if busy { print("note: a run holds the lock on \(d) and is still writing") }
-            print("\(r.intact.count) of \(r.shardCount) shards intact, \(r.damaged.count) damaged; "
-                  + "\(r.samplesIntact) of \(r.header.samples) samples verified"
-                  + (r.header.part.map { "; part \($0) " + (r.complete ? "complete" : "not finished") } ?? ""))
+            print(
+                "\(r.intact.count) of \(r.shardCount) shards intact, \(r.damaged.count) damaged; "
+                    + "\(r.samplesIntact) of \(r.header.samples) samples verified"
+                    + (r.header.part.map { "; part \($0) " + (r.complete ? "complete" : "not finished") } ?? ""))
         }
         if !r.damaged.isEmpty {
-            let line = "error: \(r.damaged.count) damaged or missing shard(s) in \(d); "
+            let line =
+                "error: \(r.damaged.count) damaged or missing shard(s) in \(d); "
                 + "rerun the same command with --resume to compute them again\n"
             FileHandle.standardError.write(Data(line.utf8))
             throw ExitCode(1)

@@ -8,7 +8,8 @@ import Foundation
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
-        abstract: "Connect to a coordinator, run assigned shards with one compiled program per (plan, batch), push latents.")
+        abstract:
+            "Connect to a coordinator, run assigned shards with one compiled program per (plan, batch), push latents.")
 
     @Option(help: "Coordinator control endpoint.")
     var connect: String = "tcp://127.0.0.1:5555"
@@ -16,8 +17,10 @@ struct WorkerCommand: ParsableCommand {
     var model: String?
     @Option(help: "Refiner .safetensors (default: the one the model's metadata recommends; `none` = no refiner).")
     var refiner: String?
-    @Option(help: ArgumentHelp("MiniLM folder for a caption-conditioned model (default: Models/minilm).",
-                               valueName: "DIR"))
+    @Option(
+        help: ArgumentHelp(
+            "MiniLM folder for a caption-conditioned model (default: Models/minilm).",
+            valueName: "DIR"))
     var textEncoder: String?
     @Option(help: "Worker id (default HOST:PID).")
     var id: String?
@@ -35,18 +38,22 @@ struct WorkerCommand: ParsableCommand {
     var curveServerKey: String?
     @Option(help: "This worker's secret key (NAME.key; its .pub must be on the coordinator's --allow list).")
     var curveSecret: String?
-    @Option(help: ArgumentHelp("Heartbeat interval in ms (100 to 60000; the coordinator's, from its welcome, when shorter).",
-                               valueName: "MS"))
+    @Option(
+        help: ArgumentHelp(
+            "Heartbeat interval in ms (100 to 60000; the coordinator's, from its welcome, when shorter).",
+            valueName: "MS"))
     var heartbeatMs: Int = 1000
-    @Option(help: ArgumentHelp("Log level on stderr: \(ClusterLog.levels.joined(separator: ", ")) (default info).",
-                               valueName: "LEVEL"))
+    @Option(
+        help: ArgumentHelp(
+            "Log level on stderr: \(ClusterLog.levels.joined(separator: ", ")) (default info).",
+            valueName: "LEVEL"))
     var logLevel: String = "info"
 
     func run() throws {
         StopSignals.install()
         ClusterLog.threshold = try ClusterLog.parse(logLevel)
         try LiveOpsOptions.checkHeartbeat(heartbeatMs)
-        Gemm.setThreads(1)   // one process per core: OpenBLAS single-threaded
+        Gemm.setThreads(1)  // one process per core: OpenBLAS single-threaded
         let r = try ModelDefaults.resolve(model: model, refiner: refiner, plan: nil, refinerStep: nil, guidance: nil)
         let backend = try ModelBackend(model: r.model, refiner: r.refiner, textEncoder: textEncoder)
         var name = [CChar](repeating: 0, count: 256)
@@ -59,12 +66,15 @@ struct WorkerCommand: ParsableCommand {
         config.injectNonFinite = injectNan
         config.maxPlanSteps = maxPlanSteps
         guard (curveServerKey == nil) == (curveSecret == nil) else {
-            throw FlowError("--curve-server-key and --curve-secret go together (the coordinator's public key and this worker's secret key)")
+            throw FlowError(
+                "--curve-server-key and --curve-secret go together (the coordinator's public key and this worker's secret key)"
+            )
         }
         // `flowturbo run` hands its workers ephemeral keys in the environment (not on the command line).
         let inherited = try LocalClusterKeys.clientFromEnvironment()
         if let server = curveServerKey, let secret = curveSecret {
-            config.curve = CurveClientSecurity(serverKey: try CurveKeys.readPublic(server), keys: try CurveKeys.readSecret(secret))
+            config.curve = CurveClientSecurity(
+                serverKey: try CurveKeys.readPublic(server), keys: try CurveKeys.readSecret(secret))
         } else {
             config.curve = inherited
         }

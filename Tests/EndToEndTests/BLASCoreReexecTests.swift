@@ -1,6 +1,6 @@
-import XCTest
-import Foundation
 import FlowTensor
+import Foundation
+import XCTest
 
 /// The real binary's start-up core selection: `FLOWTURBO_BLAS_CORE=<core>` makes it re-execute itself once with
 /// OPENBLAS_CORETYPE set (the same path the automatic choice takes), a user's OPENBLAS_CORETYPE always wins, and

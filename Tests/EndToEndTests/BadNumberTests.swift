@@ -30,15 +30,19 @@ final class BadNumberTests: XCTestCase {
 
     /// A safetensors file with only a SiT config in its metadata, one field replaced.
     func craftedModel(_ dir: String, field: String, value: Int) throws -> String {
-        var cfg: [String: Any] = ["inputSize": 8, "patchSize": 2, "inChannels": 2, "hiddenSize": 24, "depth": 2,
-                                  "numHeads": 3, "mlpHidden": 96, "numClasses": 4, "learnSigma": false,
-                                  "isRefiner": false,
-                                  "frequencyEmbeddingSize": 256]
+        var cfg: [String: Any] = [
+            "inputSize": 8, "patchSize": 2, "inChannels": 2, "hiddenSize": 24, "depth": 2,
+            "numHeads": 3, "mlpHidden": 96, "numClasses": 4, "learnSigma": false,
+            "isRefiner": false,
+            "frequencyEmbeddingSize": 256,
+        ]
         cfg[field] = value
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: cfg, options: [.sortedKeys]),
-                as: UTF8.self)
+        let json = String(
+            decoding: try JSONSerialization.data(withJSONObject: cfg, options: [.sortedKeys]),
+            as: UTF8.self)
         let path = dir + "/\(field)-\(value).safetensors"
-        try SafeTensors.write(path, tensors: [], metadata: ["flowturbo.sit_config": json, "format": "flowturbo-sit-v1"])
+        try SafeTensors.write(
+            path, tensors: [], metadata: ["flowturbo.sit_config": json, "format": "flowturbo-sit-v1"])
         return path
     }
 
@@ -58,8 +62,10 @@ final class BadNumberTests: XCTestCase {
         let t = try npy(d + "/t.npy", .float32, [1], withUnsafeBytes(of: Float(0.5)) { Array($0) })
         let yMax = try npy(d + "/ymax.npy", .int64, [1], withUnsafeBytes(of: Int64.max.littleEndian) { Array($0) })
         let yMin = try npy(d + "/ymin.npy", .int64, [1], withUnsafeBytes(of: Int64.min.littleEndian) { Array($0) })
-        let run = ["--model", "gmm:synthetic", "--samples", "16", "--batch", "8", "--plan", "H2", "--quiet",
-                "--workers", "1"]
+        let run = [
+            "--model", "gmm:synthetic", "--samples", "16", "--batch", "8", "--plan", "H2", "--quiet",
+            "--workers", "1",
+        ]
         var cases: [[String]] = [
             ["run", "--samples", "9223372036854775807", "--out", d + "/r0", "--model", "gmm:synthetic", "--quiet"],
             ["run", "--samples", "1000000000000", "--out", d + "/r1", "--model", "gmm:synthetic", "--quiet"],
@@ -70,10 +76,15 @@ final class BadNumberTests: XCTestCase {
             ["bench", "cluster", "--control-workers", "0", "--shards", "4", "--samples", "16", "--dir", d + "/bench"],
             ["stats", "compare", a, b, "--projection-dim", "0", "--features", "random-projection"],
             ["stats", "compare", a, b, "--projection-dim", "2147483648", "--features", "random-projection"],
-            ["stats", "reference", "--latents", a, "--out", d + "/ref.npz", "--projection-dim", "0",
-                    "--features", "random-projection"],
+            [
+                "stats", "reference", "--latents", a, "--out", d + "/ref.npz", "--projection-dim", "0",
+                "--features", "random-projection",
+            ],
             ["stats", "compare", a, b, "--swd-directions", "1099511627776"],
-            ["sample", "--model", "gmm:synthetic", "--plan", "H2", "--n", "4611686018427387904", "--out", d + "/s.npy"],
+            [
+                "sample", "--model", "gmm:synthetic", "--plan", "H2", "--n", "4611686018427387904", "--out",
+                d + "/s.npy",
+            ],
             ["sample", "--model", "gmm:mnist", "--plan", "H2", "--n", "50000000", "--out", d + "/s.npy"],
             ["sample", "--model", "gmm:synthetic", "--plan", "H2", "--n", "4", "--batch", "0", "--out", d + "/s.npy"],
         ]

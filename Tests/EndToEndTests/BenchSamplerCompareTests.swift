@@ -1,5 +1,5 @@
-import XCTest
 import Foundation
+import XCTest
 
 /// `flowturbo bench sampler` compares the default plan with H8: the printed speed ratio and RMSE ratio are those of
 /// the table rows of the two plans (baseline ms ÷ default ms, default RMS error ÷ baseline RMS error).
@@ -7,8 +7,10 @@ final class BenchSamplerCompareTests: XCTestCase {
     func testDefaultPlanAgainstH8Ratios() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Harness.binary)
-        p.arguments = ["bench", "sampler", "--skip-sit", "true", "--n", "4", "--batch", "4", "--repeats", "1",
-                       "--plans", "E4", "--tol", "1e-4", "--default-plan", "H1P2R1", "--refiner-step", "euler"]
+        p.arguments = [
+            "bench", "sampler", "--skip-sit", "true", "--n", "4", "--batch", "4", "--repeats", "1",
+            "--plans", "E4", "--tol", "1e-4", "--default-plan", "H1P2R1", "--refiner-step", "euler",
+        ]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
@@ -20,12 +22,18 @@ final class BenchSamplerCompareTests: XCTestCase {
         XCTAssertTrue(lines.contains { $0.contains("R steps euler") }, text)
         /// (ms/sample, RMS err) of a table row.
         func row(_ plan: String) -> (Double, Double)? {
-            guard let l = lines.first(where: { $0.hasPrefix("gmm:mnist") && $0.split(separator: " ").dropFirst().first
-                                                  .map(String.init) == plan }) else { return nil }
+            guard
+                let l = lines.first(where: {
+                    $0.hasPrefix("gmm:mnist")
+                        && $0.split(separator: " ").dropFirst().first
+                            .map(String.init) == plan
+                })
+            else { return nil }
             let f = l.split(separator: " ").compactMap { Double($0) }
             return f.count >= 3 ? (f[1], f[2]) : nil
         }
-        let d = try XCTUnwrap(row("H1P2R1"), text), b = try XCTUnwrap(row("H8"), text)
+        let d = try XCTUnwrap(row("H1P2R1"), text)
+        let b = try XCTUnwrap(row("H8"), text)
         let cmp = try XCTUnwrap(lines.first { $0.contains("default plan H1P2R1 vs H8: speed ratio") }, text)
         var cleaned = cmp
         for ch in ["×", "(", ")", ","] { cleaned = cleaned.replacingOccurrences(of: ch, with: " ") }

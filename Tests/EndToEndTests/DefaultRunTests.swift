@@ -7,7 +7,8 @@ import XCTest
 /// independent float64 forward of the shipped classifier.
 final class DefaultRunTests: XCTestCase {
     private var repo: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
     }
 
     override func tearDown() { Harness.removeTempDirs() }
@@ -19,12 +20,15 @@ final class DefaultRunTests: XCTestCase {
         let labels = try XCTUnwrap(z["labels"]).int64s()
         let f = try SafeTensors.load(classifier)
         let layers = try (1...3).map { (try f.tensor("fc\($0).weight"), try f.tensor("fc\($0).bias")) }
-        func gelu(_ v: Double) -> Double { 0.5 * v * (1 + tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v))) }
+        func gelu(_ v: Double) -> Double {
+            0.5 * v * (1 + tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v)))
+        }
         var hits = [Int: (Int, Int)]()
         for (i, label) in labels.enumerated() {
             var h = (0..<784).map { Double(x[i * 784 + $0]) }
             for (k, (w, b)) in layers.enumerated() {
-                let o = w.shape[0], n = w.shape[1]
+                let o = w.shape[0]
+                let n = w.shape[1]
                 h = (0..<o).map { r in
                     var s = Double(b.data[r])
                     for c in 0..<n { s += Double(w.data[r * n + c]) * h[c] }
@@ -41,15 +45,18 @@ final class DefaultRunTests: XCTestCase {
 
     func testDefaultRunIsFlowTurboAndReportsQuality() throws {
         let models = repo.appendingPathComponent("Models").path
-        for f in ["sit-mnist.safetensors", "refiner-mnist.safetensors", "classifier-mnist.safetensors",
-                  "mnist-test-classifier.npz"] where !FileManager.default.fileExists(atPath: models + "/" + f) {
+        for f in [
+            "sit-mnist.safetensors", "refiner-mnist.safetensors", "classifier-mnist.safetensors",
+            "mnist-test-classifier.npz",
+        ] where !FileManager.default.fileExists(atPath: models + "/" + f) {
             throw XCTSkip("shipped file Models/\(f) missing")
         }
         let dir = Harness.tempDir("default")
         // Few samples: the debug build runs the SiT's elementwise code unoptimised (~3 s of CPU per sample).
         let common = ["run", "--batch", "4", "--workers", "1", "--quiet"]
-        var (st, err) = try Harness.run(common + ["--samples", "8", "--export-npz", "--out", "\(dir)/run"], logDir: dir, tag: "run",
-                                        timeout: 300)
+        var (st, err) = try Harness.run(
+            common + ["--samples", "8", "--export-npz", "--out", "\(dir)/run"], logDir: dir, tag: "run",
+            timeout: 300)
         XCTAssertEqual(st, 0, err)
         let report = try Harness.json("\(dir)/run/report.json")
         let plan = try XCTUnwrap(report["plan"] as? String)
@@ -58,22 +65,25 @@ final class DefaultRunTests: XCTestCase {
         XCTAssertEqual(report["features"] as? String, "classifier")
         let agreement = try XCTUnwrap(report["class_agreement"] as? [String: Any])
         let perClass = try XCTUnwrap(agreement["per_class"] as? [String: Double])
-        let (overall, expected) = try independentAgreement("\(dir)/run/samples.npz",
-                                                           classifier: models + "/classifier-mnist.safetensors")
+        let (overall, expected) = try independentAgreement(
+            "\(dir)/run/samples.npz",
+            classifier: models + "/classifier-mnist.safetensors")
         XCTAssertEqual(try XCTUnwrap(agreement["overall"] as? Double), overall, accuracy: 1e-12)
         for (c, v) in expected { XCTAssertEqual(perClass[String(c)] ?? -1, v, accuracy: 1e-12, "class \(c)") }
         let md = try String(contentsOfFile: "\(dir)/run/report.md", encoding: .utf8)
         XCTAssertTrue(md.contains("Class agreement"), "printed summary shows class agreement")
 
         // A different R-step shape is a different run: --resume refuses it, naming the field.
-        (st, err) = try Harness.run(common + ["--samples", "8", "--refiner-step", "heun", "--resume", "--out", "\(dir)/run"], logDir: dir,
-                                    tag: "resume", timeout: 120)
+        (st, err) = try Harness.run(
+            common + ["--samples", "8", "--refiner-step", "heun", "--resume", "--out", "\(dir)/run"], logDir: dir,
+            tag: "resume", timeout: 120)
         XCTAssertNotEqual(st, 0)
         XCTAssertTrue(err.contains("refinerStep"), err)
 
         // --reference none: no quality figures.
-        (st, err) = try Harness.run(common + ["--samples", "4", "--reference", "none", "--out", "\(dir)/plain"],
-                                    logDir: dir, tag: "plain", timeout: 300)
+        (st, err) = try Harness.run(
+            common + ["--samples", "4", "--reference", "none", "--out", "\(dir)/plain"],
+            logDir: dir, tag: "plain", timeout: 300)
         XCTAssertEqual(st, 0, err)
         let plain = try Harness.json("\(dir)/plain/report.json")
         XCTAssertNil(plain["fd"])

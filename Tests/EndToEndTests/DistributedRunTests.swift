@@ -25,7 +25,8 @@ final class DistributedRunTests: XCTestCase {
     func testOneVsThreeWorkersBitwiseIdenticalAndLabelsBalanced() throws {
         let ref = try Harness.samples(try reference())
         let d = Harness.tempDir("three")
-        let (status, err) = try Harness.run(["run", "--workers", "3", "--out", d + "/run", "--export-npz"] + Self.common, logDir: d, tag: "three")
+        let (status, err) = try Harness.run(
+            ["run", "--workers", "3", "--out", d + "/run", "--export-npz"] + Self.common, logDir: d, tag: "three")
         XCTAssertEqual(status, 0, err)
         let three = try Harness.samples(d + "/run")
         XCTAssertEqual(ref.count, 160)
@@ -50,9 +51,11 @@ final class DistributedRunTests: XCTestCase {
     func testWorkerSIGKILLMidRunCompletesIdentical() throws {
         let ref = try Harness.samples(try reference())
         let d = Harness.tempDir("wkill")
-        let p = try Harness.start(["run", "--workers", "2", "--out", d + "/run", "--worker-batch-delay-ms", "60"] + Self.common,
-                                  logDir: d, tag: "wkill")
-        XCTAssertTrue(Harness.wait(timeout: 30) { Harness.committedShards(d + "/run").count >= 1 }, "no shard committed")
+        let p = try Harness.start(
+            ["run", "--workers", "2", "--out", d + "/run", "--worker-batch-delay-ms", "60"] + Self.common,
+            logDir: d, tag: "wkill")
+        XCTAssertTrue(
+            Harness.wait(timeout: 30) { Harness.committedShards(d + "/run").count >= 1 }, "no shard committed")
         let kids = Harness.children(of: p.processIdentifier)
         XCTAssertEqual(kids.count, 2, "expected two worker processes")
         if let victim = kids.first { kill(victim, SIGKILL) }
@@ -65,7 +68,8 @@ final class DistributedRunTests: XCTestCase {
         let shards = Harness.committedShards(d + "/run")
         XCTAssertEqual(shards.sorted(), Array(0..<10), "every shard committed exactly once")
         let cluster = try Harness.json(d + "/run/report.json")["cluster"] as! [String: Any]
-        XCTAssertGreaterThanOrEqual(cluster["requeues"] as? Int ?? 0, 1, "the killed worker's shard must be re-queued: \(cluster)")
+        XCTAssertGreaterThanOrEqual(
+            cluster["requeues"] as? Int ?? 0, 1, "the killed worker's shard must be re-queued: \(cluster)")
         XCTAssertEqual(cluster["rejected_connections"] as? Int, 0, "\(cluster)")
     }
 
@@ -73,23 +77,28 @@ final class DistributedRunTests: XCTestCase {
         let ref = try Harness.samples(try reference())
         let d = Harness.tempDir("ckill")
         let out = d + "/run"
-        let p = try Harness.start(["run", "--workers", "2", "--out", out, "--worker-batch-delay-ms", "60"] + Self.common,
-                                  logDir: d, tag: "first")
-        XCTAssertTrue(Harness.wait(timeout: 30) { Harness.committedShards(out).count >= 3 }, "too few commits before the kill")
+        let p = try Harness.start(
+            ["run", "--workers", "2", "--out", out, "--worker-batch-delay-ms", "60"] + Self.common,
+            logDir: d, tag: "first")
+        XCTAssertTrue(
+            Harness.wait(timeout: 30) { Harness.committedShards(out).count >= 3 }, "too few commits before the kill")
         let workers = Harness.children(of: p.processIdentifier)
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         let before = Harness.committedShards(out)
         XCTAssertLessThan(before.count, 10, "run finished before the kill; the test proves nothing")
         // Orphaned workers notice their parent died and exit.
-        XCTAssertTrue(Harness.wait(timeout: 10) { workers.allSatisfy { kill($0, 0) != 0 } }, "workers outlived the coordinator")
+        XCTAssertTrue(
+            Harness.wait(timeout: 10) { workers.allSatisfy { kill($0, 0) != 0 } }, "workers outlived the coordinator")
         // Inodes of committed files: a recomputed shard would be renamed over (new inode).
         var inodes: [String: UInt64] = [:]
         for s in before {
             let f = out + "/latents/shard-" + String(format: "%06d", s) + ".npy"
-            inodes[f] = (try FileManager.default.attributesOfItem(atPath: f)[.systemFileNumber] as? NSNumber)?.uint64Value
+            inodes[f] =
+                (try FileManager.default.attributesOfItem(atPath: f)[.systemFileNumber] as? NSNumber)?.uint64Value
         }
-        let (status, err) = try Harness.run(["run", "--workers", "2", "--out", out, "--resume"] + Self.common, logDir: d, tag: "resume")
+        let (status, err) = try Harness.run(
+            ["run", "--workers", "2", "--out", out, "--resume"] + Self.common, logDir: d, tag: "resume")
         XCTAssertEqual(status, 0, err)
         let after = Harness.committedShards(out)
         XCTAssertEqual(Array(after.prefix(before.count)), before, "journal prefix changed")
@@ -109,12 +118,15 @@ final class DistributedRunTests: XCTestCase {
         _ = try reference()
         let d = Harness.tempDir("mismatch")
         let out = d + "/run"
-        XCTAssertEqual(try Harness.run(["run", "--workers", "1", "--out", out] + Self.common, logDir: d, tag: "a").0, 0)
-        let (status, err) = try Harness.run(["run", "--workers", "1", "--out", out, "--resume"] + Self.common + ["--seed", "4"],
-                                            logDir: d, tag: "b")
+        XCTAssertEqual(
+            try Harness.run(["run", "--workers", "1", "--out", out] + Self.common, logDir: d, tag: "a").0, 0)
+        let (status, err) = try Harness.run(
+            ["run", "--workers", "1", "--out", out, "--resume"] + Self.common + ["--seed", "4"],
+            logDir: d, tag: "b")
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(err.contains("seed"), "error should name the differing parameter: \(err)")
-        let (status2, err2) = try Harness.run(["run", "--workers", "1", "--out", out] + Self.common, logDir: d, tag: "c")
+        let (status2, err2) = try Harness.run(
+            ["run", "--workers", "1", "--out", out] + Self.common, logDir: d, tag: "c")
         XCTAssertNotEqual(status2, 0)
         XCTAssertTrue(err2.contains("--resume"), err2)
     }
@@ -122,8 +134,9 @@ final class DistributedRunTests: XCTestCase {
     func testPromptFileOnClassModelFailsClearly() throws {
         let d = Harness.tempDir("prompts")
         try "a cat\n{\"id\": 2, \"prompt\": \"a dog\"}\n".write(toFile: d + "/p.txt", atomically: true, encoding: .utf8)
-        let (status, err) = try Harness.run(["run", "--workers", "1", "--out", d + "/run", "--prompts", d + "/p.txt", "--model", "gmm:synthetic"],
-                                            logDir: d, tag: "p")
+        let (status, err) = try Harness.run(
+            ["run", "--workers", "1", "--out", d + "/run", "--prompts", d + "/p.txt", "--model", "gmm:synthetic"],
+            logDir: d, tag: "p")
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(err.contains("no text conditioning"), err)
     }
@@ -132,7 +145,8 @@ final class DistributedRunTests: XCTestCase {
         let ref = try Harness.samples(try reference())
         let d = Harness.tempDir("garbage")
         let out = d + "/run"
-        let coord = try Harness.start(["coordinator", "--bind", "tcp://127.0.0.1:0", "--out", out] + Self.common, logDir: d, tag: "coord")
+        let coord = try Harness.start(
+            ["coordinator", "--bind", "tcp://127.0.0.1:0", "--out", out] + Self.common, logDir: d, tag: "coord")
         defer { if coord.isRunning { kill(coord.processIdentifier, SIGKILL) } }
         XCTAssertTrue(Harness.wait(timeout: 20) { FileManager.default.fileExists(atPath: out + "/endpoints.json") })
         let port = try Harness.json(out + "/endpoints.json")["control_port"] as! Int
@@ -142,10 +156,14 @@ final class DistributedRunTests: XCTestCase {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         XCTAssertEqual(rc, 0)
         var junk = (0..<4096).map { _ in UInt8.random(in: 0...255) }
-        junk[0] = 0x00   // not 0xFF: an invalid ZMTP signature
+        junk[0] = 0x00  // not 0xFF: an invalid ZMTP signature
         _ = junk.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         usleep(100_000)
         close(fd)
@@ -155,28 +173,32 @@ final class DistributedRunTests: XCTestCase {
         try dealer.setLinger(500)
         try dealer.connect("tcp://127.0.0.1:\(port)")
         for _ in 0..<5 { try dealer.send((0..<200).map { _ in UInt8.random(in: 0...255) }) }
-        try dealer.send([[1, 2, 3], [4, 5, 6]])   // wrong frame count
-        try dealer.send([UInt8](repeating: 0xAB, count: 4 << 20))   // over the 1 MiB application bound
+        try dealer.send([[1, 2, 3], [4, 5, 6]])  // wrong frame count
+        try dealer.send([UInt8](repeating: 0xAB, count: 4 << 20))  // over the 1 MiB application bound
         usleep(300_000)
         dealer.close()
-        let big = try ctx.socket(.dealer)                           // over the 16 MiB ZMQ_MAXMSGSIZE: libzmq drops the peer
+        let big = try ctx.socket(.dealer)  // over the 16 MiB ZMQ_MAXMSGSIZE: libzmq drops the peer
         try big.setLinger(500)
         try big.connect("tcp://127.0.0.1:\(port)")
         try big.send([UInt8](repeating: 0xCD, count: 20 << 20))
         usleep(300_000)
         big.close()
         // 3. A real worker completes the run.
-        let (wstatus, werr) = try Harness.run(["worker", "--connect", "tcp://127.0.0.1:\(port)", "--model", "gmm:synthetic"],
-                                              logDir: d, tag: "worker", timeout: 60)
+        let (wstatus, werr) = try Harness.run(
+            ["worker", "--connect", "tcp://127.0.0.1:\(port)", "--model", "gmm:synthetic"],
+            logDir: d, tag: "worker", timeout: 60)
         XCTAssertEqual(wstatus, 0, werr)
         XCTAssertTrue(Harness.wait(timeout: 30) { !coord.isRunning })
         coord.waitUntilExit()
-        XCTAssertEqual(coord.terminationStatus, 0, (try? String(contentsOfFile: d + "/coord.err", encoding: .utf8)) ?? "")
+        XCTAssertEqual(
+            coord.terminationStatus, 0, (try? String(contentsOfFile: d + "/coord.err", encoding: .utf8)) ?? "")
         let cluster = try Harness.json(out + "/report.json")["cluster"] as! [String: Any]
         XCTAssertEqual(cluster["dropped_frames"] as? Int, 6, "undecodable frames must be counted: \(cluster)")
         XCTAssertEqual(cluster["oversized_frames"] as? Int, 1, "the 4 MiB frame must be counted: \(cluster)")
-        XCTAssertGreaterThanOrEqual(cluster["disconnects"] as? Int ?? 0, 3, "raw TCP, dealer, oversized peer: \(cluster)")
-        XCTAssertEqual(cluster["rejected_connections"] as? Int, 1, "the raw-TCP garbage connection must be counted: \(cluster)")
+        XCTAssertGreaterThanOrEqual(
+            cluster["disconnects"] as? Int ?? 0, 3, "raw TCP, dealer, oversized peer: \(cluster)")
+        XCTAssertEqual(
+            cluster["rejected_connections"] as? Int, 1, "the raw-TCP garbage connection must be counted: \(cluster)")
         XCTAssertTrue(try Harness.samples(out).bytes == ref.bytes)
     }
 
@@ -184,8 +206,9 @@ final class DistributedRunTests: XCTestCase {
         let ref = try Harness.samples(try reference())
         let d = Harness.tempDir("sigint")
         let out = d + "/run"
-        let p = try Harness.start(["run", "--workers", "2", "--out", out, "--worker-batch-delay-ms", "60"] + Self.common,
-                                  logDir: d, tag: "first")
+        let p = try Harness.start(
+            ["run", "--workers", "2", "--out", out, "--worker-batch-delay-ms", "60"] + Self.common,
+            logDir: d, tag: "first")
         XCTAssertTrue(Harness.wait(timeout: 30) { Harness.committedShards(out).count >= 2 })
         let workers = Harness.children(of: p.processIdentifier)
         kill(p.processIdentifier, SIGINT)
@@ -199,7 +222,8 @@ final class DistributedRunTests: XCTestCase {
         let j = try Journal.read(out + "/journal.log")
         XCTAssertEqual(j.validLength, j.fileLength)
         XCTAssertLessThan(j.commits.count, 10, "run finished before SIGINT; the test proves nothing")
-        let (status, err2) = try Harness.run(["run", "--workers", "2", "--out", out, "--resume"] + Self.common, logDir: d, tag: "resume")
+        let (status, err2) = try Harness.run(
+            ["run", "--workers", "2", "--out", out, "--resume"] + Self.common, logDir: d, tag: "resume")
         XCTAssertEqual(status, 0, err2)
         XCTAssertEqual(Harness.committedShards(out).sorted(), Array(0..<10))
         XCTAssertTrue(try Harness.samples(out).bytes == ref.bytes)
@@ -207,8 +231,9 @@ final class DistributedRunTests: XCTestCase {
 
     func testUnknownPlanFailsClearly() throws {
         let d = Harness.tempDir("plan")
-        let (status, err) = try Harness.run(["run", "--workers", "1", "--out", d + "/run", "--model", "gmm:synthetic", "--plan", "Q7"],
-                                            logDir: d, tag: "p")
+        let (status, err) = try Harness.run(
+            ["run", "--workers", "1", "--out", d + "/run", "--model", "gmm:synthetic", "--plan", "Q7"],
+            logDir: d, tag: "p")
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(err.contains("Q7"), err)
     }

@@ -1,7 +1,8 @@
 import FlowCluster
-@testable import FlowTensor
 import Foundation
 import XCTest
+
+@testable import FlowTensor
 
 /// `flowturbo export` on a real `gmm:mnist` run (1×28×28 samples): adm-npz against an independent float64 reading of
 /// the run's float32 shards (and numpy's own uint8 cast when python3 + numpy exist), the PNG folder decoded back, and
@@ -21,8 +22,10 @@ final class ExportTests: XCTestCase {
         }
         if let r = Self.run { return r }
         let d = Harness.tempDir("export")
-        let args = ["run", "--model", "gmm:mnist", "--plan", "H2", "--samples", "20", "--batch", "4",
-                    "--shard-size", "8", "--workers", "1", "--quiet", "--out", d + "/run"]
+        let args = [
+            "run", "--model", "gmm:mnist", "--plan", "H2", "--samples", "20", "--batch", "4",
+            "--shard-size", "8", "--workers", "1", "--quiet", "--out", d + "/run",
+        ]
         let (st, err) = try Harness.run(args, logDir: d, tag: "run", timeout: 120)
         XCTAssertEqual(st, 0, err)
         Self.run = (d, 20)
@@ -49,8 +52,9 @@ final class ExportTests: XCTestCase {
 
     func testADMNPZIsUint8NHWC3MatchingTheShards() throws {
         let (d, n) = try shared()
-        let (st, err) = try Harness.run(["export", "--format", "adm-npz", d + "/run", "--out", d + "/s.npz"],
-                                        logDir: d, tag: "npz")
+        let (st, err) = try Harness.run(
+            ["export", "--format", "adm-npz", d + "/run", "--out", d + "/s.npz"],
+            logDir: d, tag: "npz")
         XCTAssertEqual(st, 0, err)
         let a = try XCTUnwrap(NPZ.read(d + "/s.npz")["arr_0"])
         XCTAssertEqual(a.dtype, .uint8)
@@ -61,12 +65,12 @@ final class ExportTests: XCTestCase {
         XCTAssertGreaterThan(Set(a.bytes).count, 50, "a real range of gray levels, not a constant")
         XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/s.npz.tmp-\(getpid())"))
         let numpy = """
-        import sys, glob, numpy as np
-        a = np.load(sys.argv[1])['arr_0']
-        x = np.concatenate([np.load(f) for f in sorted(glob.glob(sys.argv[2] + '/latents/shard-*[0-9].npy'))])
-        u = np.clip(127.5 * x + 128.0, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1).repeat(3, axis=3)
-        print(a.dtype, a.shape, bool((a == u).all()))
-        """
+            import sys, glob, numpy as np
+            a = np.load(sys.argv[1])['arr_0']
+            x = np.concatenate([np.load(f) for f in sorted(glob.glob(sys.argv[2] + '/latents/shard-*[0-9].npy'))])
+            u = np.clip(127.5 * x + 128.0, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1).repeat(3, axis=3)
+            print(a.dtype, a.shape, bool((a == u).all()))
+            """
         if let out = try? pythonOutput(["-c", numpy, d + "/s.npz", d + "/run"]) {
             XCTAssertEqual(out, "uint8 (\(n), 28, 28, 3) True")
         }
@@ -89,15 +93,17 @@ final class ExportTests: XCTestCase {
 
     func testRefusalsLeaveNoOutput() throws {
         let (d, _) = try shared()
-        var (st, err) = try Harness.run(["export", "--format", "geneval", d + "/run", "--out", d + "/ge"],
-                                        logDir: d, tag: "ge")
+        var (st, err) = try Harness.run(
+            ["export", "--format", "geneval", d + "/run", "--out", d + "/ge"],
+            logDir: d, tag: "ge")
         XCTAssertNotEqual(st, 0)
         XCTAssertTrue(err.contains("class-conditional"), err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/ge"))
         try FileManager.default.createDirectory(atPath: d + "/full", withIntermediateDirectories: true)
         try Data("x".utf8).write(to: URL(fileURLWithPath: d + "/full/keep"))
-        (st, err) = try Harness.run(["export", "--format", "png", d + "/run", "--out", d + "/full"],
-                                    logDir: d, tag: "full")
+        (st, err) = try Harness.run(
+            ["export", "--format", "png", d + "/run", "--out", d + "/full"],
+            logDir: d, tag: "full")
         XCTAssertNotEqual(st, 0)
         XCTAssertTrue(err.contains("already exists"), err)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: d + "/full"), ["keep"])
@@ -108,8 +114,9 @@ final class ExportTests: XCTestCase {
         bytes[bytes.count - 1] ^= 0x40
         try FileIO.writeAtomically(shard, bytes)
         for (format, out) in [("adm-npz", d + "/bad.npz"), ("png", d + "/badpng")] {
-            (st, err) = try Harness.run(["export", "--format", format, d + "/bad", "--out", out],
-                                        logDir: d, tag: format)
+            (st, err) = try Harness.run(
+                ["export", "--format", format, d + "/bad", "--out", out],
+                logDir: d, tag: format)
             XCTAssertNotEqual(st, 0)
             XCTAssertTrue(err.contains("flowturbo verify"), err)
             XCTAssertFalse(FileManager.default.fileExists(atPath: out), out)
@@ -119,13 +126,15 @@ final class ExportTests: XCTestCase {
         let journal = try Journal.read(d + "/part/journal.log")
         let kept = Array(journal.commits.dropLast())
         try Journal.rewrite(d + "/part/journal.log", header: journal.header, commits: kept)
-        (st, err) = try Harness.run(["export", "--format", "adm-npz", d + "/part", "--out", d + "/part.npz"],
-                                    logDir: d, tag: "part")
+        (st, err) = try Harness.run(
+            ["export", "--format", "adm-npz", d + "/part", "--out", d + "/part.npz"],
+            logDir: d, tag: "part")
         XCTAssertNotEqual(st, 0)
         XCTAssertTrue(err.contains("incomplete") && err.contains("flowturbo verify"), err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/part.npz"))
-        (st, err) = try Harness.run(["export", "--format", "webp", d + "/run", "--out", d + "/x"],
-                                    logDir: d, tag: "fmt")
+        (st, err) = try Harness.run(
+            ["export", "--format", "webp", d + "/run", "--out", d + "/x"],
+            logDir: d, tag: "fmt")
         XCTAssertNotEqual(st, 0)
         XCTAssertTrue(err.contains("adm-npz"), err)
     }
@@ -137,9 +146,14 @@ final class ExportTests: XCTestCase {
             for j in 0..<4 { v = v << 8 | Int(b[o + j]) }
             return v
         }
-        var o = 8, w = 0, h = 0, c = 0, idat: [UInt8] = []
+        var o = 8
+        var w = 0
+        var h = 0
+        var c = 0
+        var idat: [UInt8] = []
         while o + 8 <= b.count {
-            let len = be32(o), type = String(decoding: b[(o + 4)..<(o + 8)], as: UTF8.self)
+            let len = be32(o)
+            let type = String(decoding: b[(o + 4)..<(o + 8)], as: UTF8.self)
             if type == "IHDR" {
                 w = be32(o + 8)
                 h = be32(o + 12)

@@ -7,11 +7,11 @@ import XCTest
 /// `samples/%04d.png` per image, whose pixels equal the adm-npz export of the same run.
 final class GenEvalExportTests: XCTestCase {
     static let prompts = """
-    {"tag": "single_object", "include": [{"class": "bench", "count": 1}], "prompt": "a photo of a bench"}
-    {"tag": "two_object", "include": [{"class": "cat", "count": 1}, {"class": "dog"}], "prompt": "a cat, a dog"}
-    {"tag": "colors", "include": [{"class": "car", "count": 1, "color": "red"}], "prompt": "a photo of a red car"}
+        {"tag": "single_object", "include": [{"class": "bench", "count": 1}], "prompt": "a photo of a bench"}
+        {"tag": "two_object", "include": [{"class": "cat", "count": 1}, {"class": "dog"}], "prompt": "a cat, a dog"}
+        {"tag": "colors", "include": [{"class": "car", "count": 1, "color": "red"}], "prompt": "a photo of a red car"}
 
-    """
+        """
 
     func testGenEvalLayoutOfAPromptRun() throws {
         guard FileManager.default.isExecutableFile(atPath: Harness.binary) else {
@@ -25,15 +25,18 @@ final class GenEvalExportTests: XCTestCase {
         defer { Harness.removeTempDirs() }
         try PromptRunTests.writeModel(d + "/pixart.safetensors")
         try Self.prompts.write(toFile: d + "/meta.jsonl", atomically: true, encoding: .utf8)
-        var (st, err) = try Harness.run(["run", "--workers", "1", "--out", d + "/run"]
-                                        + PromptRunTests.common(d + "/pixart.safetensors", d + "/meta.jsonl"),
-                                        logDir: d, tag: "run", timeout: 120)
+        var (st, err) = try Harness.run(
+            ["run", "--workers", "1", "--out", d + "/run"]
+                + PromptRunTests.common(d + "/pixart.safetensors", d + "/meta.jsonl"),
+            logDir: d, tag: "run", timeout: 120)
         XCTAssertEqual(st, 0, err)
-        (st, err) = try Harness.run(["export", "--format", "geneval", d + "/run", "--out", d + "/ge"],
-                                    logDir: d, tag: "ge")
+        (st, err) = try Harness.run(
+            ["export", "--format", "geneval", d + "/run", "--out", d + "/ge"],
+            logDir: d, tag: "ge")
         XCTAssertEqual(st, 0, err)
-        (st, err) = try Harness.run(["export", "--format", "adm-npz", d + "/run", "--out", d + "/s.npz"],
-                                    logDir: d, tag: "npz")
+        (st, err) = try Harness.run(
+            ["export", "--format", "adm-npz", d + "/run", "--out", d + "/s.npz"],
+            logDir: d, tag: "npz")
         XCTAssertEqual(st, 0, err)
         let npz = try XCTUnwrap(NPZ.read(d + "/s.npz")["arr_0"])
         XCTAssertEqual(npz.shape, [6, 8, 8, 3])
@@ -47,8 +50,9 @@ final class GenEvalExportTests: XCTestCase {
             let got = try JSONSerialization.jsonObject(with: Data(meta.utf8)) as? NSDictionary
             let want = try JSONSerialization.jsonObject(with: Data(lines[p].utf8)) as? NSDictionary
             XCTAssertEqual(got, want, "metadata of prompt \(p)")
-            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder + "/samples").sorted(),
-                           ["0000.png", "0001.png"])
+            XCTAssertEqual(
+                try FileManager.default.contentsOfDirectory(atPath: folder + "/samples").sorted(),
+                ["0000.png", "0001.png"])
             for k in 0..<2 {
                 let file = folder + "/samples/" + String(format: "%04d.png", k)
                 let (w, h, c, px) = try ExportTests.decodePNG(try FileIO.read(file))

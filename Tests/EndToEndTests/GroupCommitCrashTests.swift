@@ -36,7 +36,8 @@ final class GroupCommitCrashTests: XCTestCase {
         let d = Harness.tempDir("crash")
         let run = d + "/run"
         var rng = SystemRandomNumberGenerator()
-        var kills = 0, midRun: [Int] = []
+        var kills = 0
+        var midRun: [Int] = []
         // Until three kills hit a run in progress (some shards committed, not all), at most 12 rounds.
         for round in 0..<12 where midRun.count < 3 {
             let resume = FileIO.exists(run + "/journal.log") ? ["--resume"] : []
@@ -64,7 +65,8 @@ final class GroupCommitCrashTests: XCTestCase {
         XCTAssertEqual(status, 0, err)
         let (vstatus, verr) = try Harness.run(["verify", run], logDir: d, tag: "verify")
         XCTAssertEqual(vstatus, 0, verr)
-        let want = try shardFiles(reference), got = try shardFiles(run)
+        let want = try shardFiles(reference)
+        let got = try shardFiles(run)
         XCTAssertEqual(Set(got.keys), Set(want.keys))
         for (name, bytes) in want { XCTAssertEqual(got[name], bytes, "\(name) differs from the clean run") }
         XCTAssertFalse(FileIO.exists(run + "/latents/shards.wal"), "a finished run leaves no shard log")

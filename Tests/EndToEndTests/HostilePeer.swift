@@ -23,19 +23,22 @@ final class HostilePeer {
             let file = outDir + "/endpoints.json"
             while !FileManager.default.fileExists(atPath: file) && Date() < deadline && !stopped { usleep(2000) }
             guard let ports = try? Harness.json(file), let control = ports["control_port"] as? Int,
-                  let data = ports["data_port"] as? Int else { return }
+                let data = ports["data_port"] as? Int
+            else { return }
             endpointsMode = PrivateFiles.mode(outDir + "/endpoints.json")
             directoryMode = PrivateFiles.mode(outDir)
             guard let context = try? ZMQContext(), let push = try? context.socket(.push),
-                  let dealer = try? context.socket(.dealer) else { return }
+                let dealer = try? context.socket(.dealer)
+            else { return }
             try? push.setLinger(0)
             try? dealer.setLinger(0)
             try? push.connect("tcp://127.0.0.1:\(data)")
             try? dealer.connect("tcp://127.0.0.1:\(control)")
             let models = (try? ModelBackend.digests(model: "gmm:synthetic", refiner: nil)) ?? []
             while !stopped {
-                attackOnce(push: push, dealer: dealer, models: models, shards: shards, shardSize: shardSize,
-                           sampleSize: sampleSize, classes: classes)
+                attackOnce(
+                    push: push, dealer: dealer, models: models, shards: shards, shardSize: shardSize,
+                    sampleSize: sampleSize, classes: classes)
                 lock.lock()
                 rounds += 1
                 lock.unlock()
@@ -46,7 +49,11 @@ final class HostilePeer {
         }.start()
     }
 
-    private var stopped: Bool { lock.lock(); defer { lock.unlock() }; return stopFlag }
+    private var stopped: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stopFlag
+    }
 
     /// Stops the attack and waits for the thread.
     func stop() {
@@ -62,8 +69,10 @@ final class HostilePeer {
         if let b = try? e.serializedBytes() as [UInt8] { try? socket.send(b, dontWait: true) }
     }
 
-    private func attackOnce(push: ZMQSocket, dealer: ZMQSocket, models: [Flowturbo_V1_ModelDigest], shards: Int,
-                            shardSize: Int, sampleSize: Int, classes: Int) {
+    private func attackOnce(
+        push: ZMQSocket, dealer: ZMQSocket, models: [Flowturbo_V1_ModelDigest], shards: Int,
+        shardSize: Int, sampleSize: Int, classes: Int
+    ) {
         send(dealer) {
             $0.hello.workerID = "hostile"
             $0.hello.protocolVersion = UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue)

@@ -9,10 +9,14 @@ import XCTest
 final class LauncherTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
-    static let scripts = ["Cluster/ssh/launch.sh", "Cluster/slurm/flowturbo.sbatch", "Scripts/netns-multihost.sh",
-                          "Scripts/slurm-localhost.sh"]
-    static let launchers = ["Cluster/ssh/launch.sh", "Cluster/slurm/flowturbo.sbatch",
-                            "Cluster/kubernetes/coordinator.yaml", "Cluster/kubernetes/workers.yaml"]
+    static let scripts = [
+        "Cluster/ssh/launch.sh", "Cluster/slurm/flowturbo.sbatch", "Scripts/netns-multihost.sh",
+        "Scripts/slurm-localhost.sh",
+    ]
+    static let launchers = [
+        "Cluster/ssh/launch.sh", "Cluster/slurm/flowturbo.sbatch",
+        "Cluster/kubernetes/coordinator.yaml", "Cluster/kubernetes/workers.yaml",
+    ]
 
     /// The `flowturbo` executable next to the test bundle, if built.
     static var binary: String? { TestEnvironment.binary }
@@ -40,10 +44,13 @@ final class LauncherTests: XCTestCase {
     /// `#SBATCH` lines: only before the first command (Slurm stops reading them there), `--name[=value]`
     /// with known names and well-formed values; requeue enabled and a journal check that adds --resume.
     func testSbatchDirectivesWellFormed() throws {
-        let lines = try Self.text("Cluster/slurm/flowturbo.sbatch").split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = try Self.text("Cluster/slurm/flowturbo.sbatch").split(
+            separator: "\n", omittingEmptySubsequences: false)
         XCTAssertTrue(lines.first?.hasPrefix("#!") ?? false, "sbatch scripts need a shebang line")
-        let known: Set<String> = ["job-name", "nodes", "ntasks-per-node", "cpus-per-task", "time", "requeue", "open-mode",
-                                  "output", "error", "partition", "mem", "account", "ntasks", "exclusive"]
+        let known: Set<String> = [
+            "job-name", "nodes", "ntasks-per-node", "cpus-per-task", "time", "requeue", "open-mode",
+            "output", "error", "partition", "mem", "account", "ntasks", "exclusive",
+        ]
         var directives: [String: String] = [:]
         var inHeader = true
         for line in lines.dropFirst() {
@@ -64,18 +71,21 @@ final class LauncherTests: XCTestCase {
             XCTAssertGreaterThan(Int(directives[key] ?? "") ?? 0, 0, "--\(key) must be a positive integer")
         }
         let time = directives["time"] ?? ""
-        XCTAssertNotNil(time.range(of: #"^(\d+-)?\d{1,2}:\d{2}:\d{2}$"#, options: .regularExpression), "bad --time \(time)")
+        XCTAssertNotNil(
+            time.range(of: #"^(\d+-)?\d{1,2}:\d{2}:\d{2}$"#, options: .regularExpression), "bad --time \(time)")
         XCTAssertNotNil(directives["requeue"], "the job must be requeueable")
         XCTAssertTrue(["append", "truncate"].contains(directives["open-mode"] ?? "append"))
         let script = try Self.text("Cluster/slurm/flowturbo.sbatch")
-        XCTAssertTrue(script.contains("journal.log") && script.contains("--resume"), "a requeued job must continue with --resume")
+        XCTAssertTrue(
+            script.contains("journal.log") && script.contains("--resume"), "a requeued job must continue with --resume")
     }
 
     /// All documents of the manifests, through PyYAML (JSON on stdout).
     func manifests() throws -> [[String: Any]] {
         let dir = Self.root + "/Cluster/kubernetes/"
         let files = ["output-pvc.yaml", "coordinator.yaml", "workers.yaml", "kustomization.yaml"].map { dir + $0 }
-        let code = "import sys, json, yaml\nprint(json.dumps([d for f in sys.argv[1:] for d in yaml.safe_load_all(open(f)) if d]))"
+        let code =
+            "import sys, json, yaml\nprint(json.dumps([d for f in sys.argv[1:] for d in yaml.safe_load_all(open(f)) if d]))"
         let (status, out): (Int32, String)
         do { (status, out) = try Self.run("/usr/bin/env", ["python3", "-c", code] + files) } catch {
             print("LauncherTests: skipping YAML checks: cannot run python3 (\(error))")
@@ -97,36 +107,46 @@ final class LauncherTests: XCTestCase {
             for k in path { v = (v as? [String: Any])?[k] }
             return v
         }
-        XCTAssertEqual(Set(docs.compactMap { $0["kind"] as? String }),
-                       ["PersistentVolumeClaim", "Deployment", "Service", "Job", "Kustomization"])
-        let deploy = try XCTUnwrap(doc("Deployment")), service = try XCTUnwrap(doc("Service")), job = try XCTUnwrap(doc("Job"))
+        XCTAssertEqual(
+            Set(docs.compactMap { $0["kind"] as? String }),
+            ["PersistentVolumeClaim", "Deployment", "Service", "Job", "Kustomization"])
+        let deploy = try XCTUnwrap(doc("Deployment"))
+        let service = try XCTUnwrap(doc("Service"))
+        let job = try XCTUnwrap(doc("Job"))
         let pvc = try XCTUnwrap(doc("PersistentVolumeClaim"))
         XCTAssertEqual(dict(deploy, "spec", "replicas") as? Int, 1)
-        XCTAssertEqual(dict(deploy, "spec", "strategy", "type") as? String, "Recreate", "two coordinators must never share a journal")
+        XCTAssertEqual(
+            dict(deploy, "spec", "strategy", "type") as? String, "Recreate",
+            "two coordinators must never share a journal")
         XCTAssertEqual(dict(job, "spec", "completionMode") as? String, "Indexed")
         // Service selects the coordinator pods and exposes control + data ports.
         let podLabels = dict(deploy, "spec", "template", "metadata", "labels") as? [String: String] ?? [:]
         let selector = dict(service, "spec", "selector") as? [String: String] ?? [:]
         XCTAssertFalse(selector.isEmpty)
-        for (k, v) in selector { XCTAssertEqual(podLabels[k], v, "Service selector \(k) does not match the coordinator pod") }
+        for (k, v) in selector {
+            XCTAssertEqual(podLabels[k], v, "Service selector \(k) does not match the coordinator pod")
+        }
         for (k, v) in dict(deploy, "spec", "selector", "matchLabels") as? [String: String] ?? [:] {
             XCTAssertEqual(podLabels[k], v, "Deployment selector \(k) does not match its pod template")
         }
-        let ports = (dict(service, "spec", "ports") as? [[String: Any]] ?? []).compactMap { $0["port"] as? Int }.sorted()
+        let ports = (dict(service, "spec", "ports") as? [[String: Any]] ?? []).compactMap { $0["port"] as? Int }
+            .sorted()
         // The coordinator's --bind / --data-bind ports and the workers' --connect target match the Service.
         let container = (dict(deploy, "spec", "template", "spec", "containers") as? [[String: Any]])?.first ?? [:]
         let coordScript = (container["args"] as? [String] ?? []).joined(separator: "\n")
         let control = try XCTUnwrap(Int(Self.capture(#"--bind tcp://\*:(\d+)"#, coordScript) ?? ""))
         let data = try XCTUnwrap(Int(Self.capture(#"--data-bind tcp://\*:(\d+)"#, coordScript) ?? ""))
         XCTAssertEqual(ports, [control, data].sorted())
-        XCTAssertEqual(data, control + 1, "workers derive the data port from the control port's host; keep data = control + 1")
+        XCTAssertEqual(
+            data, control + 1, "workers derive the data port from the control port's host; keep data = control + 1")
         let wContainer = (dict(job, "spec", "template", "spec", "containers") as? [[String: Any]])?.first ?? [:]
         let workerScript = (wContainer["args"] as? [String] ?? []).joined(separator: "\n")
         let serviceName = try XCTUnwrap(dict(service, "metadata", "name") as? String)
         XCTAssertEqual(Self.capture(#"--connect tcp://([^\s:]+):"#, workerScript), serviceName)
         XCTAssertEqual(Int(Self.capture(#"--connect tcp://[^\s:]+:(\d+)"#, workerScript) ?? ""), control)
-        XCTAssertEqual(Self.capture(#"--model (\S+)"#, workerScript), Self.capture(#"--model (\S+)"#, coordScript),
-                       "workers must hold the coordinator's model")
+        XCTAssertEqual(
+            Self.capture(#"--model (\S+)"#, workerScript), Self.capture(#"--model (\S+)"#, coordScript),
+            "workers must hold the coordinator's model")
         // The run directory lives on the PVC.
         let volumes = dict(deploy, "spec", "template", "spec", "volumes") as? [[String: Any]] ?? []
         let claim = volumes.compactMap { dict($0, "persistentVolumeClaim", "claimName") as? String }.first
@@ -140,8 +160,9 @@ final class LauncherTests: XCTestCase {
     /// First capture group of `pattern` in `text`.
     static func capture(_ pattern: String, _ text: String) -> String? {
         guard let re = try? NSRegularExpression(pattern: pattern),
-              let m = re.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)), m.numberOfRanges > 1,
-              let r = Range(m.range(at: 1), in: text) else { return nil }
+            let m = re.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)), m.numberOfRanges > 1,
+            let r = Range(m.range(at: 1), in: text)
+        else { return nil }
         return String(text[r])
     }
 
@@ -150,12 +171,16 @@ final class LauncherTests: XCTestCase {
         let code = text.split(separator: "\n", omittingEmptySubsequences: false)
             .filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }.joined(separator: "\n")
         let joined = code.replacingOccurrences(of: "\\\n", with: " ")
-        let re = try! NSRegularExpression(pattern: #"(?:\bflowturbo|\$\{?[A-Z_]*FLOWTURBO[A-Z_]*\}?)[")]*\s+(coordinator|worker)\b([^\n;&|]*)"#)
+        let re = try! NSRegularExpression(
+            pattern: #"(?:\bflowturbo|\$\{?[A-Z_]*FLOWTURBO[A-Z_]*\}?)[")]*\s+(coordinator|worker)\b([^\n;&|]*)"#)
         let flag = try! NSRegularExpression(pattern: #"(?<![\w-])--[a-z][a-z0-9-]*"#)
-        var found: [(String, [String])] = re.matches(in: joined, range: NSRange(joined.startIndex..., in: joined)).map { m in
+        var found: [(String, [String])] = re.matches(in: joined, range: NSRange(joined.startIndex..., in: joined)).map {
+            m in
             let sub = String(joined[Range(m.range(at: 1), in: joined)!])
             let rest = String(joined[Range(m.range(at: 2), in: joined)!])
-            let flags = flag.matches(in: rest, range: NSRange(rest.startIndex..., in: rest)).map { String(rest[Range($0.range, in: rest)!]) }
+            let flags = flag.matches(in: rest, range: NSRange(rest.startIndex..., in: rest)).map {
+                String(rest[Range($0.range, in: rest)!])
+            }
             return (sub, flags)
         }
         // Flag arrays spliced into the invocations: COORD_SEC=(…) → coordinator, WORKER_SEC=(…) → worker.
@@ -163,20 +188,27 @@ final class LauncherTests: XCTestCase {
         for m in arrays.matches(in: joined, range: NSRange(joined.startIndex..., in: joined)) {
             let sub = joined[Range(m.range(at: 1), in: joined)!] == "COORD" ? "coordinator" : "worker"
             let body = String(joined[Range(m.range(at: 2), in: joined)!])
-            let flags = flag.matches(in: body, range: NSRange(body.startIndex..., in: body)).map { String(body[Range($0.range, in: body)!]) }
+            let flags = flag.matches(in: body, range: NSRange(body.startIndex..., in: body)).map {
+                String(body[Range($0.range, in: body)!])
+            }
             if !flags.isEmpty { found.append((sub, flags)) }
         }
         return found
     }
 
     func testLauncherFlagsExistInFlowturboHelp() throws {
-        guard let bin = Self.binary else { throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first") }
+        guard let bin = Self.binary else {
+            throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first")
+        }
         var helpFlags: [String: Set<String>] = [:]
         for sub in ["coordinator", "worker"] {
             let (status, help) = try Self.run(bin, [sub, "--help"])
             XCTAssertEqual(status, 0, help)
             let re = try NSRegularExpression(pattern: #"--[a-z][a-z0-9-]*"#)
-            helpFlags[sub] = Set(re.matches(in: help, range: NSRange(help.startIndex..., in: help)).map { String(help[Range($0.range, in: help)!]) })
+            helpFlags[sub] = Set(
+                re.matches(in: help, range: NSRange(help.startIndex..., in: help)).map {
+                    String(help[Range($0.range, in: help)!])
+                })
         }
         XCTAssertFalse(helpFlags["worker"]!.contains("--samples"), "help parsing must distinguish the commands")
         for file in Self.launchers {
@@ -184,7 +216,11 @@ final class LauncherTests: XCTestCase {
             XCTAssertFalse(found.isEmpty, "\(file): no flowturbo coordinator/worker invocation found")
             for (sub, flags) in found {
                 XCTAssertFalse(flags.isEmpty, "\(file): \(sub) invocation without flags")
-                for f in flags { XCTAssertTrue(helpFlags[sub]!.contains(f), "\(file): `flowturbo \(sub) \(f)` is not a flag of the real binary") }
+                for f in flags {
+                    XCTAssertTrue(
+                        helpFlags[sub]!.contains(f), "\(file): `flowturbo \(sub) \(f)` is not a flag of the real binary"
+                    )
+                }
             }
         }
         // The extractor sees a wrong flag (so the check above can fail).
@@ -203,7 +239,9 @@ final class LauncherTests: XCTestCase {
     /// Each host gets its own key pair: the coordinator allows exactly those public keys, and every ssh
     /// session receives only its own host's secret (installed with mode 0600).
     func testSSHLauncherCompletesRunWithStandInSSH() throws {
-        guard let bin = Self.binary else { throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first") }
+        guard let bin = Self.binary else {
+            throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first")
+        }
         let d = NSTemporaryDirectory() + "launcher-ssh-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: d) }
@@ -215,26 +253,43 @@ final class LauncherTests: XCTestCase {
         try "# test hosts\nhostA 1\n\nhostB 2\n".write(toFile: d + "/hosts", atomically: true, encoding: .utf8)
         let port = Self.freePortPair()
         XCTAssertEqual(try Self.run(bin, ["keys", "generate", "--out", d + "/keys"]).0, 0)
-        let (status, out) = try Self.run("/bin/bash", [
-            Self.root + "/Cluster/ssh/launch.sh", "--hosts", d + "/hosts", "--coordinator-host", "127.0.0.1",
-            "--bind-address", "127.0.0.1", "--port", String(port), "--keys", d + "/keys", "--",
-            "--model", "gmm:synthetic", "--samples", "96", "--batch", "8", "--shard-size", "8", "--plan", "H8",
-            "--quiet", "--out", d + "/run",
-        ], env: ["SSH": d + "/fakessh", "FLOWTURBO": bin, "WORKER_EXTRA_ARGS": "--batch-delay-ms 100 --give-up-seconds 20",
-                 "REMOTE_KEYS": d + "/remote"])
+        let (status, out) = try Self.run(
+            "/bin/bash",
+            [
+                Self.root + "/Cluster/ssh/launch.sh", "--hosts", d + "/hosts", "--coordinator-host", "127.0.0.1",
+                "--bind-address", "127.0.0.1", "--port", String(port), "--keys", d + "/keys", "--",
+                "--model", "gmm:synthetic", "--samples", "96", "--batch", "8", "--shard-size", "8", "--plan", "H8",
+                "--quiet", "--out", d + "/run",
+            ],
+            env: [
+                "SSH": d + "/fakessh", "FLOWTURBO": bin,
+                "WORKER_EXTRA_ARGS": "--batch-delay-ms 100 --give-up-seconds 20",
+                "REMOTE_KEYS": d + "/remote",
+            ])
         XCTAssertEqual(status, 0, out)
         try checkPerHostKeys(d, hosts: ["hostA", "hostB"], binary: bin)
         // launch.sh starts the hosts' ssh sessions in the background, so they may log in either order.
-        let sshHosts = try String(contentsOfFile: d + "/ssh-hosts", encoding: .utf8).split(separator: "\n").map(String.init)
+        let sshHosts = try String(contentsOfFile: d + "/ssh-hosts", encoding: .utf8).split(separator: "\n").map(
+            String.init)
         XCTAssertEqual(sshHosts.sorted(), ["hostA", "hostB"], "one ssh session per host in the hosts file")
-        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/run/report.json"))) as? [String: Any]
+        let report =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/run/report.json")))
+            as? [String: Any]
         let cluster = report?["cluster"] as? [String: Any]
-        XCTAssertEqual(cluster?["workers_seen"] as? Int, 3, "1 worker on hostA + 2 on hostB: \(String(describing: cluster))")
+        XCTAssertEqual(
+            cluster?["workers_seen"] as? Int, 3, "1 worker on hostA + 2 on hostB: \(String(describing: cluster))")
         XCTAssertEqual(cluster?["auth_rejected"] as? Int, 0, "every launched worker holds an allowed key")
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/run/manifest.json"))) as? [String: Any]
-        let shards = (manifest?["shards"] as? [[String: Any]] ?? []).sorted { ($0["first"] as? Int ?? 0) < ($1["first"] as? Int ?? 0) }
+        let manifest =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/run/manifest.json")))
+            as? [String: Any]
+        let shards = (manifest?["shards"] as? [[String: Any]] ?? []).sorted {
+            ($0["first"] as? Int ?? 0) < ($1["first"] as? Int ?? 0)
+        }
         var next = 0
-        for s in shards { XCTAssertEqual(s["first"] as? Int, next); next += s["count"] as? Int ?? 0 }
+        for s in shards {
+            XCTAssertEqual(s["first"] as? Int, next)
+            next += s["count"] as? Int ?? 0
+        }
         XCTAssertEqual(next, 96)
     }
 
@@ -256,8 +311,9 @@ final class LauncherTests: XCTestCase {
             XCTAssertEqual(derived.trimmingCharacters(in: .whitespacesAndNewlines), pub)
             publics.append(pub)
             // The session of host h received exactly its own secret file, nothing else.
-            XCTAssertEqual(try String(contentsOfFile: d + "/stdin-\(h)", encoding: .utf8),
-                           try String(contentsOfFile: secret, encoding: .utf8), "\(h) must receive its own secret")
+            XCTAssertEqual(
+                try String(contentsOfFile: d + "/stdin-\(h)", encoding: .utf8),
+                try String(contentsOfFile: secret, encoding: .utf8), "\(h) must receive its own secret")
             let installed = d + "/remote/\(h).key"
             XCTAssertEqual(try Self.keyLines(installed), try Self.keyLines(secret))
             for f in [secret, installed] {
@@ -266,8 +322,9 @@ final class LauncherTests: XCTestCase {
             }
         }
         XCTAssertEqual(Set(publics).count, hosts.count, "every host needs its own key pair")
-        XCTAssertEqual(try Self.keyLines(d + "/keys/allow").sorted(), publics.sorted(),
-                       "the coordinator allows exactly the hosts' keys (not the shared worker.pub)")
+        XCTAssertEqual(
+            try Self.keyLines(d + "/keys/allow").sorted(), publics.sorted(),
+            "the coordinator allows exactly the hosts' keys (not the shared worker.pub)")
         XCTAssertFalse(try Self.keyLines(d + "/keys/allow").contains(try Self.keyLines(d + "/keys/worker.pub")[0]))
         XCTAssertEqual(try Self.keyLines(d + "/remote/coordinator.pub"), try Self.keyLines(d + "/keys/coordinator.pub"))
     }

@@ -41,7 +41,8 @@ final class MetricsEndToEndTests: XCTestCase {
         var port = 0
         XCTAssertTrue(
             Harness.wait(timeout: 60) {
-                port = Self.metricsPort(in: d + "/metrics.err"); return port > 0
+                port = Self.metricsPort(in: d + "/metrics.err")
+                return port > 0
             },
             "no metrics address logged")
         var live: [String: Double]?

@@ -7,7 +7,8 @@ import XCTest
 final class MultiHostTests: XCTestCase {
     /// Repository root, from this file's path.
     static var root: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
     }
 
     func testCoordinatorAndWorkersInSeparateNetworkNamespacesMatchSingleHost() throws {

@@ -38,8 +38,9 @@ final class PartLauncherTests: XCTestCase {
             for (sub, flags) in try Self.invocations(try LauncherTests.text(file)) {
                 seen.insert(sub)
                 for f in flags {
-                    XCTAssertTrue(help[sub]!.contains(f + " ") || help[sub]!.contains(f + "\n"),
-                                  "\(file): `flowturbo \(sub) \(f)` is not a flag of the real binary")
+                    XCTAssertTrue(
+                        help[sub]!.contains(f + " ") || help[sub]!.contains(f + "\n"),
+                        "\(file): `flowturbo \(sub) \(f)` is not a flag of the real binary")
                 }
             }
         }
@@ -60,7 +61,8 @@ final class PartLauncherTests: XCTestCase {
         XCTAssertEqual(spec["parallelism"] as? Int, n)
         let text = try LauncherTests.text(Self.files[1])
         XCTAssertTrue(text.contains("--part \"$JOB_COMPLETION_INDEX/$PARTS\""))
-        XCTAssertEqual(text.components(separatedBy: "{name: PARTS, value: \"\(n)\"}").count - 1, 2,
-                       "PARTS must equal completions in both Jobs")
+        XCTAssertEqual(
+            text.components(separatedBy: "{name: PARTS, value: \"\(n)\"}").count - 1, 2,
+            "PARTS must equal completions in both Jobs")
     }
 }

@@ -6,8 +6,10 @@ import XCTest
 /// three merged parts against one two-worker run, byte for byte; gaps and overlaps; a killed part resumed;
 /// progress lines on a non-terminal stderr.
 final class PartsMergeTests: XCTestCase {
-    static let common = ["--model", "gmm:mnist", "--samples", "96", "--batch", "8", "--shard-size", "16",
-                         "--seed", "5", "--plan", "H4", "--reference", "none"]
+    static let common = [
+        "--model", "gmm:mnist", "--samples", "96", "--batch", "8", "--shard-size", "16",
+        "--seed", "5", "--plan", "H4", "--reference", "none",
+    ]
 
     override class func tearDown() {
         Harness.removeTempDirs()
@@ -23,8 +25,9 @@ final class PartsMergeTests: XCTestCase {
     /// Runs part `i` of 3 into `dir/pi`.
     func runPart(_ i: Int, _ d: String, extra: [String] = []) throws -> String {
         let out = d + "/p\(i)"
-        let (status, err) = try Harness.run(["run", "--workers", "1", "--part", "\(i)/3", "--out", out, "--quiet"]
-                                            + Self.common + extra, logDir: d, tag: "p\(i)", timeout: 120)
+        let (status, err) = try Harness.run(
+            ["run", "--workers", "1", "--part", "\(i)/3", "--out", out, "--quiet"]
+                + Self.common + extra, logDir: d, tag: "p\(i)", timeout: 120)
         XCTAssertEqual(status, 0, err)
         return out
     }
@@ -35,20 +38,23 @@ final class PartsMergeTests: XCTestCase {
 
     func testThreePartsMergedAreBitIdenticalToOneTwoWorkerRun() throws {
         let d = Harness.tempDir("parts")
-        let (s1, e1) = try Harness.run(["run", "--workers", "2", "--out", d + "/whole", "--export-npz", "--quiet"]
-                                       + Self.common, logDir: d, tag: "whole", timeout: 120)
+        let (s1, e1) = try Harness.run(
+            ["run", "--workers", "2", "--out", d + "/whole", "--export-npz", "--quiet"]
+                + Self.common, logDir: d, tag: "whole", timeout: 120)
         XCTAssertEqual(s1, 0, e1)
         let parts = try (0..<3).map { try runPart($0, d) }
         // Round-robin: part i holds shards i and i + 3 of the 6.
         for (i, p) in parts.enumerated() { XCTAssertEqual(Harness.committedShards(p).sorted(), [i, i + 3]) }
-        let (s2, e2) = try Harness.run(["merge"] + parts + ["--out", d + "/merged", "--export-npz"],
-                                       logDir: d, tag: "merge", timeout: 120)
+        let (s2, e2) = try Harness.run(
+            ["merge"] + parts + ["--out", d + "/merged", "--export-npz"],
+            logDir: d, tag: "merge", timeout: 120)
         XCTAssertEqual(s2, 0, e2)
         let names = try files(d + "/whole")
-        XCTAssertEqual(names.count, 12)   // 6 shards × (latents + labels)
+        XCTAssertEqual(names.count, 12)  // 6 shards × (latents + labels)
         XCTAssertEqual(try files(d + "/merged"), names)
         for n in names {
-            let a = try FileIO.read(d + "/whole/latents/" + n), b = try FileIO.read(d + "/merged/latents/" + n)
+            let a = try FileIO.read(d + "/whole/latents/" + n)
+            let b = try FileIO.read(d + "/merged/latents/" + n)
             XCTAssertTrue(a == b, "\(n) differs between the merged parts and the single run")
         }
         XCTAssertTrue(try FileIO.read(d + "/whole/samples.npz") == FileIO.read(d + "/merged/samples.npz"))
@@ -62,15 +68,17 @@ final class PartsMergeTests: XCTestCase {
         XCTAssertEqual(report["complete"] as? Bool, true)
         XCTAssertEqual(report["workers"] as? Int, 3)
         // The merged directory is a whole run: --resume with the run's flags has nothing left to compute.
-        let (sr, er) = try Harness.run(["run", "--workers", "1", "--out", d + "/merged", "--resume", "--quiet"]
-                                       + Self.common, logDir: d, tag: "resume", timeout: 120)
+        let (sr, er) = try Harness.run(
+            ["run", "--workers", "1", "--out", d + "/merged", "--resume", "--quiet"]
+                + Self.common, logDir: d, tag: "resume", timeout: 120)
         XCTAssertEqual(sr, 0, er)
         XCTAssertEqual(Harness.committedShards(d + "/merged").count, 6)
     }
 
     func testGapAndOverlapAreNamedErrors() throws {
         let d = Harness.tempDir("gap")
-        let p0 = try runPart(0, d), p2 = try runPart(2, d)
+        let p0 = try runPart(0, d)
+        let p2 = try runPart(2, d)
         let (sg, eg) = try Harness.run(["merge", p0, p2, "--out", d + "/m1"], logDir: d, tag: "gap")
         XCTAssertNotEqual(sg, 0)
         XCTAssertTrue(eg.contains("gap") && eg.contains("shards 1, 4") && eg.contains("part 1/3"), eg)
@@ -78,9 +86,12 @@ final class PartsMergeTests: XCTestCase {
         let (so, eo) = try Harness.run(["merge", p0, p2, p0, "--out", d + "/m2"], logDir: d, tag: "overlap")
         XCTAssertNotEqual(so, 0)
         XCTAssertTrue(eo.contains("shard 0") && eo.contains("overlapping"), eo)
-        let (sd, ed) = try Harness.run(["run", "--workers", "1", "--part", "1/3", "--out", d + "/p1x", "--quiet",
-                                        "--model", "gmm:mnist", "--samples", "96", "--batch", "8", "--shard-size", "16",
-                                        "--seed", "6", "--plan", "H4", "--reference", "none"], logDir: d, tag: "p1x")
+        let (sd, ed) = try Harness.run(
+            [
+                "run", "--workers", "1", "--part", "1/3", "--out", d + "/p1x", "--quiet",
+                "--model", "gmm:mnist", "--samples", "96", "--batch", "8", "--shard-size", "16",
+                "--seed", "6", "--plan", "H4", "--reference", "none",
+            ], logDir: d, tag: "p1x")
         XCTAssertEqual(sd, 0, ed)
         let (sm, em) = try Harness.run(["merge", p0, d + "/p1x", p2, "--out", d + "/m3"], logDir: d, tag: "mixed")
         XCTAssertNotEqual(sm, 0)
@@ -89,13 +100,17 @@ final class PartsMergeTests: XCTestCase {
 
     func testPartIndexIsZeroBased() throws {
         let d = Harness.tempDir("index")
-        let (s, e) = try Harness.run(["run", "--workers", "1", "--part", "4/3", "--out", d + "/p", "--quiet"]
-                                     + Self.common, logDir: d, tag: "p3")
+        let (s, e) = try Harness.run(
+            ["run", "--workers", "1", "--part", "4/3", "--out", d + "/p", "--quiet"]
+                + Self.common, logDir: d, tag: "p3")
         XCTAssertNotEqual(s, 0)
         XCTAssertTrue(e.contains("0-based") && e.contains("0 to 2"), e)
         // A part has only some of the samples: samples.npz belongs to the merged run.
-        let (sn, en) = try Harness.run(["run", "--workers", "1", "--part", "0/3", "--out", d + "/q", "--quiet",
-                                        "--export-npz"] + Self.common, logDir: d, tag: "npz")
+        let (sn, en) = try Harness.run(
+            [
+                "run", "--workers", "1", "--part", "0/3", "--out", d + "/q", "--quiet",
+                "--export-npz",
+            ] + Self.common, logDir: d, tag: "npz")
         XCTAssertNotEqual(sn, 0)
         XCTAssertTrue(en.contains("flowturbo merge"), en)
     }
@@ -129,11 +144,15 @@ final class PartsMergeTests: XCTestCase {
 
     func testProgressLinesOnNonTerminalStderr() throws {
         let d = Harness.tempDir("progress")
-        let (s, e) = try Harness.run(["run", "--workers", "2", "--out", d + "/run", "--progress-interval", "0.3",
-                                      "--worker-batch-delay-ms", "300"] + Self.common, logDir: d, tag: "run",
-                                     timeout: 120)
+        let (s, e) = try Harness.run(
+            [
+                "run", "--workers", "2", "--out", d + "/run", "--progress-interval", "0.3",
+                "--worker-batch-delay-ms", "300",
+            ] + Self.common, logDir: d, tag: "run",
+            timeout: 120)
         XCTAssertEqual(s, 0, e)
-        let pattern = #"^progress: (\d+)/96 samples \((\d+\.\d)%\), (\d+\.\d) samples/s, ETA (\d+ s|\?), "#
+        let pattern =
+            #"^progress: (\d+)/96 samples \((\d+\.\d)%\), (\d+\.\d) samples/s, ETA (\d+ s|\?), "#
             + #"workers (\d+), requeues (\d+)$"#
         let re = try NSRegularExpression(pattern: pattern)
         let lines = e.split(separator: "\n").map(String.init).filter {

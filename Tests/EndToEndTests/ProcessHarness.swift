@@ -28,8 +28,10 @@ enum Harness {
     }
 
     /// Flags of the small gmm:synthetic run the distributed tests compare against (160 samples in 10 shards).
-    static let smallRun = ["--model", "gmm:synthetic", "--samples", "160", "--batch", "8", "--shard-size", "16",
-                           "--seed", "3", "--plan", "H8", "--quiet"]
+    static let smallRun = [
+        "--model", "gmm:synthetic", "--samples", "160", "--batch", "8", "--shard-size", "16",
+        "--seed", "3", "--plan", "H8", "--quiet",
+    ]
 
     private static var references: [String: String] = [:]
 
@@ -72,7 +74,10 @@ enum Harness {
     /// Waits until `cond` holds or `timeout` passes; returns whether it held.
     static func wait(timeout: Double, _ cond: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline { if cond() { return true }; usleep(10_000) }
+        while Date() < deadline {
+            if cond() { return true }
+            usleep(10_000)
+        }
         return cond()
     }
 
@@ -106,10 +111,12 @@ enum Harness {
     static func samples(_ dir: String) throws -> (bytes: [UInt8], labels: [Int64], count: Int) {
         let manifest = try json(dir + "/manifest.json")
         let shards = (manifest["shards"] as! [[String: Any]]).sorted { ($0["first"] as! Int) < ($1["first"] as! Int) }
-        var bytes: [UInt8] = [], labels: [Int64] = []
+        var bytes: [UInt8] = []
+        var labels: [Int64] = []
         var expectedFirst = 0
         for s in shards {
-            XCTAssertEqual(s["first"] as? Int, expectedFirst, "shards must tile the index range without gaps or overlaps")
+            XCTAssertEqual(
+                s["first"] as? Int, expectedFirst, "shards must tile the index range without gaps or overlaps")
             let a = try NPY.read(dir + "/" + (s["file"] as! String))
             XCTAssertEqual(a.dtype, .float32)
             XCTAssertEqual(a.shape.first, s["count"] as? Int)

@@ -11,7 +11,8 @@ final class PromptRunTests: XCTestCase {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
     static var encoder: String { repo + "/Models/minilm" }
-    static let prompts = "id\tPrompt\tCategory\n"
+    static let prompts =
+        "id\tPrompt\tCategory\n"
         + "p0\ta red fox in the snow\tAnimals\n\n"
         + "p1\ta blue whale, singing\tAnimals\n"
         + "p2\ta city skyline at night\tArts\n"
@@ -35,18 +36,21 @@ final class PromptRunTests: XCTestCase {
 
     /// Writes a random tiny PixArt-α predictor: 1×8×8 latents, patch 2, D 32, depth 2, C_caption channels, L_max 16.
     static func writeModel(_ path: String, captionChannels: Int = 384) throws {
-        let cfg = PixArtConfig(inputSize: 8, patchSize: 2, inChannels: 1, hiddenSize: 32, depth: 2, numHeads: 2,
-                               captionChannels: captionChannels, captionTokens: 16, learnSigma: false,
-                               isRefiner: false)
+        let cfg = PixArtConfig(
+            inputSize: 8, patchSize: 2, inChannels: 1, hiddenSize: 32, depth: 2, numHeads: 2,
+            captionChannels: captionChannels, captionTokens: 16, learnSigma: false,
+            isRefiner: false)
         let w = PixArtWeights(config: cfg)
         w.randomize(seed: 7, std: 0.2)
         try w.save(path)
     }
 
     static func common(_ model: String, _ file: String) -> [String] {
-        ["--model", model, "--refiner", "none", "--plan", "H2", "--cfg", "2", "--prompts", file,
-         "--images-per-prompt", "2", "--batch", "2", "--shard-size", "2", "--seed", "5", "--quiet",
-         "--text-encoder", encoder]
+        [
+            "--model", model, "--refiner", "none", "--plan", "H2", "--cfg", "2", "--prompts", file,
+            "--images-per-prompt", "2", "--batch", "2", "--shard-size", "2", "--seed", "5", "--quiet",
+            "--text-encoder", encoder,
+        ]
     }
 
     /// Model, prompt file and the one-worker reference run, made once.
@@ -55,9 +59,10 @@ final class PromptRunTests: XCTestCase {
         let d = Harness.tempDir("prompts")
         try Self.writeModel(d + "/pixart.safetensors")
         try Self.prompts.write(toFile: d + "/parti.tsv", atomically: true, encoding: .utf8)
-        let (status, err) = try Harness.run(["run", "--workers", "1", "--out", d + "/one", "--export-npz"]
-                                            + Self.common(d + "/pixart.safetensors", d + "/parti.tsv"),
-                                            logDir: d, tag: "one", timeout: 120)
+        let (status, err) = try Harness.run(
+            ["run", "--workers", "1", "--out", d + "/one", "--export-npz"]
+                + Self.common(d + "/pixart.safetensors", d + "/parti.tsv"),
+            logDir: d, tag: "one", timeout: 120)
         XCTAssertEqual(status, 0, err)
         Self.setup = (d, d + "/pixart.safetensors", d + "/parti.tsv", d + "/one")
         return Self.setup!
@@ -68,8 +73,9 @@ final class PromptRunTests: XCTestCase {
         let one = try Harness.samples(s.reference)
         XCTAssertEqual(one.count, 6)
         XCTAssertEqual(one.labels, [0, 0, 1, 1, 2, 2], "labels are the prompt index i / K")
-        let (status, err) = try Harness.run(["run", "--workers", "2", "--out", s.dir + "/two"]
-                                            + Self.common(s.model, s.file), logDir: s.dir, tag: "two", timeout: 120)
+        let (status, err) = try Harness.run(
+            ["run", "--workers", "2", "--out", s.dir + "/two"]
+                + Self.common(s.model, s.file), logDir: s.dir, tag: "two", timeout: 120)
         XCTAssertEqual(status, 0, err)
         let two = try Harness.samples(s.dir + "/two")
         XCTAssertTrue(one.bytes == two.bytes, "latents differ between 1 and 2 workers")
@@ -113,27 +119,38 @@ final class PromptRunTests: XCTestCase {
     func testSamplesMatchSampleCommandOnTextEmbedFeatures() throws {
         let s = try shared()
         let d = s.dir
-        let (st1, e1) = try Harness.run(["text", "embed", "--prompts", s.file, "--token-features", "--pad-to", "16",
-                                         "--encoder", Self.encoder, "--out", d + "/feat.npz"], logDir: d, tag: "embed")
+        let (st1, e1) = try Harness.run(
+            [
+                "text", "embed", "--prompts", s.file, "--token-features", "--pad-to", "16",
+                "--encoder", Self.encoder, "--out", d + "/feat.npz",
+            ], logDir: d, tag: "embed")
         XCTAssertEqual(st1, 0, e1)
         let f = try NPZ.read(d + "/feat.npz")
-        let features = try XCTUnwrap(f["features"]), mask = try XCTUnwrap(f["mask"])
+        let features = try XCTUnwrap(f["features"])
+        let mask = try XCTUnwrap(f["mask"])
         XCTAssertEqual(features.shape, [3, 16, 384])
         // Row i of the sample command's input = prompt i / 2.
-        let fl = 16 * 384 * 4, ml = 16 * 8
-        var fb: [UInt8] = [], mb: [UInt8] = []
+        let fl = 16 * 384 * 4
+        let ml = 16 * 8
+        var fb: [UInt8] = []
+        var mb: [UInt8] = []
         for i in 0..<6 {
             fb += features.bytes[(i / 2 * fl)..<((i / 2 + 1) * fl)]
             mb += mask.bytes[(i / 2 * ml)..<((i / 2 + 1) * ml)]
         }
-        try NPZ.write(d + "/rep.npz", arrays: [
-            (name: "features", array: NPYArray(dtype: .float32, shape: [6, 16, 384], bytes: fb)),
-            (name: "mask", array: NPYArray(dtype: mask.dtype, shape: [6, 16], bytes: mb)),
-        ])
-        let (st2, e2) = try Harness.run(["sample", "--model", s.model, "--refiner", "none", "--plan", "H2",
-                                         "--cfg", "2", "--caption-features", d + "/rep.npz", "--n", "6",
-                                         "--batch", "2", "--seed", "5", "--out", d + "/sample.npy"],
-                                        logDir: d, tag: "sample")
+        try NPZ.write(
+            d + "/rep.npz",
+            arrays: [
+                (name: "features", array: NPYArray(dtype: .float32, shape: [6, 16, 384], bytes: fb)),
+                (name: "mask", array: NPYArray(dtype: mask.dtype, shape: [6, 16], bytes: mb)),
+            ])
+        let (st2, e2) = try Harness.run(
+            [
+                "sample", "--model", s.model, "--refiner", "none", "--plan", "H2",
+                "--cfg", "2", "--caption-features", d + "/rep.npz", "--n", "6",
+                "--batch", "2", "--seed", "5", "--out", d + "/sample.npy",
+            ],
+            logDir: d, tag: "sample")
         XCTAssertEqual(st2, 0, e2)
         let want = try NPY.read(d + "/sample.npy").floats()
         let run = try NPZ.read(s.reference + "/samples.npz")["arr_0"]!.floats()
@@ -149,20 +166,26 @@ final class PromptRunTests: XCTestCase {
     func testCoordinatorKillThenResumeGivesTheSameBytes() throws {
         let s = try shared()
         let out = s.dir + "/killed"
-        let p = try Harness.start(["run", "--workers", "1", "--out", out, "--worker-batch-delay-ms", "500"]
-                                  + Self.common(s.model, s.file), logDir: s.dir, tag: "killed")
-        XCTAssertTrue(Harness.wait(timeout: 60) { Harness.committedShards(out).count >= 1 }, "no commit before the kill")
+        let p = try Harness.start(
+            ["run", "--workers", "1", "--out", out, "--worker-batch-delay-ms", "500"]
+                + Self.common(s.model, s.file), logDir: s.dir, tag: "killed")
+        XCTAssertTrue(
+            Harness.wait(timeout: 60) { Harness.committedShards(out).count >= 1 }, "no commit before the kill")
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        XCTAssertLessThan(Harness.committedShards(out).count, 3, "run finished before the kill; the test proves nothing")
-        let (status, err) = try Harness.run(["run", "--workers", "2", "--out", out, "--resume"]
-                                            + Self.common(s.model, s.file), logDir: s.dir, tag: "resumed",
-                                            timeout: 120)
+        XCTAssertLessThan(
+            Harness.committedShards(out).count, 3, "run finished before the kill; the test proves nothing")
+        let (status, err) = try Harness.run(
+            ["run", "--workers", "2", "--out", out, "--resume"]
+                + Self.common(s.model, s.file), logDir: s.dir, tag: "resumed",
+            timeout: 120)
         XCTAssertEqual(status, 0, err)
-        XCTAssertTrue(try Harness.samples(out).bytes == Harness.samples(s.reference).bytes,
-                      "latents differ after a coordinator kill + --resume")
-        XCTAssertEqual(try String(contentsOfFile: out + "/prompts.jsonl", encoding: .utf8),
-                       try String(contentsOfFile: s.reference + "/prompts.jsonl", encoding: .utf8))
+        XCTAssertTrue(
+            try Harness.samples(out).bytes == Harness.samples(s.reference).bytes,
+            "latents differ after a coordinator kill + --resume")
+        XCTAssertEqual(
+            try String(contentsOfFile: out + "/prompts.jsonl", encoding: .utf8),
+            try String(contentsOfFile: s.reference + "/prompts.jsonl", encoding: .utf8))
     }
 
     /// --resume with another encoder (same weights, a different config.json) is refused by the journal header.
@@ -172,7 +195,8 @@ final class PromptRunTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
         for f in ["model.safetensors", "vocab.txt", "sentence_bert_config.json"]
         where FileManager.default.fileExists(atPath: Self.encoder + "/" + f) {
-            try FileManager.default.createSymbolicLink(atPath: other + "/" + f, withDestinationPath: Self.encoder + "/" + f)
+            try FileManager.default.createSymbolicLink(
+                atPath: other + "/" + f, withDestinationPath: Self.encoder + "/" + f)
         }
         let config = try String(contentsOfFile: Self.encoder + "/config.json", encoding: .utf8)
         try (config + "\n").write(toFile: other + "/config.json", atomically: true, encoding: .utf8)
@@ -183,14 +207,18 @@ final class PromptRunTests: XCTestCase {
         XCTAssertTrue(err.contains("--resume") && err.contains("text_encoder="), err)
 
         try Self.writeModel(s.dir + "/pixart-8.safetensors", captionChannels: 8)
-        let (st8, err8) = try Harness.run(["run", "--workers", "1", "--out", s.dir + "/c8"]
-                                          + Self.common(s.dir + "/pixart-8.safetensors", s.file),
-                                          logDir: s.dir, tag: "c8")
+        let (st8, err8) = try Harness.run(
+            ["run", "--workers", "1", "--out", s.dir + "/c8"]
+                + Self.common(s.dir + "/pixart-8.safetensors", s.file),
+            logDir: s.dir, tag: "c8")
         XCTAssertNotEqual(st8, 0)
         XCTAssertTrue(err8.contains("384") && err8.split(separator: "\n").count <= 2, err8)
 
-        let (stc, errc) = try Harness.run(["run", "--workers", "1", "--out", s.dir + "/cls", "--model", "gmm:synthetic",
-                                           "--prompts", s.file, "--quiet"], logDir: s.dir, tag: "cls")
+        let (stc, errc) = try Harness.run(
+            [
+                "run", "--workers", "1", "--out", s.dir + "/cls", "--model", "gmm:synthetic",
+                "--prompts", s.file, "--quiet",
+            ], logDir: s.dir, tag: "cls")
         XCTAssertNotEqual(stc, 0)
         XCTAssertTrue(errc.contains("no text conditioning"), errc)
     }

@@ -63,21 +63,24 @@ final class RobustnessTests: XCTestCase {
         let d = Harness.tempDir("robust-coord")
         let out = d + "/run"
         let attack = hostile(out)
-        let coord = try Harness.start(["coordinator", "--bind", "tcp://127.0.0.1:0", "--out", out] + Self.common,
-                                      logDir: d, tag: "coord")
+        let coord = try Harness.start(
+            ["coordinator", "--bind", "tcp://127.0.0.1:0", "--out", out] + Self.common,
+            logDir: d, tag: "coord")
         defer { if coord.isRunning { kill(coord.processIdentifier, SIGKILL) } }
         XCTAssertTrue(Harness.wait(timeout: 20) { FileManager.default.fileExists(atPath: out + "/endpoints.json") })
         let port = try Harness.json(out + "/endpoints.json")["control_port"] as! Int
         let connect = ["--connect", "tcp://127.0.0.1:\(port)", "--give-up-seconds", "30"]
         // A worker holding another model is refused at hello, exits with the reason, and the run goes on.
-        let (misfit, misfitErr) = try Harness.run(["worker", "--id", "misfit", "--model", "gmm:mnist"] + connect,
-                                                  logDir: d, tag: "misfit", timeout: 30)
+        let (misfit, misfitErr) = try Harness.run(
+            ["worker", "--id", "misfit", "--model", "gmm:mnist"] + connect,
+            logDir: d, tag: "misfit", timeout: 30)
         XCTAssertEqual(misfit, WorkerProcesses.refusedExitStatus, misfitErr)
         XCTAssertTrue(misfitErr.contains("refused by the coordinator"), misfitErr)
         XCTAssertTrue(misfitErr.contains("digest mismatch"), misfitErr)
         let workers = try (0..<2).map {
-            try Harness.start(["worker", "--id", "w\($0)", "--model", "gmm:synthetic", "--batch-delay-ms", "40"]
-                              + connect, logDir: d, tag: "w\($0)")
+            try Harness.start(
+                ["worker", "--id", "w\($0)", "--model", "gmm:synthetic", "--batch-delay-ms", "40"]
+                    + connect, logDir: d, tag: "w\($0)")
         }
         XCTAssertTrue(Harness.wait(timeout: 90) { !coord.isRunning }, "coordinator did not finish")
         attack.stop()
@@ -106,16 +109,22 @@ final class RobustnessTests: XCTestCase {
         let (kstatus, kerr) = try Harness.run(["keys", "generate", "--out", keys], logDir: d, tag: "keys")
         XCTAssertEqual(kstatus, 0, kerr)
         let out = d + "/run"
-        let coordArgs = ["coordinator", "--bind", "tcp://127.0.0.1:0", "--curve-secret", keys + "/coordinator.key",
-                         "--allow", keys + "/worker.pub", "--out", out] + Self.common
+        let coordArgs =
+            [
+                "coordinator", "--bind", "tcp://127.0.0.1:0", "--curve-secret", keys + "/coordinator.key",
+                "--allow", keys + "/worker.pub", "--out", out,
+            ] + Self.common
         let coord = try Harness.start(coordArgs, logDir: d, tag: "coord")
         defer { if coord.isRunning { kill(coord.processIdentifier, SIGKILL) } }
         XCTAssertTrue(Harness.wait(timeout: 20) { FileManager.default.fileExists(atPath: out + "/endpoints.json") })
         let port = try Harness.json(out + "/endpoints.json")["control_port"] as! Int
-        let connect = ["--connect", "tcp://127.0.0.1:\(port)", "--model", "gmm:synthetic", "--give-up-seconds", "30",
-                       "--curve-server-key", keys + "/coordinator.pub", "--curve-secret", keys + "/worker.key"]
-        let (bad, badErr) = try Harness.run(["worker", "--id", "nan", "--inject-nan"] + connect, logDir: d, tag: "nan",
-                                            timeout: 60)
+        let connect = [
+            "--connect", "tcp://127.0.0.1:\(port)", "--model", "gmm:synthetic", "--give-up-seconds", "30",
+            "--curve-server-key", keys + "/coordinator.pub", "--curve-secret", keys + "/worker.key",
+        ]
+        let (bad, badErr) = try Harness.run(
+            ["worker", "--id", "nan", "--inject-nan"] + connect, logDir: d, tag: "nan",
+            timeout: 60)
         XCTAssertEqual(bad, WorkerProcesses.refusedExitStatus, badErr)
         XCTAssertTrue(badErr.contains("NaN"), badErr)
         let good = try (0..<2).map {
@@ -149,16 +158,18 @@ final class RobustnessTests: XCTestCase {
             if workers == 3 { XCTAssertGreaterThan(c["audit_confirmed"] as? Int ?? 0, 0, "\(c)") }
         }
         let d = Harness.tempDir("robust-audit-bad")
-        let (status, err) = try Harness.run(["run", "--audit", "1.5", "--out", d + "/run"] + Self.common, logDir: d,
-                                            tag: "bad")
+        let (status, err) = try Harness.run(
+            ["run", "--audit", "1.5", "--out", d + "/run"] + Self.common, logDir: d,
+            tag: "bad")
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(err.contains("--audit"), err)
     }
 
     /// A SiT checkpoint whose weights are all NaN (tiny: 1×8×8 samples).
     func nanModel(_ dir: String) throws -> String {
-        let cfg = SiTConfig(inputSize: 8, patchSize: 4, inChannels: 1, hiddenSize: 16, depth: 1, numHeads: 2,
-                            numClasses: 4, learnSigma: false, isRefiner: false)
+        let cfg = SiTConfig(
+            inputSize: 8, patchSize: 4, inChannels: 1, hiddenSize: 16, depth: 1, numHeads: 2,
+            numClasses: 4, learnSigma: false, isRefiner: false)
         let w = SiTWeights(config: cfg)
         for (name, _, buf) in w.named where name != "pos_embed" {
             buf.copy(from: [Float](repeating: .nan, count: buf.count))
@@ -186,8 +197,10 @@ final class RobustnessTests: XCTestCase {
         let d = Harness.tempDir("robust-nan")
         let model = try nanModel(d)
         let started = Date()
-        let args = ["run", "--workers", "2", "--model", model, "--plan", "H2", "--samples", "256", "--quiet",
-                    "--out", d + "/run"]
+        let args = [
+            "run", "--workers", "2", "--model", model, "--plan", "H2", "--samples", "256", "--quiet",
+            "--out", d + "/run",
+        ]
         let (status, err) = try Harness.run(args, logDir: d, tag: "nan", timeout: 90)
         let seconds = Date().timeIntervalSince(started)
         print("RobustnessTests: NaN-weight run ended in \(String(format: "%.1f", seconds)) s")
@@ -202,12 +215,17 @@ final class RobustnessTests: XCTestCase {
         let model = try nanModel(d)
         let out = d + "/run"
         let started = Date()
-        let coord = try Harness.start(["coordinator", "--bind", "tcp://127.0.0.1:0", "--model", model, "--plan", "H2",
-                                       "--samples", "256", "--quiet", "--out", out], logDir: d, tag: "coord")
+        let coord = try Harness.start(
+            [
+                "coordinator", "--bind", "tcp://127.0.0.1:0", "--model", model, "--plan", "H2",
+                "--samples", "256", "--quiet", "--out", out,
+            ], logDir: d, tag: "coord")
         defer { if coord.isRunning { kill(coord.processIdentifier, SIGKILL) } }
         XCTAssertTrue(Harness.wait(timeout: 20) { FileManager.default.fileExists(atPath: out + "/endpoints.json") })
         let port = try Harness.json(out + "/endpoints.json")["control_port"] as! Int
-        let workerArgs = ["worker", "--connect", "tcp://127.0.0.1:\(port)", "--model", model, "--give-up-seconds", "20"]
+        let workerArgs = [
+            "worker", "--connect", "tcp://127.0.0.1:\(port)", "--model", model, "--give-up-seconds", "20",
+        ]
         let (wstatus, werr) = try Harness.run(workerArgs, logDir: d, tag: "worker", timeout: 60)
         XCTAssertEqual(wstatus, WorkerProcesses.refusedExitStatus, "a banned worker exits with the refusal: \(werr)")
         let ended = Harness.wait(timeout: 85 - Date().timeIntervalSince(started)) { !coord.isRunning }

@@ -6,8 +6,10 @@ import XCTest
 /// mislabelled shards bit-identically (compared byte for byte with a clean run), `verify` finds the damage
 /// without touching anything, an empty `--out` is refused, and a second run cannot share a locked directory.
 final class RunRepairTests: XCTestCase {
-    static let common = ["--model", "gmm:synthetic", "--samples", "96", "--batch", "8", "--shard-size", "16",
-                         "--seed", "5", "--plan", "H4", "--quiet"]
+    static let common = [
+        "--model", "gmm:synthetic", "--samples", "96", "--batch", "8", "--shard-size", "16",
+        "--seed", "5", "--plan", "H4", "--quiet",
+    ]
 
     override class func tearDown() {
         Harness.removeTempDirs()
@@ -45,9 +47,11 @@ final class RunRepairTests: XCTestCase {
 
     func testResumeRepairsDamagedLabelsAndDeletedShardsBitIdentically() throws {
         let d = Harness.tempDir("repair")
-        let clean = d + "/clean", run = d + "/run"
-        var (status, err) = try Harness.run(["run", "--workers", "1", "--out", clean] + Self.common, logDir: d,
-                tag: "clean")
+        let clean = d + "/clean"
+        let run = d + "/run"
+        var (status, err) = try Harness.run(
+            ["run", "--workers", "1", "--out", clean] + Self.common, logDir: d,
+            tag: "clean")
         XCTAssertEqual(status, 0, err)
         (status, err) = try Harness.run(["run", "--workers", "1", "--out", run] + Self.common, logDir: d, tag: "first")
         XCTAssertEqual(status, 0, err)
@@ -71,24 +75,35 @@ final class RunRepairTests: XCTestCase {
         (status, _) = try Harness.run(["verify", run], logDir: d, tag: "verify-damaged")
         XCTAssertNotEqual(status, 0, "verify must fail on a damaged run")
         let out = (try? String(contentsOfFile: d + "/verify-damaged.out", encoding: .utf8)) ?? ""
-        for shard in [1, 2, 4] { XCTAssertTrue(out.contains("shard \(shard) "), "verify must name shard "
-            + "\(shard): \(out)") }
+        for shard in [1, 2, 4] {
+            XCTAssertTrue(
+                out.contains("shard \(shard) "),
+                "verify must name shard "
+                    + "\(shard): \(out)")
+        }
         XCTAssertEqual(try snapshot(run), before, "verify must be read-only")
 
         // --resume: verifies first, recomputes exactly the three damaged shards, ends bit-identical to the clean run.
-        (status, err) = try Harness.run(["run", "--workers", "1", "--out", run, "--resume",
-                "--export-npz"] + Self.common,
-                                        logDir: d, tag: "resume")
+        (status, err) = try Harness.run(
+            [
+                "run", "--workers", "1", "--out", run, "--resume",
+                "--export-npz",
+            ] + Self.common,
+            logDir: d, tag: "resume")
         XCTAssertEqual(status, 0, err)
         XCTAssertEqual(try shardFiles(run), reference, "resume must restore every shard bit-identically")
         let report = try Harness.json(run + "/report.json")
         let cluster = report["cluster"] as? [String: Any] ?? [:]
-        XCTAssertEqual(cluster["committed_this_session"] as? Int, 3, "only the damaged shards are recomputed: "
-            + "\(cluster)")
+        XCTAssertEqual(
+            cluster["committed_this_session"] as? Int, 3,
+            "only the damaged shards are recomputed: "
+                + "\(cluster)")
         XCTAssertEqual(try Harness.json(run + "/manifest.json")["complete"] as? Bool, true)
         let npz = try NPZ.read(run + "/samples.npz")
-        XCTAssertEqual(try npz["labels"]?.int64s(), (0..<96).map { Int64($0 % 4) }, "exported labels (4 "
-            + "classes, balanced)")
+        XCTAssertEqual(
+            try npz["labels"]?.int64s(), (0..<96).map { Int64($0 % 4) },
+            "exported labels (4 "
+                + "classes, balanced)")
         (status, _) = try Harness.run(["verify", run], logDir: d, tag: "verify-repaired")
         XCTAssertEqual(status, 0, "the repaired run verifies")
     }
@@ -97,8 +112,9 @@ final class RunRepairTests: XCTestCase {
         let d = Harness.tempDir("emptyout")
         let rootJournalBefore = FileManager.default.fileExists(atPath: "/journal.log")
         // --resume keeps even an unfixed binary from writing into / (it fails on the missing journal instead).
-        let (status, err) = try Harness.run(["run", "--workers", "1", "--out", "", "--resume"] + Self.common,
-                                            logDir: d, tag: "empty", timeout: 30)
+        let (status, err) = try Harness.run(
+            ["run", "--workers", "1", "--out", "", "--resume"] + Self.common,
+            logDir: d, tag: "empty", timeout: 30)
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(err.contains("--out") && err.contains("empty"), "the error must name the empty --out: \(err)")
         XCTAssertEqual(FileManager.default.fileExists(atPath: "/journal.log"), rootJournalBefore)
@@ -110,19 +126,26 @@ final class RunRepairTests: XCTestCase {
     func testSecondRunOnALockedDirectoryIsRefused() throws {
         let d = Harness.tempDir("lock")
         let run = d + "/run"
-        let first = try Harness.start(["run", "--workers", "1", "--out", run, "--worker-batch-delay-ms",
-                "300"] + Self.common,
-                                      logDir: d, tag: "first")
+        let first = try Harness.start(
+            [
+                "run", "--workers", "1", "--out", run, "--worker-batch-delay-ms",
+                "300",
+            ] + Self.common,
+            logDir: d, tag: "first")
         XCTAssertTrue(Harness.wait(timeout: 30) { Harness.committedShards(run).count >= 1 }, "no shard committed")
         for extra in [[], ["--resume"], ["--overwrite"]] {
-            let (status, err) = try Harness.run(["run", "--workers", "1", "--out", run] + extra + Self.common,
-                                                logDir: d, tag: "second", timeout: 30)
+            let (status, err) = try Harness.run(
+                ["run", "--workers", "1", "--out", run] + extra + Self.common,
+                logDir: d, tag: "second", timeout: 30)
             XCTAssertNotEqual(status, 0, "a second run \(extra) on a directory in use must be refused")
             XCTAssertTrue(err.contains("in use"), err)
         }
         XCTAssertTrue(Harness.wait(timeout: 60) { !first.isRunning }, "the first run did not finish")
         first.waitUntilExit()
-        XCTAssertEqual(first.terminationStatus, 0, (try? String(contentsOfFile: d + "/first.err",
+        XCTAssertEqual(
+            first.terminationStatus, 0,
+            (try? String(
+                contentsOfFile: d + "/first.err",
                 encoding: .utf8)) ?? "")
         let shards = Harness.committedShards(run)
         XCTAssertEqual(shards.sorted(), Array(0..<6), "every shard exactly once: the second runs wrote nothing")

@@ -19,7 +19,8 @@ final class StatsAdherenceTests: XCTestCase {
     private func classify(_ x: [Double], _ layers: [(w: Tensor, b: Tensor)]) -> Int {
         var h = x
         for (k, l) in layers.enumerated() {
-            let o = l.w.shape[0], i = l.w.shape[1]
+            let o = l.w.shape[0]
+            let i = l.w.shape[1]
             h = (0..<o).map { r in
                 var s = Double(l.b.data[r])
                 for c in 0..<i { s += Double(l.w.data[r * i + c]) * h[c] }
@@ -45,14 +46,16 @@ final class StatsAdherenceTests: XCTestCase {
         let categories = ["single", "two", "column", "row", "count", "empty"]
         for i in 0..<n {
             let slots: [Int] = (0..<4).map { s in
-                let r0 = s / 2 * 16, c0 = s % 2 * 16
+                let r0 = s / 2 * 16
+                let c0 = s % 2 * 16
                 let px = (0..<256).map { Double(x[i * 1024 + (r0 + $0 / 16) * 32 + c0 + $0 % 16]) }
                 return classify(px, layers)
             }
             let t = specs[i].split(separator: " ").map(String.init)
             let ok: Bool
             if t[0] == "count" {
-                let d = Int(t[1])!, k = Int(t[2])!
+                let d = Int(t[1])!
+                let k = Int(t[2])!
                 ok = slots.filter { $0 == d }.count == k && slots.filter { $0 != d && $0 != 10 }.isEmpty
             } else {
                 ok = zip(slots, t.dropFirst()).allSatisfy { $0 == ($1 == "." ? 10 : Int($1)!) }
@@ -60,8 +63,10 @@ final class StatsAdherenceTests: XCTestCase {
             let c = categories[i / 40]
             right[c] = ((right[c]?.0 ?? 0) + (ok ? 1 : 0), (right[c]?.1 ?? 0) + 1)
         }
-        let (st, out) = try runCLI(["stats", "adherence", "--samples", dir + "/s.npy",
-                                    "--prompts", fx + "/prompts.txt"])
+        let (st, out) = try runCLI([
+            "stats", "adherence", "--samples", dir + "/s.npy",
+            "--prompts", fx + "/prompts.txt",
+        ])
         XCTAssertEqual(st, 0, out)
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], out)
         let all = right.values.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
@@ -78,8 +83,10 @@ final class StatsAdherenceTests: XCTestCase {
         var (s2, e2) = try runCLI(["stats", "adherence", "--samples", dir + "/s.npy", "--prompts", dir + "/bad.txt"])
         XCTAssertNotEqual(s2, 0)
         XCTAssertTrue(e2.contains("a photo of a cat"), e2)
-        (s2, e2) = try runCLI(["stats", "adherence", "--samples", dir + "/s.npy", "--prompts", fx + "/prompts.txt",
-                               "--images-per-prompt", "2"])
+        (s2, e2) = try runCLI([
+            "stats", "adherence", "--samples", dir + "/s.npy", "--prompts", fx + "/prompts.txt",
+            "--images-per-prompt", "2",
+        ])
         XCTAssertNotEqual(s2, 0)
         XCTAssertTrue(e2.contains("240 samples for 480"), e2)
     }
@@ -89,7 +96,8 @@ final class StatsAdherenceTests: XCTestCase {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Harness.binary)
         p.arguments = args
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         p.standardOutput = out
         p.standardError = err
         try p.run()

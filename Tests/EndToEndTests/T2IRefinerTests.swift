@@ -56,7 +56,8 @@ final class T2IRefinerTests: XCTestCase {
         try train(d, p, d + "/r.safetensors", steps: 4)
         try train(d, p, d + "/r2.safetensors", steps: 2)
         try train(d, p, d + "/r2.safetensors", steps: 4, extra: ["--resume"])
-        let a = try SafeTensors.load(d + "/r.safetensors"), b = try SafeTensors.load(d + "/r2.safetensors")
+        let a = try SafeTensors.load(d + "/r.safetensors")
+        let b = try SafeTensors.load(d + "/r2.safetensors")
         let ref = try PixArtModel.load(d + "/r.safetensors", refiner: true)
         XCTAssertEqual(ref.config.depth, 1)
         XCTAssertTrue(ref.isRefiner)
@@ -89,9 +90,12 @@ final class T2IRefinerTests: XCTestCase {
             ], logDir: d, tag: "embed")
         XCTAssertEqual(s2, 0, e2)
         let f = try NPZ.read(d + "/feat.npz")
-        let features = try XCTUnwrap(f["features"]), mask = try XCTUnwrap(f["mask"])
-        let fl = 20 * 384 * 4, ml = mask.bytes.count / 2
-        var fb: [UInt8] = [], mb: [UInt8] = []
+        let features = try XCTUnwrap(f["features"])
+        let mask = try XCTUnwrap(f["mask"])
+        let fl = 20 * 384 * 4
+        let ml = mask.bytes.count / 2
+        var fb: [UInt8] = []
+        var mb: [UInt8] = []
         for i in 0..<4 {
             fb += features.bytes[(i / 2 * fl)..<((i / 2 + 1) * fl)]
             mb += mask.bytes[(i / 2 * ml)..<((i / 2 + 1) * ml)]

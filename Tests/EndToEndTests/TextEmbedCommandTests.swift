@@ -1,5 +1,5 @@
-import Foundation
 import FlowTensor
+import Foundation
 import XCTest
 
 /// `flowturbo text embed` (the real binary) on the fixture prompts of the original sentence-transformers run.
@@ -44,9 +44,13 @@ final class TextEmbedCommandTests: XCTestCase {
         let want = try NPY.read(fixtures + "/embeddings.npy")
         XCTAssertEqual(got.dtype, .float32)
         XCTAssertEqual(got.shape, want.shape)
-        let g = got.doubles(), w = want.doubles(), d = 384
+        let g = got.doubles()
+        let w = want.doubles()
+        let d = 384
         for i in 0..<want.shape[0] {
-            var dot = 0.0, ng = 0.0, nw = 0.0
+            var dot = 0.0
+            var ng = 0.0
+            var nw = 0.0
             for j in 0..<d {
                 dot += g[i * d + j] * w[i * d + j]
                 ng += g[i * d + j] * g[i * d + j]
@@ -61,8 +65,10 @@ final class TextEmbedCommandTests: XCTestCase {
         let lines = t.out.split(separator: "\n").map { try? JSONDecoder().decode([Int].self, from: Data($0.utf8)) }
         XCTAssertEqual(lines, ids)
 
-        let f = try run(["text", "embed", "--prompts", prompts, "--token-features", "--pad-to", "16",
-                         "--out", dir + "/f.npz", "--encoder", encoder])
+        let f = try run([
+            "text", "embed", "--prompts", prompts, "--token-features", "--pad-to", "16",
+            "--out", dir + "/f.npz", "--encoder", encoder,
+        ])
         XCTAssertEqual(f.status, 0, f.err)
         let z = try NPZ.read(dir + "/f.npz")
         XCTAssertEqual(z["features"]?.shape, [ids.count, 16, 384])
@@ -76,8 +82,10 @@ final class TextEmbedCommandTests: XCTestCase {
     }
 
     func testMissingEncoderIsOneLineErrorNamingTheScript() throws {
-        let r = try run(["text", "embed", "--prompts", fixtures + "/prompts.txt", "--out", "/tmp/none.npy",
-                         "--encoder", "/nonexistent/minilm"])
+        let r = try run([
+            "text", "embed", "--prompts", fixtures + "/prompts.txt", "--out", "/tmp/none.npy",
+            "--encoder", "/nonexistent/minilm",
+        ])
         XCTAssertNotEqual(r.status, 0)
         let msg = r.err.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertTrue(msg.contains("Scripts/fetch-minilm.sh"), msg)

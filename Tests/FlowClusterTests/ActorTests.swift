@@ -1,6 +1,7 @@
-@testable import FlowCluster
 import Foundation
 import XCTest
+
+@testable import FlowCluster
 
 /// The actor primitive (thread + inproc PAIR pipe) and per-run stop tokens.
 final class ActorTests: XCTestCase {

@@ -1,8 +1,9 @@
-@testable import FlowCluster
-@testable import FlowFuzz
 import FlowProto
 import Foundation
 import XCTest
+
+@testable import FlowCluster
+@testable import FlowFuzz
 
 /// Audits: a shard is written only when two different workers sent the same bytes; a worker whose bytes lose
 /// a conflict is banned; a run with a lying worker still ends with only genuine latents.
@@ -10,11 +11,13 @@ final class AuditTests: XCTestCase {
     func testAuditBookConfirmsOnlyMatchingBytesFromAnotherWorker() {
         let book = AuditBook(shards: [0, 1, 2], fraction: 1)
         XCTAssertEqual(book.selected, 3)
-        let good = Data([1, 2, 3, 4]), bad = Data([0, 0, 0, 0])
+        let good = Data([1, 2, 3, 4])
+        let bad = Data([0, 0, 0, 0])
         XCTAssertEqual(book.offer(shard: 0, holder: [1], worker: "a", latents: good), .hold)
         XCTAssertEqual(book.drainEvents(), [.held(shard: 0, holder: [1])])
-        XCTAssertEqual(book.offer(shard: 0, holder: [1], worker: "a", latents: good), .hold,
-                       "a worker cannot confirm itself")
+        XCTAssertEqual(
+            book.offer(shard: 0, holder: [1], worker: "a", latents: good), .hold,
+            "a worker cannot confirm itself")
         XCTAssertEqual(book.offer(shard: 0, holder: [9], worker: "a", latents: good), .hold, "nor under another route")
         XCTAssertEqual(book.drainEvents(), [])
         XCTAssertEqual(book.offer(shard: 0, holder: [2], worker: "b", latents: bad), .hold, "a conflict")
@@ -22,8 +25,9 @@ final class AuditTests: XCTestCase {
         XCTAssertEqual(book.offer(shard: 0, holder: [3], worker: "c", latents: good), .commit, "two of three agree")
         XCTAssertEqual(book.drainEvents(), [.liars(shard: 0, holders: [[2]])])
         XCTAssertFalse(book.isPending(0))
-        XCTAssertEqual(book.offer(shard: 0, holder: [4], worker: "d", latents: bad), .commit,
-                       "decided shards are not audited again")
+        XCTAssertEqual(
+            book.offer(shard: 0, holder: [4], worker: "d", latents: bad), .commit,
+            "decided shards are not audited again")
         // Plain confirmation, and a waived audit.
         XCTAssertEqual(book.offer(shard: 1, holder: [1], worker: "a", latents: good), .hold)
         XCTAssertEqual(book.offer(shard: 1, holder: [2], worker: "b", latents: good), .commit)
@@ -39,15 +43,17 @@ final class AuditTests: XCTestCase {
     func testLiarIsBannedAndOnlyGenuineLatentsAreWritten() throws {
         let d = NSTemporaryDirectory() + "audit-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: d) }
-        var config = FuzzCorpus.coordinatorConfig(outDir: d, samples: 64, controlBind: "tcp://127.0.0.1:0",
-                                                  dataBind: "tcp://127.0.0.1:0")
+        var config = FuzzCorpus.coordinatorConfig(
+            outDir: d, samples: 64, controlBind: "tcp://127.0.0.1:0",
+            dataBind: "tcp://127.0.0.1:0")
         config.auditFraction = 1
         let context = try ZMQContext()
         let live = try LiveCoordinator(config, context: context)
         let names = ["liar", "a", "b"]
         let peers = try names.map {
-            try ScriptedPeer(context: context, control: live.control, data: live.data, workerID: $0,
-                             models: config.models)
+            try ScriptedPeer(
+                context: context, control: live.control, data: live.data, workerID: $0,
+                models: config.models)
         }
         for p in peers { p.hello() }
         var asked = Set<String>()

@@ -1,8 +1,9 @@
-@testable import FlowCluster
-@testable import FlowFuzz
 import FlowProto
 import Foundation
 import XCTest
+
+@testable import FlowCluster
+@testable import FlowFuzz
 
 /// Bans and retirements: by identity, never a shared key; a run with no worker left ends with an error; a
 /// squatting or erring peer cannot hold up or stop the run.
@@ -13,7 +14,8 @@ final class BanTests: XCTestCase {
         guard CurveKeys.available else { throw XCTSkip("libzmq without CURVE") }
         let d = trustTempDir("shared")
         defer { try? FileManager.default.removeItem(atPath: d) }
-        let server = try CurveKeys.generate(), shared = try CurveKeys.generate()
+        let server = try CurveKeys.generate()
+        let shared = try CurveKeys.generate()
         var config = loopbackConfig(d, samples: 32)
         config.curve = CurveServerSecurity(keys: server, allowed: [shared.publicKey])
         let context = try ZMQContext()
@@ -24,7 +26,7 @@ final class BanTests: XCTestCase {
         let deadline = Date().addingTimeInterval(5)
         while !bad.welcomed && Date() < deadline { bad.poll(timeoutMs: 50) }
         XCTAssertTrue(bad.welcomed)
-        for i in 0..<config.maxMalformedPerPeer { bad.sendRaw([0xFF, 0x00, UInt8(i), 0x07]) }   // undecodable
+        for i in 0..<config.maxMalformedPerPeer { bad.sendRaw([0xFF, 0x00, UInt8(i), 0x07]) }  // undecodable
         while bad.shutdown == nil && Date() < deadline { bad.poll(timeoutMs: 50) }
         XCTAssertEqual(bad.shutdown?.refused, true, "the misbehaving worker is banned")
         // Garbage proves nothing about who sent it: the claimed worker id stays admissible.

@@ -1,5 +1,6 @@
-import XCTest
 import Foundation
+import XCTest
+
 @testable import FlowCluster
 
 /// Loopback spellings that libzmq refuses as they are, and a secret key offered as an allow-list.
@@ -18,15 +19,21 @@ final class EndpointTests: XCTestCase {
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline {
             if try ZMQPoll.readable([pull], timeoutMs: 50)[0],
-                    let f = try pull.receive(dontWait: true) { return f.first }
+                let f = try pull.receive(dontWait: true)
+            {
+                return f.first
+            }
         }
         return nil
     }
 
     func testLocalhostAndIPv6LoopbackBindAndConnect() throws {
         XCTAssertEqual(try roundTrip(host: "localhost"), [1, 2, 3])
-        guard FileManager.default.fileExists(atPath: "/proc/net/if_inet6") else { throw XCTSkip("no IPv6 on "
-            + "this host") }
+        guard FileManager.default.fileExists(atPath: "/proc/net/if_inet6") else {
+            throw XCTSkip(
+                "no IPv6 on "
+                    + "this host")
+        }
         XCTAssertEqual(try roundTrip(host: "[::1]"), [1, 2, 3])
         XCTAssertEqual(Endpoint.forBind("tcp://localhost:5555"), "tcp://127.0.0.1:5555")
         XCTAssertEqual(Endpoint.forBind("tcp://*:5555"), "tcp://*:5555")
@@ -39,8 +46,12 @@ final class EndpointTests: XCTestCase {
         let d = NSTemporaryDirectory() + "allow-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: d) }
         let (sec, pub) = try CurveKeys.write(try CurveKeys.generate(), dir: d, name: "w")
-        XCTAssertThrowsError(try CurveKeys.readAllowList(sec)) { XCTAssertTrue("\($0)".contains("secret "
-            + "key"), "\($0)") }
+        XCTAssertThrowsError(try CurveKeys.readAllowList(sec)) {
+            XCTAssertTrue(
+                "\($0)".contains(
+                    "secret "
+                        + "key"), "\($0)")
+        }
         // The same secret key under another name is recognised by its header.
         try FileManager.default.copyItem(atPath: sec, toPath: d + "/keys.txt")
         XCTAssertThrowsError(try CurveKeys.readAllowList(d + "/keys.txt"))

@@ -1,7 +1,8 @@
-@testable import FlowCluster
 import FlowTensor
 import Foundation
 import XCTest
+
+@testable import FlowCluster
 
 /// Eval sets: labels depend only on (seed, i); shards tile the index range; prompt files.
 final class EvalSetTests: XCTestCase {
@@ -48,7 +49,8 @@ final class EvalSetTests: XCTestCase {
 
     func testShardSizeRoundsUpToTheBatch() {
         var s = RunSpec(model: "m", refiner: nil, plan: "H8", outDir: "/tmp/x")
-        s.batch = 8; s.shardSize = 20
+        s.batch = 8
+        s.shardSize = 20
         XCTAssertEqual(s.effectiveShardSize, 24)
         s.shardSize = 0
         XCTAssertEqual(s.effectiveShardSize, 32)

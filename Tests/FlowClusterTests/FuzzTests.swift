@@ -1,9 +1,10 @@
 import FlowCluster
-@testable import FlowFuzz
 import FlowProto
-import Foundation
 import FlowTestSupport
+import Foundation
 import XCTest
+
+@testable import FlowFuzz
 
 /// The fuzz harness: the mutator reaches deep fields, and bounded `flowturbo fuzz` runs (in a child
 /// process, so a trap is reported with its reproducer instead of killing the test runner) end with
@@ -11,10 +12,13 @@ import XCTest
 final class FuzzTests: XCTestCase {
     func testMutatorIsDeterministicAndReachesNestedVarints() throws {
         let evalSet = FuzzCorpus.evalSet(samples: 64)
-        var e = Flowturbo_V1_Envelope(); e.result = FuzzCorpus.result(shard: 1, evalSet: evalSet)
+        var e = Flowturbo_V1_Envelope()
+        e.result = FuzzCorpus.result(shard: 1, evalSet: evalSet)
         let seed: [UInt8] = try e.serializedBytes()
-        var a = FuzzMutator(seed: 42), b = FuzzMutator(seed: 42)
-        var extreme = 0, decodable = 0
+        var a = FuzzMutator(seed: 42)
+        var b = FuzzMutator(seed: 42)
+        var extreme = 0
+        var decodable = 0
         for _ in 0..<2000 {
             let x = a.mutate(seed, corpus: [seed])
             XCTAssertEqual(x, b.mutate(seed, corpus: [seed]), "same seed must give the same inputs")
@@ -48,19 +52,27 @@ final class FuzzTests: XCTestCase {
 
     /// Runs `flowturbo fuzz` and returns its output; fails on a crash, hang or non-zero exit.
     func fuzz(_ target: String, seconds: Double) throws -> String {
-        guard let bin = TestEnvironment.binary else { throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first") }
+        guard let bin = TestEnvironment.binary else {
+            throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first")
+        }
         let dir = NSTemporaryDirectory() + "fuzz-crash-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (status, out) = try TestEnvironment.run(bin, ["fuzz", "--target", target, "--seconds", String(seconds), "--seed", "7",
-                                                        "--crash-dir", dir])
+        let (status, out) = try TestEnvironment.run(
+            bin,
+            [
+                "fuzz", "--target", target, "--seconds", String(seconds), "--seed", "7",
+                "--crash-dir", dir,
+            ])
         let crashes = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
         let repro = crashes.first.flatMap { try? Data(contentsOf: URL(fileURLWithPath: dir + "/" + $0)) }
-        XCTAssertEqual(status, 0, "fuzz \(target) failed: \(out)\nreproducer: \(repro.map { String(decoding: $0, as: UTF8.self) } ?? "none")")
+        XCTAssertEqual(
+            status, 0,
+            "fuzz \(target) failed: \(out)\nreproducer: \(repro.map { String(decoding: $0, as: UTF8.self) } ?? "none")")
         let line = out.split(separator: "\n").first { $0.hasPrefix("fuzz \(target):") }.map(String.init) ?? ""
         XCTAssertTrue(line.contains("0 hangs, 0 crashes"), out)
         let words = line.split(separator: " ")
-        let executions = words.count > 2 ? Int(words[2]) ?? 0 : 0   // no summary line after a crash: fail, not trap
+        let executions = words.count > 2 ? Int(words[2]) ?? 0 : 0  // no summary line after a crash: fail, not trap
         XCTAssertGreaterThan(executions, 100, out)
         print(line)
         return out
@@ -80,10 +92,16 @@ final class FuzzTests: XCTestCase {
         let dir = NSTemporaryDirectory() + "fuzz-regress-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        var config = FuzzCorpus.coordinatorConfig(outDir: dir, samples: 64, controlBind: "inproc://regress-c", dataBind: "inproc://regress-d")
+        var config = FuzzCorpus.coordinatorConfig(
+            outDir: dir, samples: 64, controlBind: "inproc://regress-c", dataBind: "inproc://regress-d")
         let j = try Journal.create(dir + "/journal.log", header: config.header)
-        try j.append(ShardCommit(shard: 0, first: 0, count: 8, file: "latents/shard-000000.npy", checksum: "0badf00d", worker: "w"))
-        try j.append(ShardCommit(shard: Int.min, first: 16, count: 8, file: "latents/shard-000002.npy", checksum: "0badf00d", worker: "w"))
+        try j.append(
+            ShardCommit(
+                shard: 0, first: 0, count: 8, file: "latents/shard-000000.npy", checksum: "0badf00d", worker: "w"))
+        try j.append(
+            ShardCommit(
+                shard: Int.min, first: 16, count: 8, file: "latents/shard-000002.npy", checksum: "0badf00d", worker: "w"
+            ))
         j.close()
         config.resume = true
         let context = try ZMQContext()
@@ -93,7 +111,9 @@ final class FuzzTests: XCTestCase {
         // A commit whose index range disagrees with its shard id is refused too.
         try? FileManager.default.removeItem(atPath: dir + "/journal.log")
         let k = try Journal.create(dir + "/journal.log", header: config.header)
-        try k.append(ShardCommit(shard: 1, first: 0, count: 8, file: "latents/shard-000001.npy", checksum: "0badf00d", worker: "w"))
+        try k.append(
+            ShardCommit(
+                shard: 1, first: 0, count: 8, file: "latents/shard-000001.npy", checksum: "0badf00d", worker: "w"))
         k.close()
         XCTAssertThrowsError(try Coordinator(config: config, context: context))
     }

@@ -1,13 +1,15 @@
-@testable import FlowCluster
 import FlowTensor
 import Foundation
 import XCTest
 
+@testable import FlowCluster
+
 /// Journal: CRC-checked append-only records, torn-tail truncation, configuration checks.
 final class JournalTests: XCTestCase {
     func header(seed: UInt64 = 1) -> RunHeader {
-        RunHeader(evalSetId: "e", samples: 64, classes: 10, labelMode: "balanced", seed: seed, plan: "H8", guidanceScale: 1,
-                  guidanceChannels: 0, batch: 8, shardSize: 16, models: ["predictor=gmm:synthetic@x"])
+        RunHeader(
+            evalSetId: "e", samples: 64, classes: 10, labelMode: "balanced", seed: seed, plan: "H8", guidanceScale: 1,
+            guidanceChannels: 0, batch: 8, shardSize: 16, models: ["predictor=gmm:synthetic@x"])
     }
 
     func tempPath() -> String {
@@ -17,7 +19,8 @@ final class JournalTests: XCTestCase {
     }
 
     func commit(_ s: Int) -> ShardCommit {
-        ShardCommit(shard: s, first: 16 * s, count: 16, file: "latents/shard-\(s).npy", checksum: "0000000\(s)", worker: "w")
+        ShardCommit(
+            shard: s, first: 16 * s, count: 16, file: "latents/shard-\(s).npy", checksum: "0000000\(s)", worker: "w")
     }
 
     func testCRC32MatchesTheStandardCheckValue() {
@@ -66,7 +69,9 @@ final class JournalTests: XCTestCase {
         XCTAssertThrowsError(try Journal.resume(path, expected: header(seed: 2))) { e in
             XCTAssertTrue("\(e)".contains("seed: journal has 1, this run has 2"), "\(e)")
         }
-        XCTAssertThrowsError(try Journal.create(path, header: header())) { XCTAssertTrue("\($0)".contains("--resume"), "\($0)") }
+        XCTAssertThrowsError(try Journal.create(path, header: header())) {
+            XCTAssertTrue("\($0)".contains("--resume"), "\($0)")
+        }
         XCTAssertThrowsError(try Journal.resume(path + ".missing", expected: header()))
     }
 }

@@ -1,8 +1,9 @@
-@testable import FlowCluster
-@testable import FlowFuzz
 import FlowProto
 import Foundation
 import XCTest
+
+@testable import FlowCluster
+@testable import FlowFuzz
 
 /// Cluster trust: results count only for the lease they answer, from its holder; errors count only from the
 /// holder of the shard; misconfigured workers are refused at hello.
@@ -16,16 +17,18 @@ final class LeaseTrustTests: XCTestCase {
         XCTAssertEqual(book.verify(shard: 3, leaseID: a.id, token: Data(a.token), peerKey: nil), .accepted(a))
         XCTAssertEqual(book.verify(shard: 3, leaseID: a.id, token: Data(b.token), peerKey: nil), .wrongToken)
         XCTAssertEqual(book.verify(shard: 3, leaseID: a.id, token: Data(), peerKey: nil), .wrongToken)
-        XCTAssertEqual(book.verify(shard: 4, leaseID: a.id, token: Data(a.token), peerKey: nil), .unknownLease,
-                       "another shard")
+        XCTAssertEqual(
+            book.verify(shard: 4, leaseID: a.id, token: Data(a.token), peerKey: nil), .unknownLease,
+            "another shard")
         XCTAssertEqual(book.verify(shard: 3, leaseID: 424242, token: Data(a.token), peerKey: nil), .unknownLease)
         XCTAssertEqual(book.verify(shard: 3, leaseID: b.id, token: Data(b.token), peerKey: "K9"), .wrongPeer)
         XCTAssertEqual(book.verify(shard: 3, leaseID: b.id, token: Data(b.token), peerKey: nil), .wrongPeer)
         XCTAssertEqual(book.verify(shard: 3, leaseID: b.id, token: Data(b.token), peerKey: "K2"), .accepted(b))
         book.revoke(holder: [2])
         XCTAssertEqual(book.verify(shard: 3, leaseID: b.id, token: Data(b.token), peerKey: "K2"), .revoked)
-        XCTAssertEqual(book.verify(shard: 3, leaseID: a.id, token: Data(a.token), peerKey: nil), .accepted(a),
-                       "only that holder's leases")
+        XCTAssertEqual(
+            book.verify(shard: 3, leaseID: a.id, token: Data(a.token), peerKey: nil), .accepted(a),
+            "only that holder's leases")
     }
 
     /// A zero-filled result with forged credentials for `shard` (guessed lease id, no or wrong token).
@@ -97,15 +100,19 @@ final class LeaseTrustTests: XCTestCase {
         guard CurveKeys.available else { throw XCTSkip("libzmq without CURVE") }
         let d = trustTempDir("stolen")
         defer { try? FileManager.default.removeItem(atPath: d) }
-        let server = try CurveKeys.generate(), good = try CurveKeys.generate(), other = try CurveKeys.generate()
+        let server = try CurveKeys.generate()
+        let good = try CurveKeys.generate()
+        let other = try CurveKeys.generate()
         var config = loopbackConfig(d, samples: 16)
         config.curve = CurveServerSecurity(keys: server, allowed: [good.publicKey, other.publicKey])
         let context = try ZMQContext()
         let live = try LiveCoordinator(config, context: context)
-        let honest = try peer(live, context, "honest",
-                              curve: CurveClientSecurity(serverKey: server.publicKey, keys: good))
-        let thief = try peer(live, context, "thief",
-                             curve: CurveClientSecurity(serverKey: server.publicKey, keys: other))
+        let honest = try peer(
+            live, context, "honest",
+            curve: CurveClientSecurity(serverKey: server.publicKey, keys: good))
+        let thief = try peer(
+            live, context, "thief",
+            curve: CurveClientSecurity(serverKey: server.publicKey, keys: other))
         acquire(honest, 2)
         XCTAssertEqual(honest.assignments.count, 2)
         for a in honest.assignments {

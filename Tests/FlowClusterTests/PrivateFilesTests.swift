@@ -8,7 +8,7 @@ final class PrivateFilesTests: XCTestCase {
     func testModesIndependentOfUmask() throws {
         let base = NSTemporaryDirectory() + "private-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let old = umask(0)   // the most permissive umask: modes must still be private
+        let old = umask(0)  // the most permissive umask: modes must still be private
         defer { umask(old) }
         try PrivateFiles.makeDirectory(base + "/a/run")
         XCTAssertEqual(PrivateFiles.mode(base + "/a/run"), 0o700)

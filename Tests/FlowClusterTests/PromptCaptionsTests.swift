@@ -2,6 +2,7 @@ import FlowTensor
 import FlowText
 import Foundation
 import XCTest
+
 @testable import FlowCluster
 
 /// A worker's caption features: each prompt encoded once and alone (MiniLM, padded to L_max), rows in sample order.

@@ -1,6 +1,7 @@
-@testable import FlowCluster
 import FlowTensor
 import XCTest
+
+@testable import FlowCluster
 
 /// The export's pixel cast and layout: DiT's `torch.clamp(127.5 * x + 128.0, 0, 255).to(torch.uint8)` at
 /// closed-form points (ends, centre, clipping, truncation at .5 steps), and [C, H, W] → [H, W, C], gray replicated.
@@ -8,8 +9,10 @@ final class RunExportPixelTests: XCTestCase {
     func testPixelCastMatchesDiTAtClosedFormPoints() {
         // 127.5·x + 128: −1 → 0.5 → 0; 1 → 255.5 → 255; 0 → 128; 2/255 − 1 → 1.5 → 1 (truncation, not
         // rounding to even); beyond ±1 clipped; NaN → 0.
-        let cases: [(Float, UInt8)] = [(-1, 0), (1, 255), (0, 128), (2.0 / 255 - 1, 1), (-3, 0), (3, 255),
-                                       (-0.5, 64), (0.5, 191), (.nan, 0), (.infinity, 255), (-.infinity, 0)]
+        let cases: [(Float, UInt8)] = [
+            (-1, 0), (1, 255), (0, 128), (2.0 / 255 - 1, 1), (-3, 0), (3, 255),
+            (-0.5, 64), (0.5, 191), (.nan, 0), (.infinity, 255), (-.infinity, 0),
+        ]
         for (x, want) in cases {
             XCTAssertEqual(RunExport.pixel(x), want, "x = \(x)")
         }
@@ -38,8 +41,11 @@ final class RunExportPixelTests: XCTestCase {
                 }
             }
             let bytes = floats.withUnsafeBytes { Array($0) }
-            let shard = RunExport.Shard(first: 0, count: 2, samples: NPYArray(dtype: .float32,
-                                                                            shape: [2, channels, 2, 3], bytes: bytes))
+            let shard = RunExport.Shard(
+                first: 0, count: 2,
+                samples: NPYArray(
+                    dtype: .float32,
+                    shape: [2, channels, 2, 3], bytes: bytes))
             var out = [UInt8](repeating: 0, count: 18)
             RunExport.pixels(shard, sample: 1, geometry: g, outChannels: 3, into: &out)
             var want: [UInt8] = []

@@ -1,6 +1,7 @@
-import XCTest
-import Foundation
 import FlowTensor
+import Foundation
+import XCTest
+
 @testable import FlowCluster
 
 /// Verification and repair of a run directory without sockets: a hand-built journal and shard files.
@@ -15,9 +16,10 @@ final class RunIntegrityTests: XCTestCase {
     // 12 samples, shards of 4, 3 classes, sample shape [2].
     let set = try! EvalSet(samples: 12, classes: 3, seed: 7)
     var header: RunHeader {
-        RunHeader(evalSetId: set.id, samples: 12, classes: 3, labelMode: "balanced", seed: 7, plan: "H2",
-                guidanceScale: 1,
-                  guidanceChannels: 0, batch: 4, shardSize: 4, models: ["predictor=x@0"])
+        RunHeader(
+            evalSetId: set.id, samples: 12, classes: 3, labelMode: "balanced", seed: 7, plan: "H2",
+            guidanceScale: 1,
+            guidanceChannels: 0, batch: 4, shardSize: 4, models: ["predictor=x@0"])
     }
 
     /// Writes shard `s` as the aggregator does (independent encoding: labels i mod 3 as int32) and returns its commit.
@@ -28,8 +30,9 @@ final class RunIntegrityTests: XCTestCase {
         let labels = (0..<4).map { Int32((s * 4 + $0) % 3) }
         let file = String(format: "latents/shard-%06d.npy", s)
         try FileIO.writeAtomically(run + "/" + file, npy)
-        try FileIO.writeAtomically(run + "/" + String(format: "latents/shard-%06d.labels.npy", s),
-                                   labels.withUnsafeBytes { NPY.encode(dtype: .int32, shape: [4], body: $0) })
+        try FileIO.writeAtomically(
+            run + "/" + String(format: "latents/shard-%06d.labels.npy", s),
+            labels.withUnsafeBytes { NPY.encode(dtype: .int32, shape: [4], body: $0) })
         return ShardCommit(shard: s, first: 4 * s, count: 4, file: file, checksum: CRC32.hex(npy), worker: "w")
     }
 
@@ -37,10 +40,14 @@ final class RunIntegrityTests: XCTestCase {
         let run = dir + "/run"
         let commits = try (0..<3).map(writeShard)
         var outside = commits[2]
-        outside.file = "../../outside.npy"          // a resealed record pointing out of the run directory
+        outside.file = "../../outside.npy"  // a resealed record pointing out of the run directory
         try FileIO.writeAtomically(dir + "/outside.npy", try FileIO.read(run + "/" + commits[2].file))
-        try Journal.rewrite(run + "/journal.log", header: header, commits: [commits[0], commits[1], outside,
-                commits[0]])
+        try Journal.rewrite(
+            run + "/journal.log", header: header,
+            commits: [
+                commits[0], commits[1], outside,
+                commits[0],
+            ])
         var r = try RunIntegrity.check(outDir: run)
         XCTAssertEqual(r.damaged.map(\.shard), [2])
         XCTAssertTrue(r.damaged[0].reason.contains("refused"), r.damaged[0].reason)
@@ -60,10 +67,15 @@ final class RunIntegrityTests: XCTestCase {
         r = try RunIntegrity.check(outDir: run)
         XCTAssertEqual(r.damaged.map(\.shard).sorted(), [0, 1])
         try RunOutput.writeManifest(outDir: run)
-        XCTAssertEqual(try manifest(run)["complete"] as? Bool, false, "the manifest must not claim a damaged "
-            + "run is complete")
-        XCTAssertThrowsError(try RunOutput.loadAll(outDir: run)) { XCTAssertTrue("\($0)".contains("--resume"),
-                "\($0)") }
+        XCTAssertEqual(
+            try manifest(run)["complete"] as? Bool, false,
+            "the manifest must not claim a damaged "
+                + "run is complete")
+        XCTAssertThrowsError(try RunOutput.loadAll(outDir: run)) {
+            XCTAssertTrue(
+                "\($0)".contains("--resume"),
+                "\($0)")
+        }
 
         // A different configuration: repair touches nothing (the coordinator names the difference).
         var other = header
@@ -90,8 +102,10 @@ final class RunIntegrityTests: XCTestCase {
         try FileIO.writeAtomically(run + "/notes.txt", Array("keep".utf8))
         try FileIO.writeAtomically(run + "/latents/mine.npy", Array("keep".utf8))
         XCTAssertEqual(RunDirectory.removeRun(run), 2 * 2 + 2, "two shards × (latents, labels) + journal + manifest")
-        for keep in [dir + "/precious.txt", run + "/notes.txt",
-                run + "/latents/mine.npy"] { XCTAssertTrue(FileIO.exists(keep), keep) }
+        for keep in [
+            dir + "/precious.txt", run + "/notes.txt",
+            run + "/latents/mine.npy",
+        ] { XCTAssertTrue(FileIO.exists(keep), keep) }
         XCTAssertFalse(FileIO.exists(run + "/journal.log"))
         XCTAssertEqual(RunDirectory.removeRun(dir), 0, "a directory without a run loses nothing")
     }

@@ -1,6 +1,7 @@
-@testable import FlowCluster
 import Foundation
 import XCTest
+
+@testable import FlowCluster
 
 /// `RunPart` parsing and shard ownership, and the progress line written when stderr is not a terminal.
 final class RunPartTests: XCTestCase {
@@ -38,7 +39,7 @@ final class RunPartTests: XCTestCase {
     func testProgressLinesEveryIntervalWithRateAndETA() {
         var out: [String] = []
         let bar = ProgressBar(total: 1000, baseline: 0, mode: .lines(interval: 3600)) { out.append($0) }
-        bar.update(done: 100, workers: 2)   // within the interval: nothing
+        bar.update(done: 100, workers: 2)  // within the interval: nothing
         XCTAssertEqual(out, [])
         usleep(200_000)
         bar.update(done: 640, workers: 2, requeues: 1, force: true)
@@ -57,8 +58,9 @@ final class RunPartTests: XCTestCase {
     }
 
     func testHeaderRecordsThePartAndOlderJournalsStayReadable() throws {
-        var h = RunHeader(evalSetId: "x", samples: 10, classes: 2, labelMode: "balanced", seed: 1, plan: "H8",
-                          guidanceScale: 1, guidanceChannels: 0, batch: 2, shardSize: 4, models: [])
+        var h = RunHeader(
+            evalSetId: "x", samples: 10, classes: 2, labelMode: "balanced", seed: 1, plan: "H8",
+            guidanceScale: 1, guidanceChannels: 0, batch: 2, shardSize: 4, models: [])
         let enc = JSONEncoder()
         XCTAssertFalse(String(decoding: try enc.encode(h), as: UTF8.self).contains("part"))
         var p = h

@@ -1,7 +1,8 @@
-@testable import FlowCluster
 import FlowProto
 import Foundation
 import XCTest
+
+@testable import FlowCluster
 
 /// The scheduler's trust policy without sockets: NaN/Inf re-runs and their limit, bans by identity, malformed
 /// messages, admission, audits and the no-progress rule.

@@ -1,7 +1,8 @@
-@testable import FlowCluster
 import FlowProto
 import Foundation
 import XCTest
+
+@testable import FlowCluster
 
 /// The scheduler's lease policy without sockets: expiry on an injected clock, re-queues, the in-flight limit,
 /// backup leases and duplicate commits.

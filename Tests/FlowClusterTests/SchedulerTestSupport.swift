@@ -1,7 +1,8 @@
-@testable import FlowCluster
 import FlowProto
 import Foundation
 import XCTest
+
+@testable import FlowCluster
 
 /// A scheduler driven by hand: a fake clock, named peers, and helpers that send one event and return its
 /// actions. No sockets, no threads.

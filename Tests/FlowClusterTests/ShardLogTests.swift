@@ -25,7 +25,8 @@ final class ShardLogTests: XCTestCase {
     }
 
     func testRecordsRoundTripAndTornTailIsIgnored() {
-        let a = entry(0, rows: 3), b = entry(7, rows: 5)
+        let a = entry(0, rows: 3)
+        let b = entry(7, rows: 5)
         let bytes = ShardLog.encode(a) + ShardLog.encode(b)
         XCTAssertEqual(ShardLog.decode(bytes), [a, b])
         // Independent layout check: magic, shard id little-endian, then the three lengths.
@@ -46,7 +47,9 @@ final class ShardLogTests: XCTestCase {
             evalSetId: "x", samples: 12, classes: 1, labelMode: "cycle", seed: 0, plan: "p",
             guidanceScale: 1, guidanceChannels: 0, batch: 4, shardSize: 4, models: [])
         let journal = try Journal.create(run + "/journal.log", header: header)
-        let e0 = entry(0, rows: 4), e1 = entry(1, rows: 4), e2 = entry(2, rows: 4)
+        let e0 = entry(0, rows: 4)
+        let e1 = entry(1, rows: 4)
+        let e2 = entry(2, rows: 4)
         let log = ShardLog(outDir: run)
         try log.append([e0, e1])
         try log.append([e2])

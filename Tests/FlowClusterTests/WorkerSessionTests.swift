@@ -1,7 +1,8 @@
-@testable import FlowCluster
 import FlowProto
 import Foundation
 import XCTest
+
+@testable import FlowCluster
 
 /// The worker's protocol state machine without sockets or threads, on an injected clock.
 final class WorkerSessionTests: XCTestCase {

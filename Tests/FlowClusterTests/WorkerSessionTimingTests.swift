@@ -1,7 +1,8 @@
-@testable import FlowCluster
 import FlowProto
 import Foundation
 import XCTest
+
+@testable import FlowCluster
 
 /// The heartbeat contract of the Welcome (`--heartbeat-ms`/`--liveness` of the coordinator): after it, a worker
 /// heartbeats at the shorter of its own and the coordinator's interval and reconnects only once both liveness

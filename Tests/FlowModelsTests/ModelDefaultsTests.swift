@@ -22,8 +22,9 @@ final class ModelDefaultsTests: XCTestCase {
     }
 
     func recommended(refiner: String?) -> [String: String] {
-        let rec = Recommendation(plan: "H1P5R3", refinerStep: "euler", guidance: 1.5, refiner: refiner,
-                                 planWithoutRefiner: "H6")
+        let rec = Recommendation(
+            plan: "H1P5R3", refinerStep: "euler", guidance: 1.5, refiner: refiner,
+            planWithoutRefiner: "H6")
         let json = String(decoding: try! JSONEncoder().encode(rec), as: UTF8.self)
         return [Recommendation.metadataKey: json]
     }
@@ -64,12 +65,17 @@ final class ModelDefaultsTests: XCTestCase {
     func testModelWithoutRecommendationUsesBuiltIns() throws {
         let model = try writeModel("plain.safetensors", metadata: [:])
         let r = try ModelDefaults.resolve(model: model, refiner: nil, plan: nil, refinerStep: nil, guidance: nil)
-        XCTAssertEqual(r, ResolvedSampling(model: model, refiner: nil, plan: "H8", refinerStep: "heun", guidance: 1,
-                                           source: "built-in"))
-        let withRef = try ModelDefaults.resolve(model: model, refiner: "x.safetensors", plan: nil, refinerStep: nil,
-                                                guidance: nil)
+        XCTAssertEqual(
+            r,
+            ResolvedSampling(
+                model: model, refiner: nil, plan: "H8", refinerStep: "heun", guidance: 1,
+                source: "built-in"))
+        let withRef = try ModelDefaults.resolve(
+            model: model, refiner: "x.safetensors", plan: nil, refinerStep: nil,
+            guidance: nil)
         XCTAssertEqual(withRef.plan, "H2P4R2")
-        let preset = try ModelDefaults.resolve(model: "gmm:mnist", refiner: nil, plan: nil, refinerStep: nil, guidance: nil)
+        let preset = try ModelDefaults.resolve(
+            model: "gmm:mnist", refiner: nil, plan: nil, refinerStep: nil, guidance: nil)
         XCTAssertEqual(preset.plan, "H8")
         XCTAssertNil(preset.refiner)
     }
@@ -81,8 +87,9 @@ final class ModelDefaultsTests: XCTestCase {
         let json = String(decoding: try JSONEncoder().encode(rec), as: UTF8.self)
         let model = try writeModel("t2i.safetensors", metadata: [Recommendation.metadataKey: json])
         for text in [false, true] {
-            let r = try ModelDefaults.resolve(model: model, refiner: "r.safetensors", plan: nil, refinerStep: nil,
-                                              guidance: nil, text: text)
+            let r = try ModelDefaults.resolve(
+                model: model, refiner: "r.safetensors", plan: nil, refinerStep: nil,
+                guidance: nil, text: text)
             XCTAssertEqual(r.refiner, "r.safetensors")
             XCTAssertEqual(r.plan, "H2P4R2")
             XCTAssertEqual(r.guidance, 3)
@@ -90,15 +97,19 @@ final class ModelDefaultsTests: XCTestCase {
         }
         // A recommended refiner plan stays the default for any explicit refiner file.
         let withRec = try writeModel("m.safetensors", metadata: recommended(refiner: nil))
-        let r = try ModelDefaults.resolve(model: withRec, refiner: "other.safetensors", plan: nil, refinerStep: nil,
-                                          guidance: nil)
+        let r = try ModelDefaults.resolve(
+            model: withRec, refiner: "other.safetensors", plan: nil, refinerStep: nil,
+            guidance: nil)
         XCTAssertEqual(r.plan, "H1P5R3")
     }
 
     func testMalformedRecommendationIsAnError() throws {
         let model = try writeModel("bad.safetensors", metadata: [Recommendation.metadataKey: "{\"plan\": 3}"])
-        XCTAssertThrowsError(try ModelDefaults.resolve(model: model, refiner: nil, plan: nil, refinerStep: nil,
-                                                       guidance: nil)) { e in
+        XCTAssertThrowsError(
+            try ModelDefaults.resolve(
+                model: model, refiner: nil, plan: nil, refinerStep: nil,
+                guidance: nil)
+        ) { e in
             XCTAssertTrue("\(e)".contains("flowturbo.recommended"), "\(e)")
         }
     }
@@ -117,7 +128,8 @@ final class ModelDefaultsTests: XCTestCase {
     func testPromptRunsDefaultToTheShippedTextModel() throws {
         let t2i = ModelDefaults.shipped("pixart-quad.safetensors")
         try XCTSkipUnless(FileIO.exists(t2i), "no shipped text-to-image model at \(t2i)")
-        let r = try ModelDefaults.resolve(model: nil, refiner: nil, plan: nil, refinerStep: nil, guidance: nil, text: true)
+        let r = try ModelDefaults.resolve(
+            model: nil, refiner: nil, plan: nil, refinerStep: nil, guidance: nil, text: true)
         XCTAssertEqual(r.model, t2i)
         let rec = try XCTUnwrap(try Recommendation.read(t2i))
         XCTAssertEqual(r.guidance, rec.guidance)

@@ -1,7 +1,8 @@
-import XCTest
 import CAllocCounter
-@testable import FlowModels
 import FlowTensor
+import XCTest
+
+@testable import FlowModels
 
 /// The PixArt-α evaluator's per-batch caption work and its hot path perform no heap allocation.
 final class PixArtAllocationTests: XCTestCase {
@@ -11,14 +12,18 @@ final class PixArtAllocationTests: XCTestCase {
         Gemm.setThreads(1)
         defer { Gemm.setThreads(0) }
         for refiner in [false, true] {
-            let cfg = PixArtConfig(inputSize: 8, patchSize: 2, inChannels: 2, hiddenSize: 24, depth: 2, numHeads: 3,
-                                   captionChannels: 5, captionTokens: 4, learnSigma: false, isRefiner: refiner)
+            let cfg = PixArtConfig(
+                inputSize: 8, patchSize: 2, inChannels: 2, hiddenSize: 24, depth: 2, numHeads: 3,
+                captionChannels: 5, captionTokens: 4, learnSigma: false, isRefiner: refiner)
             let w = PixArtWeights(config: cfg)
             w.randomize(seed: 1)
             let m = PixArtModel(weights: w)
             let ev = m.makeCaptionEvaluator(maxRows: 4, times: [0, 0.5, 1], maxCaptionLength: 6)
             let n = 4 * cfg.sampleSize
-            let x = Buffer(count: n), v = Buffer(count: n), out = Buffer(count: n), feats = Buffer(count: 4 * 6 * 5)
+            let x = Buffer(count: n)
+            let v = Buffer(count: n)
+            let out = Buffer(count: n)
+            let feats = Buffer(count: 4 * 6 * 5)
             var mask = [Int32](repeating: 1, count: 24)
             mask[3] = 0
             mask[10] = 0

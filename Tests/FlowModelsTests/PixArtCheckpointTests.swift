@@ -1,6 +1,7 @@
-import XCTest
-@testable import FlowModels
 import FlowTensor
+import XCTest
+
+@testable import FlowModels
 
 final class PixArtCheckpointTests: XCTestCase {
     var dir: String!
@@ -19,8 +20,9 @@ final class PixArtCheckpointTests: XCTestCase {
 
     func sample(_ m: PixArtModel) throws -> [Float] {
         let x = Tensor(shape: [1] + m.sampleShape, data: (0..<m.sampleSize).map { Float($0 % 7) / 7 - 0.4 })
-        let cap = Tensor(shape: [1, 4, m.captionChannels],
-                data: (0..<(4 * m.captionChannels)).map { Float($0 % 5) / 5 })
+        let cap = Tensor(
+            shape: [1, 4, m.captionChannels],
+            data: (0..<(4 * m.captionChannels)).map { Float($0 % 5) / 5 })
         let v: Tensor? = m.isRefiner ? x : nil
         return try m.forward(x: x, t: [0.4], caption: cap, mask: [1, 1, 0, 1], v: v).data
     }
@@ -48,8 +50,11 @@ final class PixArtCheckpointTests: XCTestCase {
         for sigma in [false, true] {
             let r = PixArtForwardTests.config(learnSigma: sigma, refiner: true, depth: 1)
             try saveBare(PixArtForwardTests.model(r, seed: 23), dir + "/r.safetensors")
-            XCTAssertEqual(try PixArtModel.load(dir + "/r.safetensors", heads: 3,
-                    refiner: sigma ? true : nil).config, r)
+            XCTAssertEqual(
+                try PixArtModel.load(
+                    dir + "/r.safetensors", heads: 3,
+                    refiner: sigma ? true : nil
+                ).config, r)
         }
     }
 

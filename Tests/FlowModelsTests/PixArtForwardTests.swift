@@ -1,13 +1,15 @@
-import XCTest
-@testable import FlowModels
 import FlowTensor
 import FlowTestSupport
+import XCTest
+
+@testable import FlowModels
 
 /// The fast PixArt-α forward against the independent float64 reference (`ReferencePixArt`).
 final class PixArtForwardTests: XCTestCase {
     static func config(learnSigma: Bool = true, refiner: Bool = false, depth: Int = 2) -> PixArtConfig {
-        PixArtConfig(inputSize: 8, patchSize: 2, inChannels: 2, hiddenSize: 24, depth: depth, numHeads: 3,
-                     captionChannels: 10, captionTokens: 6, learnSigma: learnSigma, isRefiner: refiner)
+        PixArtConfig(
+            inputSize: 8, patchSize: 2, inChannels: 2, hiddenSize: 24, depth: depth, numHeads: 3,
+            captionChannels: 10, captionTokens: 6, learnSigma: learnSigma, isRefiner: refiner)
     }
 
     static func model(_ cfg: PixArtConfig, seed: UInt64, std: Double = 0.2) -> PixArtModel {
@@ -52,14 +54,17 @@ final class PixArtForwardTests: XCTestCase {
             ev.forward(x: x.data, v: nil, t: t, out: &fast)
         }
         let ref = ReferencePixArt(model)
-        let s = cfg.inputSize, c = cfg.inChannels, cc = cfg.captionChannels
+        let s = cfg.inputSize
+        let c = cfg.inChannels
+        let cc = cfg.captionChannels
         func img(_ tns: Tensor, _ n: Int) -> [[[Double]]] {
             (0..<c).map { ch in
                 (0..<s).map { i in (0..<s).map { j in Double(tns.data[((n * c + ch) * s + i) * s + j]) } }
             }
         }
         let null = model.weights.nullCaption.array.map(Double.init)
-        var maxErr = 0.0, maxRef = 0.0
+        var maxErr = 0.0
+        var maxRef = 0.0
         for n in 0..<rows {
             let isNull = n >= rows - nullRows
             let l = isNull ? cfg.captionTokens : length
@@ -71,7 +76,8 @@ final class PixArtForwardTests: XCTestCase {
             for ch in 0..<c {
                 for i in 0..<s {
                     for j in 0..<s {
-                        let a = Double(fast[((n * c + ch) * s + i) * s + j]), b = r[ch][i][j]
+                        let a = Double(fast[((n * c + ch) * s + i) * s + j])
+                        let b = r[ch][i][j]
                         maxErr = max(maxErr, abs(a - b))
                         maxRef = max(maxRef, abs(b))
                     }
@@ -85,12 +91,13 @@ final class PixArtForwardTests: XCTestCase {
     func testPredictorPredSigmaThreeHeadsPaddingMasksAndNullRow() throws {
         let m = Self.model(Self.config(), seed: 1)
         XCTAssertLessThan(try relativeError(m, rows: 4, length: 6, nullRows: 1, seed: 10), 1e-5)
-        XCTAssertLessThan(try relativeError(m, rows: 3, length: 9, seed: 11), 1e-5)   // captions longer than L_max
+        XCTAssertLessThan(try relativeError(m, rows: 3, length: 9, seed: 11), 1e-5)  // captions longer than L_max
     }
 
     func testPredictorWithoutPredSigmaPatch4() throws {
-        var cfg = PixArtConfig(inputSize: 12, patchSize: 4, inChannels: 1, hiddenSize: 16, depth: 3, numHeads: 2,
-                               captionChannels: 7, captionTokens: 5, learnSigma: false, isRefiner: false)
+        var cfg = PixArtConfig(
+            inputSize: 12, patchSize: 4, inChannels: 1, hiddenSize: 16, depth: 3, numHeads: 2,
+            captionChannels: 7, captionTokens: 5, learnSigma: false, isRefiner: false)
         cfg.mlpHidden = 40
         XCTAssertLessThan(try relativeError(Self.model(cfg, seed: 2), rows: 3, length: 5, seed: 20), 1e-5)
     }
@@ -98,32 +105,40 @@ final class PixArtForwardTests: XCTestCase {
     func testRefinerMatchesFloat64Reference() throws {
         for sigma in [false, true] {
             let m = Self.model(Self.config(learnSigma: sigma, refiner: true, depth: 1), seed: 3)
-            XCTAssertLessThan(try relativeError(m, rows: 3, length: 6, nullRows: 1, seed: 30), 1e-5,
-                    "pred_sigma \(sigma)")
+            XCTAssertLessThan(
+                try relativeError(m, rows: 3, length: 6, nullRows: 1, seed: 30), 1e-5,
+                "pred_sigma \(sigma)")
         }
     }
 
     func testChunkedTokenPathMatchesReference() throws {
         let saved = PixArtEvaluator.chunkTokens
         defer { PixArtEvaluator.chunkTokens = saved }
-        PixArtEvaluator.chunkTokens = 2 * Self.config().tokens        // 5 rows → chunks of 2, 2, 1
-        XCTAssertLessThan(try relativeError(Self.model(Self.config(), seed: 4), rows: 5, length: 6, nullRows: 2,
+        PixArtEvaluator.chunkTokens = 2 * Self.config().tokens  // 5 rows → chunks of 2, 2, 1
+        XCTAssertLessThan(
+            try relativeError(
+                Self.model(Self.config(), seed: 4), rows: 5, length: 6, nullRows: 2,
                 seed: 40),
-                          1e-5)
+            1e-5)
     }
 
     func testCachedTimesEqualPerRowForward() throws {
         let m = Self.model(Self.config(), seed: 5)
-        let cfg = m.config, rows = 3, l = 6
+        let cfg = m.config
+        let rows = 3
+        let l = 6
         let times: [Float] = [0, 0.25, 0.5]
         let ev = m.makeCaptionEvaluator(maxRows: rows, times: times, maxCaptionLength: l)
-        let x = randomTensor([rows] + m.sampleShape, seed: 6), cap = randomTensor([rows, l, cfg.captionChannels],
-                seed: 7)
+        let x = randomTensor([rows] + m.sampleShape, seed: 6)
+        let cap = randomTensor(
+            [rows, l, cfg.captionChannels],
+            seed: 7)
         let mask = masks(rows: rows, length: l)
         ev.setCaptions(features: cap.data, mask: mask, length: l, captionRows: 2, rows: rows)
         var labels: [Int32] = [0, 0, 0]
         ev.setLabels(&labels, rows: rows)
-        var a = [Float](repeating: 0, count: rows * cfg.sampleSize), b = a
+        var a = [Float](repeating: 0, count: rows * cfg.sampleSize)
+        var b = a
         ev.evaluate(x: x.data, v: nil, timeIndex: 1, out: &a)
         ev.evaluate(x: x.data, v: nil, t: 0.25, out: &b)
         XCTAssertEqual(a, b)
@@ -141,19 +156,27 @@ final class PixArtForwardTests: XCTestCase {
         let m = Self.model(Self.config(learnSigma: false, refiner: true, depth: 1), seed: 8)
         m.weights.finalW.fill(0)
         m.weights.finalB.fill(0)
-        let x = randomTensor([2] + m.sampleShape, seed: 9), v = randomTensor([2] + m.sampleShape, seed: 10)
+        let x = randomTensor([2] + m.sampleShape, seed: 9)
+        let v = randomTensor([2] + m.sampleShape, seed: 10)
         let cap = randomTensor([2, 6, 10], seed: 11)
         let out = try m.forward(x: x, t: [0.3, 0.9], caption: cap, mask: masks(rows: 2, length: 6), v: v)
         XCTAssertEqual(out.data, v.data)
-        let r = try m.forward(x: x, t: [0.3, 0.9], caption: cap, mask: masks(rows: 2, length: 6), v: v, rawOffset: true)
+        let r = try m.forward(
+            x: x, t: [0.3, 0.9], caption: cap, mask: masks(rows: 2, length: 6), v: v, rawOffset: true)
         XCTAssertEqual(r.data, [Float](repeating: 0, count: r.count))
     }
 
     func testForwardRejectsBadInputs() throws {
         let m = Self.model(Self.config(), seed: 12)
-        let x = Tensor(zeros: [1] + m.sampleShape), cap = Tensor(zeros: [1, 6, 10])
-        XCTAssertThrowsError(try m.forward(x: Tensor(zeros: [1, 1, 8, 8]), t: [0], caption: cap, mask: [1, 1, 1, 1,
-                1, 1]))
+        let x = Tensor(zeros: [1] + m.sampleShape)
+        let cap = Tensor(zeros: [1, 6, 10])
+        XCTAssertThrowsError(
+            try m.forward(
+                x: Tensor(zeros: [1, 1, 8, 8]), t: [0], caption: cap,
+                mask: [
+                    1, 1, 1, 1,
+                    1, 1,
+                ]))
         XCTAssertThrowsError(try m.forward(x: x, t: [0], caption: Tensor(zeros: [1, 6, 9]), mask: [1, 1, 1, 1, 1, 1]))
         XCTAssertThrowsError(try m.forward(x: x, t: [0], caption: cap, mask: [1, 1, 1]))
         XCTAssertThrowsError(try m.forward(x: x, t: [0], caption: cap, mask: [1, 1, 1, 1, 1, 1], v: x))

@@ -1,14 +1,17 @@
-import XCTest
 import CAllocCounter
-@testable import FlowModels
 import FlowTensor
+import XCTest
+
+@testable import FlowModels
 
 /// The SiT evaluator's hot path (evaluate after setLabels) performs no heap allocation.
 final class SiTAllocationTests: XCTestCase {
     func testSgemmAllocatesNothing() {
-        Gemm.setThreads(1)   // as workers run (multi-threaded OpenBLAS allocates a job queue per call)
+        Gemm.setThreads(1)  // as workers run (multi-threaded OpenBLAS allocates a job queue per call)
         defer { Gemm.setThreads(0) }
-        let a = Buffer(count: 64 * 64), b = Buffer(count: 64 * 64), c = Buffer(count: 64 * 64)
+        let a = Buffer(count: 64 * 64)
+        let b = Buffer(count: 64 * 64)
+        let c = Buffer(count: 64 * 64)
         Gemm.sgemm(m: 64, n: 64, k: 64, a: a.ptr, b: b.ptr, c: c.ptr)
         alloc_counter_thread_reset()
         Gemm.sgemm(m: 64, n: 64, k: 64, a: a.ptr, b: b.ptr, c: c.ptr)
@@ -22,12 +25,16 @@ final class SiTAllocationTests: XCTestCase {
         Gemm.setThreads(1)
         defer { Gemm.setThreads(0) }
         for refiner in [false, true] {
-            let cfg = SiTConfig(inputSize: 8, patchSize: 2, inChannels: 2, hiddenSize: 24, depth: 2, numHeads: 3,
-                                numClasses: 3, learnSigma: false, isRefiner: refiner)
-            let w = SiTWeights(config: cfg); w.randomize(seed: 1)
+            let cfg = SiTConfig(
+                inputSize: 8, patchSize: 2, inChannels: 2, hiddenSize: 24, depth: 2, numHeads: 3,
+                numClasses: 3, learnSigma: false, isRefiner: refiner)
+            let w = SiTWeights(config: cfg)
+            w.randomize(seed: 1)
             let m = SiTModel(weights: w)
             let ev = m.makeEvaluator(maxRows: 4, times: [0, 0.5, 1])
-            let x = Buffer(count: 4 * cfg.sampleSize), v = Buffer(count: 4 * cfg.sampleSize), out = Buffer(count: 4 * cfg.sampleSize)
+            let x = Buffer(count: 4 * cfg.sampleSize)
+            let v = Buffer(count: 4 * cfg.sampleSize)
+            let out = Buffer(count: 4 * cfg.sampleSize)
             var labels: [Int32] = [0, 1, 2, 3]
             ev.setLabels(&labels, rows: 4)
             let vp: UnsafePointer<Float>? = refiner ? UnsafePointer(v.ptr) : nil

@@ -1,5 +1,6 @@
-import XCTest
 import FlowModels
+import XCTest
+
 @testable import FlowSampler
 
 /// Global convergence orders on the analytic mixture against a tight dopri5 reference.
@@ -15,24 +16,34 @@ final class ConvergenceTests: XCTestCase {
         let gmm = GaussianMixtureField.synthetic()
         let n = 24
         let labels: [Int32] = (0..<n).map { Labels.balanced(index: $0, classes: 4) }
-        let ref = try runAll(try Sampler.compile(options: SamplerOptions(plan: .init(.dopri5), guidance: Guidance(scale: guidance),
-                                                                     batch: 8, rtol: 1e-10, atol: 1e-10),
-                                             predictor: gmm, refiner: nil), seed: 4, n: n, labels: labels, batch: 8)
+        let ref = try runAll(
+            try Sampler.compile(
+                options: SamplerOptions(
+                    plan: .init(.dopri5), guidance: Guidance(scale: guidance),
+                    batch: 8, rtol: 1e-10, atol: 1e-10),
+                predictor: gmm, refiner: nil), seed: 4, n: n, labels: labels, batch: 8)
         var logs: [(Double, Double)] = []
         var errs: [Double] = []
         for steps in grid {
-            let prog = try Sampler.compile(options: SamplerOptions(plan: try Plan.parse(plan(steps)), guidance: Guidance(scale: guidance), batch: 8),
-                                           predictor: gmm, refiner: nil)
+            let prog = try Sampler.compile(
+                options: SamplerOptions(
+                    plan: try Plan.parse(plan(steps)), guidance: Guidance(scale: guidance), batch: 8),
+                predictor: gmm, refiner: nil)
             let out = try runAll(prog, seed: 4, n: n, labels: labels, batch: 8)
             var e2 = 0.0
-            for j in 0..<out.count { let e = Double(out[j]) - Double(ref[j]); e2 += e * e }
+            for j in 0..<out.count {
+                let e = Double(out[j]) - Double(ref[j])
+                e2 += e * e
+            }
             let err = (e2 / Double(n)).squareRoot()
             errs.append(err)
             print("convergence \(plan(steps)) s=\(guidance): rms error \(err)")
             logs.append((log(Double(steps)), log(err)))
         }
-        let mx = logs.map(\.0).reduce(0, +) / 4, my = logs.map(\.1).reduce(0, +) / 4
-        let slope = logs.map { ($0.0 - mx) * ($0.1 - my) }.reduce(0, +) / logs.map { ($0.0 - mx) * ($0.0 - mx) }.reduce(0, +)
+        let mx = logs.map(\.0).reduce(0, +) / 4
+        let my = logs.map(\.1).reduce(0, +) / 4
+        let slope =
+            logs.map { ($0.0 - mx) * ($0.1 - my) }.reduce(0, +) / logs.map { ($0.0 - mx) * ($0.0 - mx) }.reduce(0, +)
         print("convergence \(plan(grid[0]))… s=\(guidance): fitted order \(-slope)")
         return (-slope, errs)
     }

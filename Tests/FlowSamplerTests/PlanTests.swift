@@ -1,5 +1,6 @@
-import XCTest
 import FlowTensor
+import XCTest
+
 @testable import FlowSampler
 
 final class PlanTests: XCTestCase {
@@ -21,8 +22,10 @@ final class PlanTests: XCTestCase {
             }
         }
         XCTAssertThrowsError(try Plan.parse("H2Q")) { e in
-            XCTAssertEqual((e as? FlowError)?.message,
-                           "invalid plan \"H2Q\": expected H{a}P{b}R{c} (parts optional, in this order, e.g. H2P4R2), E{n} or dopri5")
+            XCTAssertEqual(
+                (e as? FlowError)?.message,
+                "invalid plan \"H2Q\": expected H{a}P{b}R{c} (parts optional, in this order, e.g. H2P4R2), E{n} or dopri5"
+            )
         }
     }
 

@@ -1,6 +1,7 @@
-import XCTest
 import FlowModels
 import FlowTensor
+import XCTest
+
 @testable import FlowSampler
 
 final class SamplerTests: XCTestCase {
@@ -16,25 +17,29 @@ final class SamplerTests: XCTestCase {
         ]
         for (planString, s, channels, step) in cases {
             let plan = try Plan.parse(planString)
-            let prog = try Sampler.compile(options: SamplerOptions(plan: plan, guidance: Guidance(scale: s, channels: channels),
-                                                                   refinerStep: step, batch: 4),
-                                           predictor: gmm, refiner: refiner)
+            let prog = try Sampler.compile(
+                options: SamplerOptions(
+                    plan: plan, guidance: Guidance(scale: s, channels: channels),
+                    refinerStep: step, batch: 4),
+                predictor: gmm, refiner: refiner)
             let labels: [Int32] = [0, 3, 1, 2, 2]
             let out = try runAll(prog, seed: 11, n: 5, labels: labels, batch: 4)
             var hpr = (h: 0, p: 0, r: 0, euler: 0)
             switch plan.kind {
-            case let .turbo(h, p, r): hpr = (h, p, r, 0)
-            case let .euler(n): hpr.euler = n
+            case .turbo(let h, let p, let r): hpr = (h, p, r, 0)
+            case .euler(let n): hpr.euler = n
             case .dopri5: XCTFail()
             }
             for i in 0..<5 {
                 var x0 = [Float](repeating: 0, count: 16)
                 Noise.fill(seed: 11, index: i, into: &x0, count: 16)
-                let ref = naiveSample(field: gmm, refiner: refiner, plan: hpr, refinerEuler: step == .euler, scale: Double(s),
-                                      guidedCount: channels, x0: x0.map(Double.init), label: labels[i])
+                let ref = naiveSample(
+                    field: gmm, refiner: refiner, plan: hpr, refinerEuler: step == .euler, scale: Double(s),
+                    guidedCount: channels, x0: x0.map(Double.init), label: labels[i])
                 for j in 0..<16 {
-                    XCTAssertEqual(Double(out[i * 16 + j]), ref[j], accuracy: 2e-4 * max(1, abs(ref[j])),
-                                   "\(planString) s=\(s) ch=\(String(describing: channels)) \(step) sample \(i) coord \(j)")
+                    XCTAssertEqual(
+                        Double(out[i * 16 + j]), ref[j], accuracy: 2e-4 * max(1, abs(ref[j])),
+                        "\(planString) s=\(s) ch=\(String(describing: channels)) \(step) sample \(i) coord \(j)")
                 }
             }
         }
@@ -44,8 +49,9 @@ final class SamplerTests: XCTestCase {
     func testClosedFormFlowMap() throws {
         let f = singleGaussian(d: 6)
         for plan in ["dopri5", "H64"] {
-            let prog = try Sampler.compile(options: SamplerOptions(plan: try Plan.parse(plan), batch: 4, rtol: 1e-10, atol: 1e-10),
-                                           predictor: f, refiner: nil)
+            let prog = try Sampler.compile(
+                options: SamplerOptions(plan: try Plan.parse(plan), batch: 4, rtol: 1e-10, atol: 1e-10),
+                predictor: f, refiner: nil)
             let out = try runAll(prog, seed: 2, n: 4, labels: [0, 0, 0, 0], batch: 4)
             for i in 0..<4 {
                 var x0 = [Float](repeating: 0, count: 6)
@@ -59,15 +65,19 @@ final class SamplerTests: XCTestCase {
     }
 
     func testNFEAccounting() throws {
-        for (planString, step, s) in [("H2P3R2", RefinerStep.heun, Float(1)), ("H2P3R2", .euler, 2), ("P5", .heun, 1),
-                                       ("E4", .heun, 2), ("H1R2", .heun, 1.5), ("R2", .euler, 1)] {
+        for (planString, step, s) in [
+            ("H2P3R2", RefinerStep.heun, Float(1)), ("H2P3R2", .euler, 2), ("P5", .heun, 1),
+            ("E4", .heun, 2), ("H1R2", .heun, 1.5), ("R2", .euler, 1),
+        ] {
             let plan = try Plan.parse(planString)
-            let p = CountingField(gmm), r = CountingField(MixtureRefiner(base: gmm))
-            let prog = try Sampler.compile(options: SamplerOptions(plan: plan, guidance: Guidance(scale: s), refinerStep: step, batch: 3),
-                                           predictor: p, refiner: r)
+            let p = CountingField(gmm)
+            let r = CountingField(MixtureRefiner(base: gmm))
+            let prog = try Sampler.compile(
+                options: SamplerOptions(plan: plan, guidance: Guidance(scale: s), refinerStep: step, batch: 3),
+                predictor: p, refiner: r)
             let stats = try runAll3(prog)
-            guard case let .turbo(h, pp, rr) = plan.kind else {
-                if case let .euler(n) = plan.kind { XCTAssertEqual(p.calls, n) }
+            guard case .turbo(let h, let pp, let rr) = plan.kind else {
+                if case .euler(let n) = plan.kind { XCTAssertEqual(p.calls, n) }
                 XCTAssertEqual(stats.predictorNFE, p.calls)
                 continue
             }
@@ -87,9 +97,11 @@ final class SamplerTests: XCTestCase {
     /// The per-batch conditioning precompute (`setLabels`: timestep/label embeddings, adaLN vectors) is model work:
     /// its time goes to predictor/refiner seconds, not to the solver's share that `bench sampler` reports.
     func testConditioningPrecomputeCountsAsModelTime() throws {
-        let p = CountingField(gmm, setLabelsDelay: 0.05), r = CountingField(MixtureRefiner(base: gmm), setLabelsDelay: 0.05)
-        let prog = try Sampler.compile(options: SamplerOptions(plan: try Plan.parse("H2P3R2"), guidance: Guidance(scale: 2), batch: 3),
-                                       predictor: p, refiner: r)
+        let p = CountingField(gmm, setLabelsDelay: 0.05)
+        let r = CountingField(MixtureRefiner(base: gmm), setLabelsDelay: 0.05)
+        let prog = try Sampler.compile(
+            options: SamplerOptions(plan: try Plan.parse("H2P3R2"), guidance: Guidance(scale: 2), batch: 3),
+            predictor: p, refiner: r)
         let stats = try runAll3(prog)
         XCTAssertGreaterThanOrEqual(stats.predictorSeconds, 0.05)
         XCTAssertGreaterThanOrEqual(stats.refinerSeconds, 0.05)
@@ -109,15 +121,17 @@ final class SamplerTests: XCTestCase {
             let labels: [Int32] = (0..<9).map { Labels.balanced(index: $0, classes: 4) }
             var outs: [[Float]] = []
             for batch in [9, 4, 1] {
-                let prog = try Sampler.compile(options: SamplerOptions(plan: try Plan.parse(plan), guidance: Guidance(scale: 2), batch: batch),
-                                               predictor: gmm, refiner: refiner)
+                let prog = try Sampler.compile(
+                    options: SamplerOptions(plan: try Plan.parse(plan), guidance: Guidance(scale: 2), batch: batch),
+                    predictor: gmm, refiner: refiner)
                 outs.append(try runAll(prog, seed: 99, n: 9, labels: labels, batch: batch))
             }
             XCTAssertEqual(outs[0].map(\.bitPattern), outs[1].map(\.bitPattern), plan)
             XCTAssertEqual(outs[0].map(\.bitPattern), outs[2].map(\.bitPattern), plan)
             // Sample 6 alone, from a fresh program, with different neighbours' labels irrelevant.
-            let prog = try Sampler.compile(options: SamplerOptions(plan: try Plan.parse(plan), guidance: Guidance(scale: 2), batch: 2),
-                                           predictor: gmm, refiner: refiner)
+            let prog = try Sampler.compile(
+                options: SamplerOptions(plan: try Plan.parse(plan), guidance: Guidance(scale: 2), batch: 2),
+                predictor: gmm, refiner: refiner)
             var one = [Float](repeating: 0, count: 32)
             _ = try prog.run(seed: 99, firstIndex: 6, count: 1, labels: [labels[6]], out: &one)
             XCTAssertEqual(Array(one[0..<16]).map(\.bitPattern), Array(outs[0][(6 * 16)..<(7 * 16)]).map(\.bitPattern))
@@ -125,11 +139,17 @@ final class SamplerTests: XCTestCase {
     }
 
     func testErrors() {
-        XCTAssertThrowsError(try Sampler.compile(options: SamplerOptions(plan: try! Plan.parse("H2R2")), predictor: gmm, refiner: nil)) { e in
+        XCTAssertThrowsError(
+            try Sampler.compile(options: SamplerOptions(plan: try! Plan.parse("H2R2")), predictor: gmm, refiner: nil)
+        ) { e in
             XCTAssert(((e as? FlowError)?.message ?? "").contains("H{a}P{b}R{c}"))
         }
-        XCTAssertThrowsError(try Sampler.compile(options: SamplerOptions(plan: try! Plan.parse("H2"), batch: 0), predictor: gmm, refiner: nil))
-        XCTAssertThrowsError(try Sampler.compile(options: SamplerOptions(plan: try! Plan.parse("H2")),
-                                                 predictor: MixtureRefiner(base: gmm), refiner: nil))
+        XCTAssertThrowsError(
+            try Sampler.compile(
+                options: SamplerOptions(plan: try! Plan.parse("H2"), batch: 0), predictor: gmm, refiner: nil))
+        XCTAssertThrowsError(
+            try Sampler.compile(
+                options: SamplerOptions(plan: try! Plan.parse("H2")),
+                predictor: MixtureRefiner(base: gmm), refiner: nil))
     }
 }

@@ -1,13 +1,17 @@
-import Foundation
 import FlowModels
 import FlowSampler
+import Foundation
 
 /// A synthetic refiner built on a Gaussian mixture: r(x, v, t, y) = α (v*(x, t, y) − v) + β tanh(v), returned as r + v.
 /// Nontrivial in every input (x, v, t, label), so plan/guidance semantics are checked, not just wiring.
 final class MixtureRefiner: VelocityField {
     let base: GaussianMixtureField
     let alpha: Double, beta: Double
-    init(base: GaussianMixtureField, alpha: Double = 0.7, beta: Double = 0.2) { self.base = base; self.alpha = alpha; self.beta = beta }
+    init(base: GaussianMixtureField, alpha: Double = 0.7, beta: Double = 0.2) {
+        self.base = base
+        self.alpha = alpha
+        self.beta = beta
+    }
     var sampleShape: [Int] { base.sampleShape }
     var numClasses: Int { base.numClasses }
     var isRefiner: Bool { true }
@@ -21,22 +25,37 @@ final class MixtureRefiner: VelocityField {
     }
 
     final class Eval: VelocityEvaluator {
-        let r: MixtureRefiner; let times: [Float]; var labels: [Int32]; var rows = 0
+        let r: MixtureRefiner
+        let times: [Float]
+        var labels: [Int32]
+        var rows = 0
         let x64, v64, o64, scratch: UnsafeMutablePointer<Double>
         init(_ r: MixtureRefiner, _ maxRows: Int, _ times: [Float]) {
-            self.r = r; self.times = times; labels = Array(repeating: 0, count: maxRows)
+            self.r = r
+            self.times = times
+            labels = Array(repeating: 0, count: maxRows)
             let d = r.base.dimension
-            x64 = .allocate(capacity: d); v64 = .allocate(capacity: d); o64 = .allocate(capacity: d)
+            x64 = .allocate(capacity: d)
+            v64 = .allocate(capacity: d)
+            o64 = .allocate(capacity: d)
             scratch = .allocate(capacity: r.base.scratchSize)
         }
-        func setLabels(_ l: UnsafePointer<Int32>, rows: Int) { self.rows = rows; for i in 0..<rows { labels[i] = l[i] } }
-        func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, timeIndex: Int, out: UnsafeMutablePointer<Float>) {
+        func setLabels(_ l: UnsafePointer<Int32>, rows: Int) {
+            self.rows = rows
+            for i in 0..<rows { labels[i] = l[i] }
+        }
+        func evaluate(
+            x: UnsafePointer<Float>, v: UnsafePointer<Float>?, timeIndex: Int, out: UnsafeMutablePointer<Float>
+        ) {
             evaluate(x: x, v: v, t: times[timeIndex], out: out)
         }
         func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, t: Float, out: UnsafeMutablePointer<Float>) {
             let d = r.base.dimension
             for row in 0..<rows {
-                for j in 0..<d { x64[j] = Double(x[row * d + j]); v64[j] = Double(v![row * d + j]) }
+                for j in 0..<d {
+                    x64[j] = Double(x[row * d + j])
+                    v64[j] = Double(v![row * d + j])
+                }
                 r.base.velocity(x: x64, t: Double(t), label: labels[row], out: o64, scratch: scratch)
                 for j in 0..<d {
                     let off = r.alpha * (o64[j] - v64[j]) + r.beta * tanh(v64[j])
@@ -53,7 +72,10 @@ final class CountingField: VelocityField {
     let inner: VelocityField
     let setLabelsDelay: Double
     var calls = 0, rows = 0, maxRowsSeen = 0
-    init(_ inner: VelocityField, setLabelsDelay: Double = 0) { self.inner = inner; self.setLabelsDelay = setLabelsDelay }
+    init(_ inner: VelocityField, setLabelsDelay: Double = 0) {
+        self.inner = inner
+        self.setLabelsDelay = setLabelsDelay
+    }
     var sampleShape: [Int] { inner.sampleShape }
     var numClasses: Int { inner.numClasses }
     var isRefiner: Bool { inner.isRefiner }
@@ -62,18 +84,29 @@ final class CountingField: VelocityField {
         Eval(self, inner.makeEvaluator(maxRows: maxRows, times: times))
     }
     final class Eval: VelocityEvaluator {
-        let owner: CountingField; let inner: VelocityEvaluator; var rows = 0
-        init(_ o: CountingField, _ i: VelocityEvaluator) { owner = o; inner = i }
+        let owner: CountingField
+        let inner: VelocityEvaluator
+        var rows = 0
+        init(_ o: CountingField, _ i: VelocityEvaluator) {
+            owner = o
+            inner = i
+        }
         func setLabels(_ l: UnsafePointer<Int32>, rows: Int) {
             if owner.setLabelsDelay > 0 { usleep(UInt32(owner.setLabelsDelay * 1e6)) }
-            self.rows = rows; inner.setLabels(l, rows: rows)
+            self.rows = rows
+            inner.setLabels(l, rows: rows)
         }
-        func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, timeIndex: Int, out: UnsafeMutablePointer<Float>) {
-            owner.calls += 1; owner.rows += rows; owner.maxRowsSeen = max(owner.maxRowsSeen, rows)
+        func evaluate(
+            x: UnsafePointer<Float>, v: UnsafePointer<Float>?, timeIndex: Int, out: UnsafeMutablePointer<Float>
+        ) {
+            owner.calls += 1
+            owner.rows += rows
+            owner.maxRowsSeen = max(owner.maxRowsSeen, rows)
             inner.evaluate(x: x, v: v, timeIndex: timeIndex, out: out)
         }
         func evaluate(x: UnsafePointer<Float>, v: UnsafePointer<Float>?, t: Float, out: UnsafeMutablePointer<Float>) {
-            owner.calls += 1; owner.rows += rows
+            owner.calls += 1
+            owner.rows += rows
             inner.evaluate(x: x, v: v, t: t, out: out)
         }
     }
@@ -94,8 +127,10 @@ func naiveVelocity(_ f: GaussianMixtureField, x: [Double], t: Double, label: Int
 }
 
 /// Straight-from-docs/ALGORITHM.md float64 sampler for one sample (no buffers, no fusion): the independent reference.
-func naiveSample(field: GaussianMixtureField, refiner: MixtureRefiner?, plan: (h: Int, p: Int, r: Int, euler: Int),
-                 refinerEuler: Bool, scale: Double, guidedCount: Int?, x0: [Double], label: Int32) -> [Double] {
+func naiveSample(
+    field: GaussianMixtureField, refiner: MixtureRefiner?, plan: (h: Int, p: Int, r: Int, euler: Int),
+    refinerEuler: Bool, scale: Double, guidedCount: Int?, x0: [Double], label: Int32
+) -> [Double] {
     let n = plan.euler > 0 ? plan.euler : plan.h + plan.p + plan.r
     let dt = 1.0 / Double(n)
     let null = Int32(field.numClasses)
@@ -117,7 +152,10 @@ func naiveSample(field: GaussianMixtureField, refiner: MixtureRefiner?, plan: (h
     var cache: [Double]? = nil
     var i = 0
     if plan.euler > 0 {
-        for _ in 0..<plan.euler { x = axpy(x, dt, v(x, i)); i += 1 }
+        for _ in 0..<plan.euler {
+            x = axpy(x, dt, v(x, i))
+            i += 1
+        }
         return x
     }
     for k in 0..<(plan.h + plan.p) {
@@ -158,5 +196,6 @@ func runAll(_ p: SamplingProgram, seed: UInt64, n: Int, labels: [Int32], batch: 
 func singleGaussian(d: Int) -> GaussianMixtureField {
     let mu = (0..<d).map { 0.5 * Double($0) - 1 }
     let v = (0..<d).map { pow(0.4 + 0.1 * Double($0), 2) }
-    return try! GaussianMixtureField(sampleShape: [d], numClasses: 1, componentsPerClass: 1, weights: [1], means: mu, variances: v)
+    return try! GaussianMixtureField(
+        sampleShape: [d], numClasses: 1, componentsPerClass: 1, weights: [1], means: mu, variances: v)
 }

@@ -6,7 +6,7 @@ final class ClassAgreementTests: XCTestCase {
     func testMatchesGroupedCount() {
         var state: UInt64 = 42
         func next(_ n: Int) -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Int((state >> 33) % UInt64(n))
         }
         let n = 500

@@ -1,12 +1,15 @@
-import Foundation
-import FlowTestSupport
-import XCTest
-@testable import FlowStats
 import FlowTensor
+import FlowTestSupport
+import Foundation
+import XCTest
+
+@testable import FlowStats
 
 /// Shared helpers: fixture paths, seeded Gaussian data, naive float64 references.
 enum TestSupport {
-    static var fixtures: String { URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path }
+    static var fixtures: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+    }
 
     static func expected() throws -> [String: Any] {
         let d = try Data(contentsOf: URL(fileURLWithPath: fixtures + "/expected.json"))
@@ -26,7 +29,11 @@ enum TestSupport {
         for i in 0..<n { for j in 0..<d { mu[j] += Double(x[i * d + j]) } }
         for j in 0..<d { mu[j] /= Double(n) }
         var c = [Double](repeating: 0, count: d * d)
-        for i in 0..<n { for a in 0..<d { for b in 0..<d { c[a * d + b] += (Double(x[i * d + a]) - mu[a]) * (Double(x[i * d + b]) - mu[b]) } } }
+        for i in 0..<n {
+            for a in 0..<d {
+                for b in 0..<d { c[a * d + b] += (Double(x[i * d + a]) - mu[a]) * (Double(x[i * d + b]) - mu[b]) }
+            }
+        }
         for k in 0..<(d * d) { c[k] /= Double(n - 1) }
         return (mu, c)
     }
@@ -43,6 +50,10 @@ enum TestSupport {
         TestEnvironment.tempDirectory("flowstats-\(tag)")
     }
 
-    static func f64(_ v: [Double], _ shape: [Int]) -> NPYArray { NPYArray(dtype: .float64, shape: shape, bytes: v.withUnsafeBytes { [UInt8]($0) }) }
-    static func f32(_ v: [Float], _ shape: [Int]) -> NPYArray { NPYArray(dtype: .float32, shape: shape, bytes: v.withUnsafeBytes { [UInt8]($0) }) }
+    static func f64(_ v: [Double], _ shape: [Int]) -> NPYArray {
+        NPYArray(dtype: .float64, shape: shape, bytes: v.withUnsafeBytes { [UInt8]($0) })
+    }
+    static func f32(_ v: [Float], _ shape: [Int]) -> NPYArray {
+        NPYArray(dtype: .float32, shape: shape, bytes: v.withUnsafeBytes { [UInt8]($0) })
+    }
 }

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import FlowTensor
 
 /// The fused attention kernel (inference path of `Attention.forward`) in every instruction-set family, against a
@@ -11,18 +12,24 @@ final class AttentionKernelTests: XCTestCase {
         func at(_ b: Int, _ t: Int, _ which: Int, _ h: Int, _ j: Int) -> Double {
             Double(qkv[(b * tokens + t) * 3 * d + which * d + h * hd + j])
         }
-        for b in 0..<batch { for h in 0..<heads { for i in 0..<tokens {
-            var logits = (0..<tokens).map { s in
-                (0..<hd).map { at(b, i, 0, h, $0) * at(b, s, 1, h, $0) }.reduce(0, +) / Double(hd).squareRoot()
+        for b in 0..<batch {
+            for h in 0..<heads {
+                for i in 0..<tokens {
+                    var logits = (0..<tokens).map { s in
+                        (0..<hd).map { at(b, i, 0, h, $0) * at(b, s, 1, h, $0) }.reduce(0, +) / Double(hd).squareRoot()
+                    }
+                    let mx = logits.max()!
+                    logits = logits.map { Foundation.exp($0 - mx) }
+                    let z = logits.reduce(0, +)
+                    for j in 0..<hd {
+                        ref[(b * tokens + i) * d + h * hd + j] = (0..<tokens).map {
+                            logits[$0] / z * at(b, $0, 2, h, j)
+                        }
+                        .reduce(0, +)
+                    }
+                }
             }
-            let mx = logits.max()!
-            logits = logits.map { Foundation.exp($0 - mx) }
-            let z = logits.reduce(0, +)
-            for j in 0..<hd {
-                ref[(b * tokens + i) * d + h * hd + j] = (0..<tokens).map { logits[$0] / z * at(b, $0, 2, h, j) }
-                    .reduce(0, +)
-            }
-        } } }
+        }
         return ref
     }
 
@@ -31,21 +38,25 @@ final class AttentionKernelTests: XCTestCase {
         let saved = ElementwiseKernels.active
         defer { ElementwiseKernels.select(saved) }
         for (tokens, heads, hd) in [(1, 1, 4), (5, 3, 4), (17, 2, 10), (49, 4, 32), (16, 2, 16), (20, 1, 40)] {
-            let batch = 2, d = heads * hd
+            let batch = 2
+            let d = heads * hd
             let qkv = rng.normals(batch * tokens * 3 * d, std: 1.5)
             let ref = naive(qkv, batch: batch, tokens: tokens, heads: heads, hd: hd)
             let scale = ref.map(abs).max()!
             var viaGemm = [Float](repeating: .nan, count: batch * tokens * d)
             var scratch = [Float](repeating: 0, count: Attention.scratchCount(tokens: tokens))
             var probs = [Float](repeating: 0, count: batch * heads * tokens * tokens)
-            Attention.forward(qkv: qkv, batch: batch, tokens: tokens, heads: heads, headDim: hd, out: &viaGemm,
-                              scratch: &scratch, probs: &probs)
+            Attention.forward(
+                qkv: qkv, batch: batch, tokens: tokens, heads: heads, headDim: hd, out: &viaGemm,
+                scratch: &scratch, probs: &probs)
             for f in ElementwiseKernels.supported {
                 ElementwiseKernels.select(f)
                 var out = [Float](repeating: .nan, count: batch * tokens * d)
-                Attention.forward(qkv: qkv, batch: batch, tokens: tokens, heads: heads, headDim: hd, out: &out,
-                                  scratch: &scratch)
-                var worst = 0.0, worstGemm = 0.0
+                Attention.forward(
+                    qkv: qkv, batch: batch, tokens: tokens, heads: heads, headDim: hd, out: &out,
+                    scratch: &scratch)
+                var worst = 0.0
+                var worstGemm = 0.0
                 for i in 0..<out.count {
                     worst = max(worst, abs(Double(out[i]) - ref[i]))
                     worstGemm = max(worstGemm, abs(Double(out[i]) - Double(viaGemm[i])))

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import FlowTensor
 
 /// The OpenBLAS kernel report and the slow-kernel hint (which only ever suggests, never sets, a core type).

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import FlowTensor
 
 /// The OpenBLAS core decision as a pure function of injected CPU flags, detected core, build config and environment.
@@ -8,8 +9,10 @@ final class BLASCoreSelectionTests: XCTestCase {
     let sse: Set<String> = ["sse2", "sse4_2"]
     let dynamic = "OpenBLAS 0.3.21  DYNAMIC_ARCH NO_AFFINITY Prescott MAX_THREADS=64"
 
-    func decide(_ flags: Set<String>, _ core: String, _ env: [String: String] = [:],
-                config: String? = nil) -> BLASCoreSelection.Action {
+    func decide(
+        _ flags: Set<String>, _ core: String, _ env: [String: String] = [:],
+        config: String? = nil
+    ) -> BLASCoreSelection.Action {
         BLASCoreSelection.decide(cpuFlags: flags, detectedCore: core, config: config ?? dynamic, environment: env)
     }
 
@@ -20,8 +23,9 @@ final class BLASCoreSelectionTests: XCTestCase {
         XCTAssertEqual(decide(avx512, "Prescott"), .select(core: "SkylakeX"))
         XCTAssertEqual(decide(avx512, "Haswell"), .select(core: "SkylakeX"), "AVX2 kernels on an AVX-512 CPU")
         XCTAssertEqual(decide(avx512, "Sandybridge"), .select(core: "SkylakeX"))
-        XCTAssertEqual(decide(avx512, "Prescott", ["OPENBLAS_CORETYPE": ""]), .select(core: "SkylakeX"),
-                       "an empty variable counts as unset")
+        XCTAssertEqual(
+            decide(avx512, "Prescott", ["OPENBLAS_CORETYPE": ""]), .select(core: "SkylakeX"),
+            "an empty variable counts as unset")
         XCTAssertEqual(decide(avx512, "Prescott", ["FLOWTURBO_BLAS_CORE": "auto"]), .select(core: "SkylakeX"))
     }
 

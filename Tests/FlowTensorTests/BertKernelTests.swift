@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import FlowTensor
 
 /// Exact GELU, affine LayerNorm (eps 1e-12) and the float-only safetensors loader, against float64 references
@@ -26,7 +27,8 @@ final class BertKernelTests: XCTestCase {
         let xf = xs.map { Float($0) }
         GeluErf.backward(x: xf, dout: dout, count: xs.count, dx: &dx)
         for i in 0..<xs.count {
-            let x = Double(xf[i]), h = 1e-5
+            let x = Double(xf[i])
+            let h = 1e-5
             let fd = (geluRef(x + h) - geluRef(x - h)) / (2 * h)
             XCTAssertEqual(Double(dx[i]), Double(dout[i]) * fd, accuracy: 1e-5, "x = \(x)")
         }
@@ -39,27 +41,37 @@ final class BertKernelTests: XCTestCase {
     }
 
     func testLayerNormAffineForwardAndBackward() {
-        let rows = 3, dim = 384, eps = 1e-12
+        let rows = 3
+        let dim = 384
+        let eps = 1e-12
         let x = values(rows * dim, seed: 3, scale: 4).enumerated().map { $0.element + Double($0.offset / dim) * 100 }
         let w = values(dim, seed: 4, scale: 1).map { 1 + $0 }
         let b = values(dim, seed: 5, scale: 0.5)
-        let xf = x.map { Float($0) }, wf = w.map { Float($0) }, bf = b.map { Float($0) }
+        let xf = x.map { Float($0) }
+        let wf = w.map { Float($0) }
+        let bf = b.map { Float($0) }
         var y = [Float](repeating: 0, count: rows * dim)
-        var mean = [Float](repeating: 0, count: rows), rstd = [Float](repeating: 0, count: rows)
-        LayerNormAffine.forward(xf, rows: rows, dim: dim, weight: wf, bias: bf, eps: Float(eps), out: &y,
-                                mean: &mean, rstd: &rstd)
+        var mean = [Float](repeating: 0, count: rows)
+        var rstd = [Float](repeating: 0, count: rows)
+        LayerNormAffine.forward(
+            xf, rows: rows, dim: dim, weight: wf, bias: bf, eps: Float(eps), out: &y,
+            mean: &mean, rstd: &rstd)
         for r in 0..<rows {
-            let ref = lnRef(Array(xf[r * dim..<(r + 1) * dim]).map(Double.init), w.map { Double(Float($0)) },
-                            b.map { Double(Float($0)) }, eps: eps)
+            let ref = lnRef(
+                Array(xf[r * dim..<(r + 1) * dim]).map(Double.init), w.map { Double(Float($0)) },
+                b.map { Double(Float($0)) }, eps: eps)
             for j in 0..<dim { XCTAssertEqual(Double(y[r * dim + j]), ref[j], accuracy: 2e-5) }
         }
         // Backward vs finite differences of L = Σ dout·LN(x) in float64.
         let dout = values(rows * dim, seed: 6, scale: 1)
         var dx = [Float](repeating: 0, count: rows * dim)
-        var dw = [Float](repeating: 0, count: dim), db = [Float](repeating: 0, count: dim)
-        LayerNormAffine.backward(dout: dout.map { Float($0) }, x: xf, mean: mean, rstd: rstd, weight: wf,
-                                 rows: rows, dim: dim, dx: &dx, accumulate: false, dweight: &dw, dbias: &db)
-        let wd = wf.map(Double.init), bd = bf.map(Double.init)
+        var dw = [Float](repeating: 0, count: dim)
+        var db = [Float](repeating: 0, count: dim)
+        LayerNormAffine.backward(
+            dout: dout.map { Float($0) }, x: xf, mean: mean, rstd: rstd, weight: wf,
+            rows: rows, dim: dim, dx: &dx, accumulate: false, dweight: &dw, dbias: &db)
+        let wd = wf.map(Double.init)
+        let bd = bf.map(Double.init)
         func loss(_ xr: [Double], _ r: Int, _ w: [Double], _ b: [Double]) -> Double {
             zip(lnRef(xr, w, b, eps: eps), dout[r * dim..<(r + 1) * dim]).map { $0 * $1 }.reduce(0, +)
         }
@@ -67,7 +79,8 @@ final class BertKernelTests: XCTestCase {
         for r in 0..<rows {
             let xr = Array(xf[r * dim..<(r + 1) * dim]).map(Double.init)
             for j in stride(from: 0, to: dim, by: 37) {
-                var p = xr, m = xr
+                var p = xr
+                var m = xr
                 p[j] += h
                 m[j] -= h
                 let fd = (loss(p, r, wd, bd) - loss(m, r, wd, bd)) / (2 * h)
@@ -75,10 +88,14 @@ final class BertKernelTests: XCTestCase {
             }
         }
         for j in stride(from: 0, to: dim, by: 41) {
-            var fdW = 0.0, fdB = 0.0
+            var fdW = 0.0
+            var fdB = 0.0
             for r in 0..<rows {
                 let xr = Array(xf[r * dim..<(r + 1) * dim]).map(Double.init)
-                var wp = wd, wm = wd, bp = bd, bm = bd
+                var wp = wd
+                var wm = wd
+                var bp = bd
+                var bm = bd
                 wp[j] += h
                 wm[j] -= h
                 bp[j] += h
@@ -93,7 +110,8 @@ final class BertKernelTests: XCTestCase {
 
     /// A file with an I64 buffer next to F32 tensors: `load` refuses it, `loadFloatTensors` keeps the floats.
     func testLoadFloatTensorsSkipsIntegerBuffers() throws {
-        let header = #"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#
+        let header =
+            #"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#
             + #""ids":{"dtype":"I64","shape":[2],"data_offsets":[8,24]}}"#
         var bytes = [UInt8]()
         withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { bytes += $0 }

@@ -1,5 +1,6 @@
-import XCTest
 import Foundation
+import XCTest
+
 @testable import FlowTensor
 
 /// The C elementwise kernels in every instruction-set family this CPU runs (SSE2, AVX2+FMA, AVX-512), against naive
@@ -45,7 +46,8 @@ final class ElementwiseKernelTests: XCTestCase {
                     x[n - 2] = 200
                     x[0] = 1e-3
                 }
-                var g = x, s = x
+                var g = x
+                var s = x
                 Activations.gelu(&g, count: n)
                 Activations.silu(&s, count: n)
                 for i in 0..<n {
@@ -67,7 +69,7 @@ final class ElementwiseKernelTests: XCTestCase {
             for cols in lengths where cols > 0 {
                 let rows = 3
                 var s = rng.normals(rows * cols, std: 5)
-                s[cols - 1] += 30                       // the maximum in the tail
+                s[cols - 1] += 30  // the maximum in the tail
                 if cols > 20 { s[cols + 2] = -.infinity }
                 let x = s
                 Attention.softmaxRows(&s, rows: rows, cols: cols)
@@ -77,8 +79,9 @@ final class ElementwiseKernelTests: XCTestCase {
                     let e = row.map { exp($0 - m) }
                     let z = e.reduce(0, +)
                     for j in 0..<cols {
-                        XCTAssertEqual(Double(s[r * cols + j]), e[j] / z, accuracy: 2e-7 + 1e-6 * e[j] / z,
-                                       "\(f) cols=\(cols) r=\(r) j=\(j)")
+                        XCTAssertEqual(
+                            Double(s[r * cols + j]), e[j] / z, accuracy: 2e-7 + 1e-6 * e[j] / z,
+                            "\(f) cols=\(cols) r=\(r) j=\(j)")
                     }
                 }
             }
@@ -92,14 +95,21 @@ final class ElementwiseKernelTests: XCTestCase {
     func testLayerNormPlainAndModulatedEveryLength() {
         forEachFamily { f in
             for dim in lengths where dim > 0 {
-                let batch = 2, tokens = 3, stride = dim + 5, rows = batch * tokens
-                let x = rng.normals(rows * dim, std: 3).map { $0 + 7 }   // offset mean: stresses the two-pass variance
-                let shift = rng.normals(batch * stride), scale = rng.normals(batch * stride)
-                var plain = [Float](repeating: .nan, count: x.count), mod = plain
-                var mean = [Float](repeating: .nan, count: rows), rstd = mean
+                let batch = 2
+                let tokens = 3
+                let stride = dim + 5
+                let rows = batch * tokens
+                let x = rng.normals(rows * dim, std: 3).map { $0 + 7 }  // offset mean: stresses the two-pass variance
+                let shift = rng.normals(batch * stride)
+                let scale = rng.normals(batch * stride)
+                var plain = [Float](repeating: .nan, count: x.count)
+                var mod = plain
+                var mean = [Float](repeating: .nan, count: rows)
+                var rstd = mean
                 LayerNorm.forward(x, rows: rows, dim: dim, out: &plain, mean: &mean, rstd: &rstd)
-                LayerNorm.forwardModulated(x, batch: batch, tokens: tokens, dim: dim, shift: shift, scale: scale,
-                                           modStride: stride, out: &mod)
+                LayerNorm.forwardModulated(
+                    x, batch: batch, tokens: tokens, dim: dim, shift: shift, scale: scale,
+                    modStride: stride, out: &mod)
                 for r in 0..<rows {
                     let row = (0..<dim).map { Double(x[r * dim + $0]) }
                     let m = row.reduce(0, +) / Double(dim)
@@ -113,10 +123,12 @@ final class ElementwiseKernelTests: XCTestCase {
                         let mr = nrm * (1 + Double(scale[b * stride + i])) + Double(shift[b * stride + i])
                         // One element: x − mean is pure rounding, scaled by 1/sqrt(eps).
                         let tol = dim == 1 ? 1e-2 : 1e-4
-                        XCTAssertEqual(Double(plain[r * dim + i]), nrm, accuracy: tol * max(1, abs(nrm)),
-                                       "\(f) ln dim=\(dim)")
-                        XCTAssertEqual(Double(mod[r * dim + i]), mr, accuracy: tol * max(1, abs(mr)),
-                                       "\(f) adaLN dim=\(dim)")
+                        XCTAssertEqual(
+                            Double(plain[r * dim + i]), nrm, accuracy: tol * max(1, abs(nrm)),
+                            "\(f) ln dim=\(dim)")
+                        XCTAssertEqual(
+                            Double(mod[r * dim + i]), mr, accuracy: tol * max(1, abs(mr)),
+                            "\(f) adaLN dim=\(dim)")
                     }
                 }
                 var inPlace = x
@@ -131,21 +143,34 @@ final class ElementwiseKernelTests: XCTestCase {
     func testModulateAndGatedResidualEveryLength() {
         forEachFamily { f in
             for dim in lengths {
-                let batch = 2, tokens = 3, stride = dim + 3
-                let x = rng.normals(batch * tokens * dim), y = rng.normals(batch * tokens * dim)
-                let shift = rng.normals(batch * stride), scale = rng.normals(batch * stride)
+                let batch = 2
+                let tokens = 3
+                let stride = dim + 3
+                let x = rng.normals(batch * tokens * dim)
+                let y = rng.normals(batch * tokens * dim)
+                let shift = rng.normals(batch * stride)
+                let scale = rng.normals(batch * stride)
                 let gate = rng.normals(batch * stride)
-                var m = [Float](repeating: .nan, count: x.count), r = x
-                Modulation.modulate(x, batch: batch, tokens: tokens, dim: dim, shift: shift, scale: scale,
-                                    modStride: stride, out: &m)
+                var m = [Float](repeating: .nan, count: x.count)
+                var r = x
+                Modulation.modulate(
+                    x, batch: batch, tokens: tokens, dim: dim, shift: shift, scale: scale,
+                    modStride: stride, out: &m)
                 Modulation.gatedResidual(&r, y, batch: batch, tokens: tokens, dim: dim, gate: gate, modStride: stride)
-                for b in 0..<batch { for t in 0..<tokens { for i in 0..<dim {
-                    let k = (b * tokens + t) * dim + i, c = b * stride + i
-                    let rm = Double(x[k]) * (1 + Double(scale[c])) + Double(shift[c])
-                    let rr = Double(x[k]) + Double(gate[c]) * Double(y[k])
-                    XCTAssertEqual(Double(m[k]), rm, accuracy: 1e-6 * max(1, abs(rm)), "\(f) modulate dim=\(dim)")
-                    XCTAssertEqual(Double(r[k]), rr, accuracy: 1e-6 * max(1, abs(rr)), "\(f) residual dim=\(dim)")
-                } } }
+                for b in 0..<batch {
+                    for t in 0..<tokens {
+                        for i in 0..<dim {
+                            let k = (b * tokens + t) * dim + i
+                            let c = b * stride + i
+                            let rm = Double(x[k]) * (1 + Double(scale[c])) + Double(shift[c])
+                            let rr = Double(x[k]) + Double(gate[c]) * Double(y[k])
+                            XCTAssertEqual(
+                                Double(m[k]), rm, accuracy: 1e-6 * max(1, abs(rm)), "\(f) modulate dim=\(dim)")
+                            XCTAssertEqual(
+                                Double(r[k]), rr, accuracy: 1e-6 * max(1, abs(rr)), "\(f) residual dim=\(dim)")
+                        }
+                    }
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
-import XCTest
-import Foundation
 import CZlib
+import Foundation
+import XCTest
+
 @testable import FlowTensor
 
 /// IDX tests on tiny files built here (plain and gzipped with zlib's gz* API).
@@ -35,7 +36,9 @@ final class IDXTests: XCTestCase {
         for gz in [false, true] {
             let ip = write("img\(gz)", idx([3, 4, 5], pixels), gzip: gz)
             let r = try IDX.readImages(ip)
-            XCTAssertEqual(r.count, 3); XCTAssertEqual(r.rows, 4); XCTAssertEqual(r.cols, 5)
+            XCTAssertEqual(r.count, 3)
+            XCTAssertEqual(r.rows, 4)
+            XCTAssertEqual(r.cols, 5)
             XCTAssertEqual(r.pixels, pixels)
             let lp = write("lab\(gz)", idx([3], [7, 0, 9]), gzip: gz)
             XCTAssertEqual(try IDX.readLabels(lp), [7, 0, 9])

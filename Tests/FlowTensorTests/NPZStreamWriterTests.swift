@@ -1,6 +1,7 @@
-@testable import FlowTensor
 import Foundation
 import XCTest
+
+@testable import FlowTensor
 
 /// The streaming one-array `.npz` writer: byte-identical to `NPZ.encode` below the zip64 limit, valid ZIP64 (checked
 /// by Python's `zipfile` + `numpy.load`, an independent reader) when a small forced threshold makes every size and
@@ -30,8 +31,14 @@ final class NPZStreamWriterTests: XCTestCase {
         let path = tempPath("a.npz")
         let shape = [5, 4, 3, 3]
         let bytes = try write(path, shape: shape, threshold: 0xFFFF_FFFF, chunk: 17)
-        let expected = try NPZ.encode(arrays: [(name: "arr_0", array: NPYArray(dtype: .uint8, shape: shape,
-                                                                               bytes: bytes))])
+        let expected = try NPZ.encode(arrays: [
+            (
+                name: "arr_0",
+                array: NPYArray(
+                    dtype: .uint8, shape: shape,
+                    bytes: bytes)
+            )
+        ])
         XCTAssertEqual(try FileIO.read(path), expected)
         let back = try XCTUnwrap(NPZ.read(path)["arr_0"])
         XCTAssertEqual(back.shape, shape)
@@ -50,15 +57,15 @@ final class NPZStreamWriterTests: XCTestCase {
             let bytes = try write(path, shape: shape, threshold: threshold, chunk: 50)
             XCTAssertThrowsError(try NPZ.read(path), "the repo's reader refuses zip64, so the records are zip64")
             let script = """
-            import sys, zipfile, numpy as np
-            z = zipfile.ZipFile(sys.argv[1])
-            assert z.testzip() is None
-            info = z.getinfo('arr_0.npy')
-            assert info.extract_version >= 45, info.extract_version
-            a = np.load(sys.argv[1])['arr_0']
-            w = (a.reshape(-1).astype(np.int64) * np.arange(a.size)) % 997
-            print(a.dtype, a.shape, int(a.astype(np.int64).sum()), int(w.sum()))
-            """
+                import sys, zipfile, numpy as np
+                z = zipfile.ZipFile(sys.argv[1])
+                assert z.testzip() is None
+                info = z.getinfo('arr_0.npy')
+                assert info.extract_version >= 45, info.extract_version
+                a = np.load(sys.argv[1])['arr_0']
+                w = (a.reshape(-1).astype(np.int64) * np.arange(a.size)) % 997
+                print(a.dtype, a.shape, int(a.astype(np.int64).sum()), int(w.sum()))
+                """
             let out = try run(python, ["-c", script, path])
             let flat = bytes.map(Int.init)
             let weighted = flat.enumerated().map { ($0.element * $0.offset) % 997 }.reduce(0, +)
@@ -75,7 +82,8 @@ final class NPZStreamWriterTests: XCTestCase {
         }
         guard let python = pythonWithNumpy() else { throw XCTSkip("python3 with numpy is not installed") }
         let path = tempPath("large.npz")
-        let chunk = 1 << 26, chunks = 65
+        let chunk = 1 << 26
+        let chunks = 65
         var block = payload(chunk)
         let w = try NPZStreamWriter(path: path, dtype: .uint8, shape: [chunks, chunk])
         for c in 0..<chunks {
@@ -84,18 +92,18 @@ final class NPZStreamWriterTests: XCTestCase {
         }
         try w.finish()
         let script = """
-        import sys, zipfile, numpy as np
-        z = zipfile.ZipFile(sys.argv[1])
-        assert z.testzip() is None
-        f = z.open('arr_0.npy')
-        assert np.lib.format.read_magic(f) == (1, 0)
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        start = f.tell()
-        f.seek(start + (shape[0] - 1) * shape[1])
-        last = np.frombuffer(f.read(shape[1]), dtype=np.uint8)
-        big = z.getinfo('arr_0.npy').file_size > 2**32
-        print(dtype, shape, big, int(last[0]), int(last[1:].astype(np.int64).sum()))
-        """
+            import sys, zipfile, numpy as np
+            z = zipfile.ZipFile(sys.argv[1])
+            assert z.testzip() is None
+            f = z.open('arr_0.npy')
+            assert np.lib.format.read_magic(f) == (1, 0)
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            start = f.tell()
+            f.seek(start + (shape[0] - 1) * shape[1])
+            last = np.frombuffer(f.read(shape[1]), dtype=np.uint8)
+            big = z.getinfo('arr_0.npy').file_size > 2**32
+            print(dtype, shape, big, int(last[0]), int(last[1:].astype(np.int64).sum()))
+            """
         let out = try run(python, ["-c", script, path]).trimmingCharacters(in: .whitespacesAndNewlines)
         let rest = block.dropFirst().reduce(0) { $0 + Int($1) }
         XCTAssertEqual(out, "uint8 (\(chunks), \(chunk)) True \(chunks - 1) \(rest)")
@@ -124,7 +132,8 @@ final class NPZStreamWriterTests: XCTestCase {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = [exe] + args
-        let pipe = Pipe(), errPipe = Pipe()
+        let pipe = Pipe()
+        let errPipe = Pipe()
         p.standardOutput = pipe
         p.standardError = errPipe
         try p.run()

@@ -1,5 +1,6 @@
-import XCTest
 import Foundation
+import XCTest
+
 @testable import FlowTensor
 
 /// PNG tests: decode our own output independently (chunk walk, bitwise CRC-32, python3 zlib when
@@ -23,7 +24,9 @@ final class PNGTests: XCTestCase {
     static func chunks(_ png: [UInt8]) throws -> (ihdr: [UInt8], idat: [UInt8], types: [String]) {
         XCTAssertEqual(Array(png[0..<8]), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         var o = 8
-        var ihdr: [UInt8] = [], idat: [UInt8] = [], types: [String] = []
+        var ihdr: [UInt8] = []
+        var idat: [UInt8] = []
+        var types: [String] = []
         while o < png.count {
             let len = be32(png, o)
             let type = String(decoding: png[(o + 4)..<(o + 8)], as: UTF8.self)
@@ -43,11 +46,16 @@ final class PNGTests: XCTestCase {
         let dir = NSTemporaryDirectory() + "png-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let inPath = dir + "/in.z", outPath = dir + "/out.raw"
+        let inPath = dir + "/in.z"
+        let outPath = dir + "/out.raw"
         FileManager.default.createFile(atPath: inPath, contents: Data(z))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import zlib,sys; open(sys.argv[2],'wb').write(zlib.decompress(open(sys.argv[1],'rb').read()))", inPath, outPath]
+        p.arguments = [
+            "python3", "-c",
+            "import zlib,sys; open(sys.argv[2],'wb').write(zlib.decompress(open(sys.argv[1],'rb').read()))", inPath,
+            outPath,
+        ]
         do { try p.run() } catch { return nil }
         p.waitUntilExit()
         guard p.terminationStatus == 0, let d = FileManager.default.contents(atPath: outPath) else { return nil }
@@ -86,21 +94,30 @@ final class PNGTests: XCTestCase {
     func testGridLayoutAndClamping() throws {
         // 3 gray 2x2 images in 2 columns with padding 1: width 2*2+3 = 7, height 2*2+3 = 7.
         var data = [Float](repeating: 0, count: 3 * 4)
-        data[0] = -1; data[1] = 1; data[2] = 5; data[3] = -7   // image 0: clamped
-        for k in 4..<8 { data[k] = 0 }                          // image 1: mid gray (128)
-        for k in 8..<12 { data[k] = 0.5 }                       // image 2: 191
+        data[0] = -1
+        data[1] = 1
+        data[2] = 5
+        data[3] = -7  // image 0: clamped
+        for k in 4..<8 { data[k] = 0 }  // image 1: mid gray (128)
+        for k in 8..<12 { data[k] = 0.5 }  // image 2: 191
         let g = try PNG.grid(Tensor(shape: [3, 1, 2, 2], data: data), columns: 2, padding: 1)
-        XCTAssertEqual(g.width, 7); XCTAssertEqual(g.height, 7); XCTAssertEqual(g.channels, 1)
+        XCTAssertEqual(g.width, 7)
+        XCTAssertEqual(g.height, 7)
+        XCTAssertEqual(g.channels, 1)
         func px(_ x: Int, _ y: Int) -> UInt8 { g.pixels[y * g.width + x] }
         XCTAssertEqual([px(1, 1), px(2, 1), px(1, 2), px(2, 2)], [0, 255, 255, 0])
         XCTAssertEqual(px(4, 1), UInt8((1.0 * 0.5 * 255).rounded()))
         XCTAssertEqual(px(1, 4), UInt8((1.5 * 0.5 * 255).rounded()))
-        XCTAssertEqual(px(0, 0), 0); XCTAssertEqual(px(4, 4), 0)  // padding / empty tile
+        XCTAssertEqual(px(0, 0), 0)
+        XCTAssertEqual(px(4, 4), 0)  // padding / empty tile
     }
 
     func testGridFourChannelsUsesFirstThree() throws {
         var data = [Float](repeating: 0, count: 4)
-        data[0] = 1; data[1] = -1; data[2] = 0; data[3] = 1
+        data[0] = 1
+        data[1] = -1
+        data[2] = 0
+        data[3] = 1
         let g = try PNG.grid(Tensor(shape: [1, 4, 1, 1], data: data), columns: 4, padding: 0)
         XCTAssertEqual(g.channels, 3)
         XCTAssertEqual(g.pixels, [255, 0, 128])
@@ -113,6 +130,7 @@ final class PNGTests: XCTestCase {
     }
 
     func testWriteRejectsSizeMismatch() {
-        XCTAssertThrowsError(try PNG.write(path: NSTemporaryDirectory() + "x.png", width: 2, height: 2, channels: 1, pixels: [0]))
+        XCTAssertThrowsError(
+            try PNG.write(path: NSTemporaryDirectory() + "x.png", width: 2, height: 2, channels: 1, pixels: [0]))
     }
 }

@@ -1,5 +1,5 @@
-import XCTest
 import FlowTensor
+import XCTest
 
 /// F64 tensors (a state dict saved after `model.double()`) load, rounded to float32 like F16/BF16 are widened.
 final class SafeTensorsF64Tests: XCTestCase {

@@ -1,5 +1,6 @@
-import XCTest
 import Foundation
+import XCTest
+
 @testable import FlowTensor
 
 final class SafeTensorsTests: XCTestCase {
@@ -51,7 +52,8 @@ final class SafeTensorsTests: XCTestCase {
         let f16: [UInt16] = [0x3C00, 0xC100, 0x0001, 0x7C00]
         let bf16: [UInt16] = [0x3F80, 0xC040]
         let body = (f16 + bf16).flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] }
-        let header = #"{"h":{"dtype":"F16","shape":[4],"data_offsets":[0,8]},"g":{"dtype":"BF16","shape":[2],"data_offsets":[8,12]}}"#
+        let header =
+            #"{"h":{"dtype":"F16","shape":[4],"data_offsets":[0,8]},"g":{"dtype":"BF16","shape":[2],"data_offsets":[8,12]}}"#
         let path = dir + "/half.safetensors"
         try FileIO.writeAtomically(path, handMade(header, body: body))
         let f = try SafeTensors.load(path)
@@ -62,14 +64,16 @@ final class SafeTensorsTests: XCTestCase {
     func testEveryBadFileCaseIsAOneLineErrorNamingFileAndTensor() {
         let ok = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
         let body = [UInt8](repeating: 0, count: 8)
-        expectError([1, 2, 3], ["truncated"])                                            // shorter than the length field
-        expectError(handMade("{not json", body: body), ["corrupt", "JSON"])              // corrupt header
-        expectError(handMade(ok, body: body, lengthOverride: 4096), ["truncated"])       // header longer than file
-        expectError(handMade(ok, body: body, lengthOverride: 1 << 40), ["exceeds"])      // oversized header
-        expectError(handMade(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}}"#, body: body), ["'a'", "outside"])
+        expectError([1, 2, 3], ["truncated"])  // shorter than the length field
+        expectError(handMade("{not json", body: body), ["corrupt", "JSON"])  // corrupt header
+        expectError(handMade(ok, body: body, lengthOverride: 4096), ["truncated"])  // header longer than file
+        expectError(handMade(ok, body: body, lengthOverride: 1 << 40), ["exceeds"])  // oversized header
+        expectError(
+            handMade(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}}"#, body: body), ["'a'", "outside"])
         expectError(handMade(#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, body: body), ["'a'", "shape"])
         expectError(handMade(#"{"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#, body: body), ["'a'", "I64"])
-        expectError(handMade(#"{"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, body: body), ["missing tensor 'a'"])
+        expectError(
+            handMade(#"{"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, body: body), ["missing tensor 'a'"])
         expectError(handMade(#"{"a":{"dtype":"F32","shape":[2]}}"#, body: body), ["'a'", "malformed"])
     }
 
@@ -77,7 +81,8 @@ final class SafeTensorsTests: XCTestCase {
         let path = dir + "/s.safetensors"
         try SafeTensors.write(path, tensors: [("w", Tensor(zeros: [2, 3]))], metadata: [:])
         XCTAssertThrowsError(try SafeTensors.load(path).tensor("w", shape: [3, 2])) { e in
-            XCTAssertTrue("\(e)".contains("'w'") && "\(e)".contains("[2, 3]") && "\(e)".contains("s.safetensors"), "\(e)")
+            XCTAssertTrue(
+                "\(e)".contains("'w'") && "\(e)".contains("[2, 3]") && "\(e)".contains("s.safetensors"), "\(e)")
         }
     }
 
@@ -88,25 +93,38 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(try NPY.readTensor(path), t)
         try NPY.write(int64: [3, -1, 7], shape: [3], to: dir + "/y.npy")
         let y = try NPY.read(dir + "/y.npy")
-        XCTAssertEqual(y.dtype, .int64); XCTAssertEqual(y.shape, [3]); XCTAssertEqual(try y.int64s(), [3, -1, 7])
+        XCTAssertEqual(y.dtype, .int64)
+        XCTAssertEqual(y.shape, [3])
+        XCTAssertEqual(try y.int64s(), [3, -1, 7])
         // Header is 64-byte aligned, as numpy writes it.
         let raw = try FileIO.read(path)
         XCTAssertEqual((10 + Int(raw[8]) + Int(raw[9]) << 8) % 64, 0)
         // Big-endian and Fortran order are refused with the fix in the message.
         func npy(_ header: String, _ body: [UInt8]) -> [UInt8] {
-            var h = Array(header.utf8); while (10 + h.count + 1) % 64 != 0 { h.append(0x20) }; h.append(0x0a)
+            var h = Array(header.utf8)
+            while (10 + h.count + 1) % 64 != 0 { h.append(0x20) }
+            h.append(0x0a)
             return [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(h.count & 0xff), UInt8(h.count >> 8)] + h + body
         }
-        XCTAssertThrowsError(try NPY.decode(npy("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", [0, 0, 0, 0]), source: "be.npy")) {
+        XCTAssertThrowsError(
+            try NPY.decode(
+                npy("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", [0, 0, 0, 0]), source: "be.npy")
+        ) {
             XCTAssertTrue("\($0)".contains(">f4") && "\($0)".contains("astype"), "\($0)")
         }
-        XCTAssertThrowsError(try NPY.decode(npy("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", [0, 0, 0, 0]), source: "f.npy")) {
+        XCTAssertThrowsError(
+            try NPY.decode(
+                npy("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", [0, 0, 0, 0]), source: "f.npy")
+        ) {
             XCTAssertTrue("\($0)".contains("Fortran"), "\($0)")
         }
-        XCTAssertThrowsError(try NPY.decode(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", [0, 0, 0, 0]), source: "t.npy")) {
+        XCTAssertThrowsError(
+            try NPY.decode(
+                npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", [0, 0, 0, 0]), source: "t.npy")
+        ) {
             XCTAssertTrue("\($0)".contains("truncated"), "\($0)")
         }
-        XCTAssertThrowsError(try NPY.read(path).int64s())   // float data refused as labels
+        XCTAssertThrowsError(try NPY.read(path).int64s())  // float data refused as labels
         XCTAssertThrowsError(try NPY.decode([1, 2, 3], source: "junk.npy"))
     }
 }

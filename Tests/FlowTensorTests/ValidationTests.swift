@@ -1,5 +1,6 @@
-import XCTest
 import Foundation
+import XCTest
+
 @testable import FlowTensor
 
 /// Unchecked numbers in files and flags: safetensors offsets, int64 labels, the `Validate` checks.
@@ -20,7 +21,8 @@ final class ValidationTests: XCTestCase {
 
     func testOverlappingAndFractionalOffsetsAreRefused() throws {
         let body = [UInt8](repeating: 0, count: 16)
-        let overlap = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#
+        let overlap =
+            #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#
             + #""b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#
         XCTAssertThrowsError(try SafeTensors.parse(handMade(overlap, body: body), path: "o.safetensors")) { e in
             XCTAssertTrue("\(e)".contains("overlap"), "\(e)")
@@ -32,15 +34,19 @@ final class ValidationTests: XCTestCase {
         let fractionalShape = #"{"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}}"#
         XCTAssertThrowsError(try SafeTensors.parse(handMade(fractionalShape, body: body), path: "s.safetensors"))
         // Negative control: adjacent, non-overlapping tensors load.
-        let fine = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#
+        let fine =
+            #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#
             + #""b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#
         XCTAssertEqual(try SafeTensors.parse(handMade(fine, body: body), path: "ok.safetensors").names, ["a", "b"])
     }
 
     func testInt64ExtremesReadExactly() throws {
         let values: [Int64] = [.max, .min, 0, -1, 1 << 53 + 1]
-        let bytes = values.map { $0.littleEndian }.withUnsafeBytes { NPY.encode(dtype: .int64,
-                shape: [values.count], body: $0) }
+        let bytes = values.map { $0.littleEndian }.withUnsafeBytes {
+            NPY.encode(
+                dtype: .int64,
+                shape: [values.count], body: $0)
+        }
         XCTAssertEqual(try NPY.decode(bytes, source: "y.npy").int64s(), values)
     }
 

@@ -1,6 +1,6 @@
-import Foundation
 import FlowTensor
 import FlowText
+import Foundation
 import XCTest
 
 /// The caption feature cache: rows equal a direct MiniLM encode, a second load encodes nothing, a new caption is
@@ -12,7 +12,9 @@ final class CaptionFeatureCacheTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ft-capcache-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/captions.safetensors"
-        let caps = ["a 7 in the top left", "two sevens", "an eight in the lower right corner and a 1 in the upper left"]
+        let caps = [
+            "a 7 in the top left", "two sevens", "an eight in the lower right corner and a 1 in the upper left",
+        ]
         var logs: [String] = []
         let t1 = try CaptionFeatureCache.load(captions: caps, length: 20, encoder: enc, digest: "d1", path: path) {
             logs.append($0)
@@ -37,8 +39,10 @@ final class CaptionFeatureCacheTests: XCTestCase {
         // the reused rows are the file's bits: row 0 of t2 is row 1 of t1
         XCTAssertTrue(t2.features[0..<(20 * 384)] == t1.features[(20 * 384)..<(40 * 384)])
         logs = []
-        _ = try CaptionFeatureCache.load(captions: caps + ["nothing"], length: 20, encoder: enc, digest: "d1",
-                                         path: path) { logs.append($0) }
+        _ = try CaptionFeatureCache.load(
+            captions: caps + ["nothing"], length: 20, encoder: enc, digest: "d1",
+            path: path
+        ) { logs.append($0) }
         XCTAssertEqual(logs, [])
         // another encoder digest re-encodes
         _ = try CaptionFeatureCache.load(captions: caps2, length: 20, encoder: enc, digest: "d2", path: path) {
@@ -46,8 +50,11 @@ final class CaptionFeatureCacheTests: XCTestCase {
         }
         XCTAssertEqual(logs.count, 2)
         // too long for the length: one-line error naming the caption
-        XCTAssertThrowsError(try CaptionFeatureCache.load(captions: [caps[2]], length: 8, encoder: enc, digest: "d1",
-                                                         path: dir + "/short.safetensors")) { e in
+        XCTAssertThrowsError(
+            try CaptionFeatureCache.load(
+                captions: [caps[2]], length: 8, encoder: enc, digest: "d1",
+                path: dir + "/short.safetensors")
+        ) { e in
             XCTAssertTrue("\(e)".contains("lower right corner"), "\(e)")
         }
     }

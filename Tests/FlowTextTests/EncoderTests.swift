@@ -15,15 +15,20 @@ final class EncoderTests: XCTestCase {
         return e
     }
 
-    func assertCosines(_ got: Tensor, _ want: NPYArray, min bound: Double,
-                       file: StaticString = #filePath, line: UInt = #line) {
+    func assertCosines(
+        _ got: Tensor, _ want: NPYArray, min bound: Double,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         let w = want.doubles()
         let d = 384
         XCTAssertEqual(got.shape, want.shape, file: file, line: line)
         for i in 0..<want.shape[0] {
-            var dot = 0.0, ng = 0.0, nw = 0.0
+            var dot = 0.0
+            var ng = 0.0
+            var nw = 0.0
             for j in 0..<d {
-                let g = Double(got.data[i * d + j]), r = w[i * d + j]
+                let g = Double(got.data[i * d + j])
+                let r = w[i * d + j]
                 dot += g * r
                 ng += g * g
                 nw += r * r

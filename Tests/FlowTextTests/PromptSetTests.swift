@@ -20,8 +20,10 @@ final class PromptSetTests: XCTestCase {
         return p
     }
 
-    func assertError(_ name: String, _ text: String, contains: [String],
-                     file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertError(
+        _ name: String, _ text: String, contains: [String],
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let p = try write(name, text)
         XCTAssertThrowsError(try PromptSet.load(p), file: file, line: line) { e in
             let m = "\(e)"
@@ -41,16 +43,21 @@ final class PromptSetTests: XCTestCase {
 
     func testGenEvalJSONLKeepsFieldsAndTagIsCategory() throws {
         let text = """
-        {"tag": "single_object", "include": [{"class": "bench", "count": 1}], "prompt": "a photo of a bench"}
+            {"tag": "single_object", "include": [{"class": "bench", "count": 1}], "prompt": "a photo of a bench"}
 
-        {"id": "x7", "tag": "counting", "prompt": "a photo of two cats", "exclude": null, "n": 2, "ok": true}
-        """
+            {"id": "x7", "tag": "counting", "prompt": "a photo of two cats", "exclude": null, "n": 2, "ok": true}
+            """
         let e = try PromptSet.load(try write("evaluation_metadata.jsonl", text))
         XCTAssertEqual(e.count, 2)
-        XCTAssertEqual(e[0], PromptEntry(id: "0", text: "a photo of a bench", category: "single_object",
-                                         fields: ["tag": "single_object",
-                                                  "include": "[{\"class\":\"bench\",\"count\":1}]"],
-                                         line: 1))
+        XCTAssertEqual(
+            e[0],
+            PromptEntry(
+                id: "0", text: "a photo of a bench", category: "single_object",
+                fields: [
+                    "tag": "single_object",
+                    "include": "[{\"class\":\"bench\",\"count\":1}]",
+                ],
+                line: 1))
         XCTAssertEqual(e[1].id, "x7")
         XCTAssertEqual(e[1].category, "counting")
         XCTAssertEqual(e[1].fields, ["tag": "counting", "exclude": "null", "n": "2", "ok": "true"])
@@ -58,7 +65,8 @@ final class PromptSetTests: XCTestCase {
     }
 
     func testPartiTSVWithCategory() throws {
-        let text = "Prompt\tCategory\tChallenge\tNote\nA \"quoted\" sign\tArts\tBasic\t\n\n"
+        let text =
+            "Prompt\tCategory\tChallenge\tNote\nA \"quoted\" sign\tArts\tBasic\t\n\n"
             + "bird, flying\tAnimals\tPerspective\tnote\n"
         let e = try PromptSet.load(try write("PartiPrompts.tsv", text))
         XCTAssertEqual(e.map(\.text), ["A \"quoted\" sign", "bird, flying"])
@@ -69,7 +77,8 @@ final class PromptSetTests: XCTestCase {
     }
 
     func testDrawBenchCSVWithRFC4180Quoting() throws {
-        let text = "Prompts,Category\r\n\"A sign that says \"\"Hello\"\", with a comma\",Text\r\n"
+        let text =
+            "Prompts,Category\r\n\"A sign that says \"\"Hello\"\", with a comma\",Text\r\n"
             + "plain prompt,Colors\r\n"
             + "\"two\nlines\",Misc\n\"\",\n"
         let p = try write("drawbench.csv", text)
@@ -97,8 +106,9 @@ final class PromptSetTests: XCTestCase {
 
     func testErrorsNameFileAndLine() throws {
         try assertError("a.jsonl", "{\"prompt\": \"ok\"}\n{not json}\n", contains: ["a.jsonl:2:", "JSON object"])
-        try assertError("b.jsonl", "{\"prompt\": \"ok\"}\n\n{\"caption_x\": \"no\"}\n",
-                        contains: ["b.jsonl:3:", "\"prompt\""])
+        try assertError(
+            "b.jsonl", "{\"prompt\": \"ok\"}\n\n{\"caption_x\": \"no\"}\n",
+            contains: ["b.jsonl:3:", "\"prompt\""])
         try assertError("c.jsonl", "{\"prompt\": 5}\n", contains: ["c.jsonl:1:", "not a string"])
         try assertError("d.csv", "prompt\n\"open\nstill open\n", contains: ["d.csv:2:", "unterminated"])
         try assertError("e.csv", "prompt,x\n\"a\"b,c\n", contains: ["e.csv:2:", "closing quote"])

@@ -1,6 +1,6 @@
-import Foundation
 import FlowTensor
 import FlowText
+import Foundation
 import XCTest
 
 /// Paths of the committed fixtures and of the fetched encoder (Models/minilm, from Scripts/fetch-minilm.sh).
@@ -16,8 +16,9 @@ enum TextFixtures {
 
     static func skipUnlessEncoder(_ files: [String] = ["vocab.txt", "model.safetensors"]) throws {
         for f in files where !FileIO.exists(encoderDirectory + "/" + f) {
-            throw XCTSkip("\(encoderDirectory)/\(f) is missing: run Scripts/fetch-minilm.sh "
-                + "(Scripts/install-deps.sh does)")
+            throw XCTSkip(
+                "\(encoderDirectory)/\(f) is missing: run Scripts/fetch-minilm.sh "
+                    + "(Scripts/install-deps.sh does)")
         }
     }
 

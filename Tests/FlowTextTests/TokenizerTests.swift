@@ -74,7 +74,8 @@ final class TokenizerTests: XCTestCase {
 
     /// Normaliser rules independent of the vocabulary.
     func testNormalizerWords() {
-        XCTAssertEqual(BertNormalizer.words("Héllo,WORLD!  naïve\tcafé"), ["hello", ",", "world", "!", "naive", "cafe"])
+        XCTAssertEqual(
+            BertNormalizer.words("Héllo,WORLD!  naïve\tcafé"), ["hello", ",", "world", "!", "naive", "cafe"])
         XCTAssertEqual(BertNormalizer.words("中文abc"), ["中", "文", "abc"])
         XCTAssertEqual(BertNormalizer.words("a\u{0}b\u{7}c\u{200B}d"), ["abcd"])
         XCTAssertEqual(BertNormalizer.words("x—y“z”"), ["x", "—", "y", "“", "z", "”"])

@@ -1,14 +1,18 @@
-import XCTest
-import Foundation
 import FlowTensor
+import Foundation
+import XCTest
+
 @testable import FlowTraining
 
 /// AdamW, clipping, warm-up and EMA against closed forms computed independently in float64.
 final class OptimizerTests: XCTestCase {
     func testAdamWMatchesFloat64Formula() {
-        let p = Buffer([0.5, -1.25, 2]), g = Buffer(count: 3)
+        let p = Buffer([0.5, -1.25, 2])
+        let g = Buffer(count: 3)
         let opt = AdamW([("w", p, g)], weightDecay: 0.1)
-        var ref = [0.5, -1.25, 2.0], m = [0.0, 0, 0], v = [0.0, 0, 0]
+        var ref = [0.5, -1.25, 2.0]
+        var m = [0.0, 0, 0]
+        var v = [0.0, 0, 0]
         let grads: [[Double]] = [[0.3, -0.1, 2.0], [-0.2, 0.05, 1.0], [0.7, 0.0, -3.0]]
         let lr = 0.01
         for (t, gs) in grads.enumerated() {
@@ -17,7 +21,8 @@ final class OptimizerTests: XCTestCase {
             for i in 0..<3 {
                 m[i] = 0.9 * m[i] + 0.1 * gs[i]
                 v[i] = 0.999 * v[i] + 0.001 * gs[i] * gs[i]
-                let mh = m[i] / (1 - pow(0.9, Double(t + 1))), vh = v[i] / (1 - pow(0.999, Double(t + 1)))
+                let mh = m[i] / (1 - pow(0.9, Double(t + 1)))
+                let vh = v[i] / (1 - pow(0.999, Double(t + 1)))
                 ref[i] = ref[i] * (1 - lr * 0.1) - lr * mh / (vh.squareRoot() + 1e-8)
             }
         }
@@ -26,10 +31,11 @@ final class OptimizerTests: XCTestCase {
     }
 
     func testClipGradNorm() {
-        let a = Buffer([3, 0]), b = Buffer([0, 4, 0])
+        let a = Buffer([3, 0])
+        let b = Buffer([0, 4, 0])
         let params: [TrainableParameter] = [("a", Buffer(count: 2), a), ("b", Buffer(count: 3), b)]
         XCTAssertEqual(AdamW.clipGradNorm(params, maxNorm: 10), 5, accuracy: 1e-6)
-        XCTAssertEqual(a.ptr[0], 3)   // under the limit: untouched
+        XCTAssertEqual(a.ptr[0], 3)  // under the limit: untouched
         XCTAssertEqual(AdamW.clipGradNorm(params, maxNorm: 1), 5, accuracy: 1e-6)
         let n = (Double(a.ptr[0]) * Double(a.ptr[0]) + Double(b.ptr[1]) * Double(b.ptr[1])).squareRoot()
         XCTAssertEqual(n, 1, accuracy: 1e-5)
@@ -45,7 +51,8 @@ final class OptimizerTests: XCTestCase {
 
     /// With a parameter that stays at θ after starting at θ0, the shadow is θ + (θ0 − θ)·Π d_k.
     func testEMAClosedForm() {
-        let p = Buffer([1]), g = Buffer(count: 1)
+        let p = Buffer([1])
+        let g = Buffer(count: 1)
         let ema = EMA([("w", p, g)])
         p.ptr[0] = 3
         var prod = 1.0
@@ -66,7 +73,7 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(Set(epoch1), Set(0..<10))
         XCTAssertNotEqual(epoch0, epoch1)
         var fresh = BatchOrder(count: 10, batch: 5, seed: 3)
-        XCTAssertEqual(fresh.indices(step: 3), Array(epoch1[5...]))   // random access to any step
+        XCTAssertEqual(fresh.indices(step: 3), Array(epoch1[5...]))  // random access to any step
         var other = BatchOrder(count: 10, batch: 5, seed: 4)
         XCTAssertNotEqual(other.indices(step: 0) + other.indices(step: 1), epoch0)
     }

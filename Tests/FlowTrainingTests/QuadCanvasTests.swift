@@ -1,6 +1,7 @@
-import XCTest
-@testable import FlowTraining
 import FlowTensor
+import XCTest
+
+@testable import FlowTraining
 
 /// Quad canvases: the resize equals an independent float64 supersampled area average, digits land exactly in
 /// their slot with background −1 elsewhere, and random placements are balanced.
@@ -8,7 +9,8 @@ final class QuadCanvasTests: XCTestCase {
     /// 40 random 28×28 images (digit = index mod 10) with a −1 border like MNIST.
     static func data() throws -> MNISTData {
         var rng = SeededRandom(seed: 5)
-        var px = [UInt8](repeating: 0, count: 40 * 784), labels = [UInt8](repeating: 0, count: 40)
+        var px = [UInt8](repeating: 0, count: 40 * 784)
+        var labels = [UInt8](repeating: 0, count: 40)
         for n in 0..<40 {
             labels[n] = UInt8(n % 10)
             for y in 4..<24 { for x in 4..<24 { px[n * 784 + y * 28 + x] = UInt8(rng.next() % 256) } }
@@ -55,8 +57,10 @@ final class QuadCanvasTests: XCTestCase {
         var canvas = [Float](repeating: 0, count: 1024)
         var resized = [Float](repeating: 0, count: 256)
         var rng = SeededRandom(seed: 1)
-        for (caption, slot) in [("a 3 in the top left", 0), ("3 at the top right", 1), ("a three in the lower left", 2),
-                                ("the 3 in the bottom right corner", 3)] {
+        for (caption, slot) in [
+            ("a 3 in the top left", 0), ("3 at the top right", 1), ("a three in the lower left", 2),
+            ("the 3 in the bottom right corner", 3),
+        ] {
             let spec = try QuadCaptionParser.parse(caption)
             let r = comp.compose(spec, rng: &rng, out: &canvas)
             XCTAssertEqual(r.images.count, 1)
@@ -64,7 +68,8 @@ final class QuadCanvasTests: XCTestCase {
             d.images.withUnsafeBufferPointer { p in
                 QuadCanvas.resizeDigit(p.baseAddress! + r.images[0] * 784, side: 28, out: &resized)
             }
-            let y0 = (slot / 2) * 16, x0 = (slot % 2) * 16
+            let y0 = (slot / 2) * 16
+            let x0 = (slot % 2) * 16
             for y in 0..<32 {
                 for x in 0..<32 {
                     let inside = (y0..<(y0 + 16)).contains(y) && (x0..<(x0 + 16)).contains(x)
@@ -97,7 +102,8 @@ final class QuadCanvasTests: XCTestCase {
         }
         // each slot is occupied with probability 1/2: binomial sd = sqrt(n/4)
         for c in perSlot { XCTAssertLessThan(abs(Double(c) - Double(n) / 2), 4 * (Double(n) / 4).squareRoot()) }
-        var a = [Float](repeating: 0, count: 1024), b = a
+        var a = [Float](repeating: 0, count: 1024)
+        var b = a
         let ra = comp.reference(spec, seed: 7, index: 11, out: &a)
         let rb = comp.reference(spec, seed: 7, index: 11, out: &b)
         XCTAssertEqual(a, b)

@@ -1,19 +1,23 @@
-import XCTest
-@testable import FlowTraining
 import FlowTensor
+import XCTest
+
+@testable import FlowTraining
 
 /// The quad-canvas caption grammar: every production parses to the intended slots (checked against hand-written
 /// slot lists), generation and parsing round-trip over every spec and phrasing, and bad captions are refused.
 final class QuadCaptionTests: XCTestCase {
     func slots(_ pairs: [Int: Int]) -> [Int?] { (0..<4).map { pairs[$0] } }
 
-    func check(_ caption: String, _ category: QuadCategory, _ pairs: [Int: Int],
-               file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertNoThrow(try {
-            let s = try QuadCaptionParser.parse(caption)
-            XCTAssertEqual(s.category, category, caption, file: file, line: line)
-            XCTAssertEqual(s.slots, self.slots(pairs), caption, file: file, line: line)
-        }(), caption, file: file, line: line)
+    func check(
+        _ caption: String, _ category: QuadCategory, _ pairs: [Int: Int],
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
+        XCTAssertNoThrow(
+            try {
+                let s = try QuadCaptionParser.parse(caption)
+                XCTAssertEqual(s.category, category, caption, file: file, line: line)
+                XCTAssertEqual(s.slots, self.slots(pairs), caption, file: file, line: line)
+            }(), caption, file: file, line: line)
     }
 
     func testSingle() {
@@ -37,9 +41,11 @@ final class QuadCaptionTests: XCTestCase {
     }
 
     func testCountAndEmpty() throws {
-        for (text, n, d) in [("one 7", 1, 7), ("two sevens", 2, 7), ("three sixes", 3, 6), ("four 7s", 4, 7),
-                             ("Two 6's", 2, 6), ("three zeroes", 3, 0), ("two twos", 2, 2), ("one one", 1, 1),
-                             ("four ones", 4, 1)] {
+        for (text, n, d) in [
+            ("one 7", 1, 7), ("two sevens", 2, 7), ("three sixes", 3, 6), ("four 7s", 4, 7),
+            ("Two 6's", 2, 6), ("three zeroes", 3, 0), ("two twos", 2, 2), ("one one", 1, 1),
+            ("four ones", 4, 1),
+        ] {
             let s = try QuadCaptionParser.parse(text)
             XCTAssertEqual(s.category, .count, text)
             XCTAssertEqual(s.count, n, text)
@@ -52,19 +58,22 @@ final class QuadCaptionTests: XCTestCase {
     }
 
     func testRefusals() {
-        for bad in ["", "a 7", "a 7 in the middle", "a 7 in the top", "a 12 in the top left",
-                    "seventeen in the top left",
-                    "a 7 in the top left and a 3 in the top left", "a 7 in the top left and", "five sevens",
-                    "two seven", "one sevens", "3 above 5 on the top", "6 next to 4 on the left row",
-                    "a 7 in the top left corner corner", "empty", "nothing at all", "a cat in the top left",
-                    "3 above 5", "two 17s"] {
+        for bad in [
+            "", "a 7", "a 7 in the middle", "a 7 in the top", "a 12 in the top left",
+            "seventeen in the top left",
+            "a 7 in the top left and a 3 in the top left", "a 7 in the top left and", "five sevens",
+            "two seven", "one sevens", "3 above 5 on the top", "6 next to 4 on the left row",
+            "a 7 in the top left corner corner", "empty", "nothing at all", "a cat in the top left",
+            "3 above 5", "two 17s",
+        ] {
             XCTAssertThrowsError(try QuadCaptionParser.parse(bad), "'\(bad)' should be refused")
         }
     }
 
     func testGenerationRoundTripsEverySpecAndPhrasing() throws {
         // every spec in 12 phrasings (a different 12 per spec), so all 192 phrasings are covered in every category
-        var captions = Set<String>(), bad: [String] = []
+        var captions = Set<String>()
+        var bad: [String] = []
         let all = QuadPhrasing.all
         for cat in QuadCategory.allCases {
             for (si, spec) in QuadCaption.specs(cat).enumerated() {

@@ -1,7 +1,8 @@
 import FlowTensor
-@testable import FlowTraining
 import Foundation
 import XCTest
+
+@testable import FlowTraining
 
 /// Slot extraction, and the calibration the issue quotes: real MNIST-test digits composed per prompt score ≥ 0.95
 /// with the shipped slot classifier.
@@ -18,7 +19,8 @@ final class SlotClassifierTests: XCTestCase {
             for s in 0..<4 {
                 for r in 0..<16 {
                     for c in 0..<16 {
-                        let row = (s >= 2 ? 16 : 0) + r, col = (s % 2 == 1 ? 16 : 0) + c
+                        let row = (s >= 2 ? 16 : 0) + r
+                        let col = (s % 2 == 1 ? 16 : 0) + c
                         XCTAssertEqual(x[((i * 4 + s) * 16 + r) * 16 + c], Float(i * 1024 + row * 32 + col))
                     }
                 }

@@ -1,8 +1,9 @@
-import XCTest
+import FlowTensor
 import Foundation
+import XCTest
+
 @testable import FlowModels
 @testable import FlowTraining
-import FlowTensor
 
 /// The training loops on tiny synthetic data: resume is bit-identical, the refiner starts as the identity
 /// on v and learns, the predictor's loss falls, checkpoints load as models, MNIST IDX files parse.
@@ -10,7 +11,8 @@ final class TrainLoopTests: XCTestCase {
     /// 24 synthetic 8×8 "digits": class k is a bright bar at row 2k (+ per-image jitter) on a dark background.
     static func syntheticData(count: Int = 24, size: Int = 8, classes: Int = 3) throws -> MNISTData {
         var rng = SeededRandom(seed: 1)
-        var px = [UInt8](repeating: 0, count: count * size * size), labels = [UInt8](repeating: 0, count: count)
+        var px = [UInt8](repeating: 0, count: count * size * size)
+        var labels = [UInt8](repeating: 0, count: count)
         for n in 0..<count {
             let k = n % classes
             labels[n] = UInt8(k)
@@ -23,15 +25,22 @@ final class TrainLoopTests: XCTestCase {
     }
 
     static func tinyConfig(refiner: Bool) -> SiTConfig {
-        var c = SiTConfig(inputSize: 8, patchSize: 2, inChannels: 1, hiddenSize: 16, depth: refiner ? 1 : 2, numHeads: 2,
-                          mlpRatio: 2, numClasses: 3, learnSigma: false, isRefiner: refiner)
+        var c = SiTConfig(
+            inputSize: 8, patchSize: 2, inChannels: 1, hiddenSize: 16, depth: refiner ? 1 : 2, numHeads: 2,
+            mlpRatio: 2, numClasses: 3, learnSigma: false, isRefiner: refiner)
         c.frequencyEmbeddingSize = 16
         return c
     }
 
     static func options(steps: Int, lr: Float = 3e-3) -> TrainOptions {
         var o = TrainOptions()
-        o.steps = steps; o.batch = 6; o.lr = lr; o.warmup = 2; o.seed = 9; o.logEvery = 1000; o.checkpointEvery = 0
+        o.steps = steps
+        o.batch = 6
+        o.lr = lr
+        o.warmup = 2
+        o.seed = 9
+        o.logEvery = 1000
+        o.checkpointEvery = 0
         return o
     }
 
@@ -52,7 +61,7 @@ final class TrainLoopTests: XCTestCase {
         let first = try Self.trainer(data, steps: 6)
         for _ in 0..<3 { first.trainStep() }
         try first.saveCheckpoint(cp)
-        let second = try Self.trainer(data, steps: 6)     // fresh init, then resume
+        let second = try Self.trainer(data, steps: 6)  // fresh init, then resume
         try second.resume(from: cp)
         XCTAssertEqual(second.step, 3)
         for _ in 0..<3 { second.trainStep() }
@@ -64,8 +73,14 @@ final class TrainLoopTests: XCTestCase {
         let m = try SiTModel.load(cp)
         XCTAssertEqual(m.config, Self.tinyConfig(refiner: false))
         // resuming into a different model is a one-line error, not a crash
-        let wrong = try FlowMatchingTrainer(weights: SiTWeights(config: { var c = Self.tinyConfig(refiner: false); c.depth = 1; return c }()),
-                                            data: data, options: Self.options(steps: 6))
+        let wrong = try FlowMatchingTrainer(
+            weights: SiTWeights(
+                config: {
+                    var c = Self.tinyConfig(refiner: false)
+                    c.depth = 1
+                    return c
+                }()),
+            data: data, options: Self.options(steps: 6))
         XCTAssertThrowsError(try wrong.resume(from: cp))
         try? FileManager.default.removeItem(atPath: dir)
     }
@@ -73,7 +88,8 @@ final class TrainLoopTests: XCTestCase {
     func testPredictorLossFalls() throws {
         let data = try Self.syntheticData()
         let t = try Self.trainer(data, steps: 150)
-        var early = 0.0, late = 0.0
+        var early = 0.0
+        var late = 0.0
         for s in 0..<150 {
             let l = t.trainStep()
             if s < 10 { early += l / 10 }
@@ -92,9 +108,11 @@ final class TrainLoopTests: XCTestCase {
         // untrained refiner: output is exactly v
         let refModel = SiTModel(weights: t.trainer.weights)
         var rng = SeededRandom(seed: 5)
-        let x = Tensor(shape: [2, 1, 8, 8], data: rng.normals(128)), v = Tensor(shape: [2, 1, 8, 8], data: rng.normals(128))
+        let x = Tensor(shape: [2, 1, 8, 8], data: rng.normals(128))
+        let v = Tensor(shape: [2, 1, 8, 8], data: rng.normals(128))
         XCTAssertEqual(try refModel.forward(x: x, t: [0.2, 0.7], y: [0, 3], v: v).data, v.data)
-        var early = 0.0, late = 0.0
+        var early = 0.0
+        var late = 0.0
         for s in 0..<120 {
             let l = t.trainStep()
             if s < 10 { early += l / 10 }
@@ -106,21 +124,27 @@ final class TrainLoopTests: XCTestCase {
 
     func testRefinerNeedsAPredictor() throws {
         let data = try Self.syntheticData()
-        XCTAssertThrowsError(try FlowMatchingTrainer(weights: SiTWeights(config: Self.tinyConfig(refiner: true)), data: data,
-                                                     options: Self.options(steps: 1)))
+        XCTAssertThrowsError(
+            try FlowMatchingTrainer(
+                weights: SiTWeights(config: Self.tinyConfig(refiner: true)), data: data,
+                options: Self.options(steps: 1)))
     }
 
     func testMNISTDirectoryLoadsAndScales() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ft-mnist-\(getpid())").path
         try FileIO.makeDirectories(dir)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let px: [UInt8] = [0, 255, 51, 204, 0, 0, 0, 255]   // two 2×2 images
-        try FileIO.writeAtomically(dir + "/t10k-images-idx3-ubyte", [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2] + px)
+        let px: [UInt8] = [0, 255, 51, 204, 0, 0, 0, 255]  // two 2×2 images
+        try FileIO.writeAtomically(
+            dir + "/t10k-images-idx3-ubyte", [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2] + px)
         try FileIO.writeAtomically(dir + "/t10k-labels-idx1-ubyte", [0, 0, 8, 1, 0, 0, 0, 2, 7, 3])
         let d = try MNISTData.load(directory: dir, split: "t10k")
-        XCTAssertEqual(d.count, 2); XCTAssertEqual(d.rows, 2); XCTAssertEqual(d.labels, [7, 3])
+        XCTAssertEqual(d.count, 2)
+        XCTAssertEqual(d.rows, 2)
+        XCTAssertEqual(d.labels, [7, 3])
         for (f, b) in zip(d.images, px) { XCTAssertEqual(Double(f), Double(b) / 127.5 - 1, accuracy: 1e-6) }
-        XCTAssertEqual(d.images[0], -1); XCTAssertEqual(d.images[1], 1)
+        XCTAssertEqual(d.images[0], -1)
+        XCTAssertEqual(d.images[1], 1)
         XCTAssertThrowsError(try MNISTData.load(directory: dir, split: "train"))
     }
 }

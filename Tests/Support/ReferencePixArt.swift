@@ -1,6 +1,6 @@
-import Foundation
 import FlowModels
 import FlowTensor
+import Foundation
 
 /// An independent float64 PixArt-α forward written straight from the official PyTorch modules (PatchEmbed,
 /// TimestepEmbedder, t_block, CaptionEmbedder's Mlp, PixArtBlock with adaLN-single, MultiHeadCrossAttention over the
@@ -17,8 +17,10 @@ public struct ReferencePixArt {
 
     /// y[n][o] = Σ_i x[n][i] W[o][i] + b[o]
     func linear(_ x: [[Double]], _ name: String) -> [[Double]] {
-        let W = p[name + ".weight"]!, b = p[name + ".bias"]!
-        let o = b.count, i = W.count / o
+        let W = p[name + ".weight"]!
+        let b = p[name + ".bias"]!
+        let o = b.count
+        let i = W.count / o
         return x.map { row in
             (0..<o).map { r in
                 var s = b[r]
@@ -49,7 +51,8 @@ public struct ReferencePixArt {
 
     /// Softmax attention of each query row over `keys`/`values` rows, per head (columns hh·hd ..< (hh+1)·hd).
     func attention(_ q: [[Double]], _ k: [[Double]], _ v: [[Double]], heads: Int) -> [[Double]] {
-        let d = q[0].count, hd = d / heads
+        let d = q[0].count
+        let hd = d / heads
         var out = [[Double]](repeating: [Double](repeating: 0, count: d), count: q.count)
         for hh in 0..<heads {
             for a in 0..<q.count {
@@ -73,25 +76,35 @@ public struct ReferencePixArt {
     }
 
     /// x: [Cin][H][W]; caption: [L][C_caption] with mask[L] (non-zero = real token) → [C][H][W].
-    public func forward(x: [[[Double]]], t: Double, caption: [[Double]], mask: [Int],
-            v: [[[Double]]]?) -> [[[Double]]] {
-        let D = cfg.hiddenSize, P = cfg.patchSize, G = cfg.grid, H = cfg.numHeads
+    public func forward(
+        x: [[[Double]]], t: Double, caption: [[Double]], mask: [Int],
+        v: [[[Double]]]?
+    ) -> [[[Double]]] {
+        let D = cfg.hiddenSize
+        let P = cfg.patchSize
+        let G = cfg.grid
+        let H = cfg.numHeads
         var input = x
         if let v { input += v }
-        let cw = p["x_embedder.proj.weight"]!, cb = p["x_embedder.proj.bias"]!, pos = p["pos_embed"]!
+        let cw = p["x_embedder.proj.weight"]!
+        let cb = p["x_embedder.proj.bias"]!
+        let pos = p["pos_embed"]!
         let cin = input.count
         var tokens: [[Double]] = []
         for i in 0..<G {
             for j in 0..<G {
-                tokens.append((0..<D).map { d in
-                    var s = cb[d]
-                    for c in 0..<cin {
-                        for a in 0..<P {
-                            for b in 0..<P { s += cw[((d * cin + c) * P + a) * P + b] * input[c][i * P + a][j * P + b] }
+                tokens.append(
+                    (0..<D).map { d in
+                        var s = cb[d]
+                        for c in 0..<cin {
+                            for a in 0..<P {
+                                for b in 0..<P {
+                                    s += cw[((d * cin + c) * P + a) * P + b] * input[c][i * P + a][j * P + b]
+                                }
+                            }
                         }
-                    }
-                    return s + pos[(i * G + j) * D + d]
-                })
+                        return s + pos[(i * G + j) * D + d]
+                    })
             }
         }
         let half = cfg.frequencyEmbeddingSize / 2
@@ -111,26 +124,37 @@ public struct ReferencePixArt {
             let chunk = { (k: Int) in (0..<D).map { table[k * D + $0] + t0[k * D + $0] } }
             let h1 = modulated(tokens, shift: chunk(0), scale: chunk(1))
             let qkv = linear(h1, n + "attn.qkv")
-            let att = attention(qkv.map { Array($0[0..<D]) }, qkv.map { Array($0[D..<(2 * D)]) },
-                                qkv.map { Array($0[(2 * D)...]) }, heads: H)
-            let proj = linear(att, n + "attn.proj"), g1 = chunk(2)
+            let att = attention(
+                qkv.map { Array($0[0..<D]) }, qkv.map { Array($0[D..<(2 * D)]) },
+                qkv.map { Array($0[(2 * D)...]) }, heads: H)
+            let proj = linear(att, n + "attn.proj")
+            let g1 = chunk(2)
             for a in tokens.indices { for d in 0..<D { tokens[a][d] += g1[d] * proj[a][d] } }
-            let q = linear(tokens, n + "cross_attn.q_linear"), kv = linear(y, n + "cross_attn.kv_linear")
-            let cross = linear(attention(q, kv.map { Array($0[0..<D]) }, kv.map { Array($0[D...]) }, heads: H),
-                               n + "cross_attn.proj")
+            let q = linear(tokens, n + "cross_attn.q_linear")
+            let kv = linear(y, n + "cross_attn.kv_linear")
+            let cross = linear(
+                attention(q, kv.map { Array($0[0..<D]) }, kv.map { Array($0[D...]) }, heads: H),
+                n + "cross_attn.proj")
             for a in tokens.indices { for d in 0..<D { tokens[a][d] += cross[a][d] } }
-            let f2 = linear(linear(modulated(tokens, shift: chunk(3), scale: chunk(4)),
-                    n + "mlp.fc1").map { $0.map(gelu) },
-                            n + "mlp.fc2")
+            let f2 = linear(
+                linear(
+                    modulated(tokens, shift: chunk(3), scale: chunk(4)),
+                    n + "mlp.fc1"
+                ).map { $0.map(gelu) },
+                n + "mlp.fc2")
             let g2 = chunk(5)
             for a in tokens.indices { for d in 0..<D { tokens[a][d] += g2[d] * f2[a][d] } }
         }
         let ft = p["final_layer.scale_shift_table"]!
-        let outTok = linear(modulated(tokens, shift: (0..<D).map { ft[$0] + temb[$0] },
-                                      scale: (0..<D).map { ft[D + $0] + temb[$0] }), "final_layer.linear")
-        let cout = cfg.outChannels, S = cfg.inputSize
-        var img = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: 0, count: S), count: S),
-                count: cout)
+        let outTok = linear(
+            modulated(
+                tokens, shift: (0..<D).map { ft[$0] + temb[$0] },
+                scale: (0..<D).map { ft[D + $0] + temb[$0] }), "final_layer.linear")
+        let cout = cfg.outChannels
+        let S = cfg.inputSize
+        var img = [[[Double]]](
+            repeating: [[Double]](repeating: [Double](repeating: 0, count: S), count: S),
+            count: cout)
         for i in 0..<G {
             for j in 0..<G {
                 for a in 0..<P {

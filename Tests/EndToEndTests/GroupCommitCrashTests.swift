@@ -45,7 +45,12 @@ final class GroupCommitCrashTests: XCTestCase {
             let p = try Harness.start(
                 ["run", "--workers", "2", "--out", run, "--worker-batch-delay-ms", "150"]
                     + resume + Self.flags, logDir: d, tag: "r\(round)")
-            let at = Date().addingTimeInterval(Double.random(in: 0.5...5, using: &rng))
+            // Kill at a random moment after this round committed its first shard (not a fixed delay from the
+            // start: on a loaded machine start-up alone can outlast any fixed window, and no kill lands mid-run).
+            let before = Harness.committedShards(run).count
+            let deadline = Date().addingTimeInterval(120)
+            while p.isRunning && Date() < deadline && Harness.committedShards(run).count <= before { usleep(5_000) }
+            let at = Date().addingTimeInterval(Double.random(in: 0...1.5, using: &rng))
             while p.isRunning && Date() < at { usleep(5_000) }
             if p.isRunning {
                 let workers = Harness.children(of: p.processIdentifier)

@@ -29,13 +29,15 @@ struct TrainT2ICommand: ParsableCommand {
     @Option(help: "Seed of the training caption pool (which phrasings of each spec are used).")
     var poolSeed: UInt64 = 0
     @Option(
-        help: "Caption category sampling weights, non-negative integers, e.g. two=3,count=2 (omitted: 1; "
-            + "default: all 1, or the checkpoint's on --resume).")
+        help: ArgumentHelp(
+            "Caption category sampling weights, non-negative integers, e.g. two=3,count=2 (omitted: 1; "
+                + "default: all 1, or the checkpoint's on --resume)."))
     var categoryWeights: String?
     @Option(
         name: .customLong("init"),
-        help: "Warm start from this predictor .safetensors (same model flags): its weights as parameters and EMA, "
-            + "fresh AdamW, step 0. A --resume checkpoint wins.")
+        help: ArgumentHelp(
+            "Warm start from this predictor .safetensors (same model flags): its weights as parameters and EMA, "
+                + "fresh AdamW, step 0. A --resume checkpoint wins."))
     var initFrom: String?
 
     func run() throws {

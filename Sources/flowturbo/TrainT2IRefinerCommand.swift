@@ -30,8 +30,9 @@ struct TrainT2IRefinerCommand: ParsableCommand {
     var poolSeed: UInt64?
     @Option(
         name: .customLong("init"),
-        help: "Warm start from this refiner .safetensors (same refiner config, e.g. trained against an earlier "
-            + "predictor): its weights as parameters and EMA, fresh AdamW, step 0. A --resume checkpoint wins.")
+        help: ArgumentHelp(
+            "Warm start from this refiner .safetensors (same refiner config, e.g. trained against an earlier "
+                + "predictor): its weights as parameters and EMA, fresh AdamW, step 0. A --resume checkpoint wins."))
     var initFrom: String?
 
     func run() throws {

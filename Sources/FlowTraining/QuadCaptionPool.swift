@@ -2,7 +2,7 @@ import FlowTensor
 
 /// The finite set of training captions: for every spec of every category a seeded choice of up to
 /// `perSpec[category]` distinct phrasings, so the pool is balanced over digits and positions within a category,
-/// and a training example draws a category uniformly, then a caption of it uniformly.
+/// and a training example draws a category (uniformly unless weighted), then a caption of it uniformly.
 public struct QuadCaptionPool: Sendable {
     public struct Entry: Hashable, Sendable {
         public var caption: String
@@ -46,9 +46,11 @@ public struct QuadCaptionPool: Sendable {
     /// The captions in entry order.
     public var captions: [String] { entries.map(\.caption) }
 
-    /// A uniformly random category, then a uniformly random entry of it.
-    public func draw(_ rng: inout SeededRandom) -> Int {
-        let c = byCategory[Int(rng.next() % UInt64(byCategory.count))]
+    /// A random category (`u = rng.next() % total`, the category whose cumulative weight range holds u), then a
+    /// uniformly random entry of it. With all weights 1 this is the uniform draw `rng.next() % 6`.
+    public func draw(_ rng: inout SeededRandom, weights: QuadCategoryWeights = .uniform) -> Int {
+        let u = Int(rng.next() % UInt64(weights.total))
+        let c = byCategory[weights.category(for: u)]
         return c[Int(rng.next() % UInt64(c.count))]
     }
 }

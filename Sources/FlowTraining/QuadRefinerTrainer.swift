@@ -23,6 +23,8 @@ public final class QuadRefinerTrainer {
     /// Largest refiner step Δt (FlowTurbo: 0.12).
     public var maxDeltaT = 0.12
     public var step = 0
+    /// "<file name> sha256 <hex>" of the refiner this run was warm-started from (`warmStart`), if any.
+    public private(set) var initSource: String?
     let composer: QuadComposer
     let captions: CaptionBatch
     let params: [TrainableParameter]
@@ -169,6 +171,7 @@ public final class QuadRefinerTrainer {
         m["flowturbo.train_captions"] = String(pool.entries.count)
         m["flowturbo.train_predictor"] = predictor.source
         m[QuadRefinerTrainer.predictorDigestKey] = predictorDigest
+        if let initSource { m[PixArtWarmStart.metadataKey] = initSource }
         return m.merging(extra) { _, b in b }
     }
 
@@ -200,6 +203,14 @@ public final class QuadRefinerTrainer {
         }
         step = try Checkpoint.load(path, params: params, adam: adam, ema: ema).step
         for (name, shape, buf) in fixed { buf.copy(from: try f.tensor(name, shape: shape).data) }
+        initSource = f.metadata[PixArtWarmStart.metadataKey]
+    }
+
+    /// Warm start from a refiner file of the same config (e.g. one trained against an earlier predictor): its
+    /// weights become the parameters and EMA; AdamW moments stay fresh, the step stays 0 and the null caption stays
+    /// this predictor's.
+    public func warmStart(from path: String) throws {
+        initSource = try PixArtWarmStart.load(path, config: trainer.config, params: params, ema: ema)
     }
 
     /// The EMA weights as a fresh `PixArtWeights` (what ships), with the same fixed tensors.

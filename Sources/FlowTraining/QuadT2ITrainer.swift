@@ -4,11 +4,12 @@ import Foundation
 
 /// Flow-matching training of a PixArt-α predictor on quad canvases (text-to-image).
 ///
-/// Per row: a pool caption (category uniform, then caption uniform), its canvas x1 composed from MNIST train,
-/// t ~ U(0, 1), x0 ~ N(0, I); x_t = t·x1 + (1 − t)·x0, loss = mean‖v_θ(x_t, t, caption) − (x1 − x0)‖². With
-/// probability `options.labelDrop` (0.1) a row's caption is replaced by the null caption `y_embedding`. Rows with a
-/// caption come first in the batch, dropped rows last (what `PixArtTrainer` takes). Every draw of a step comes from
-/// `stepRandom(seed, step)`, so a resumed run continues bit-identically.
+/// Per row: a pool caption (category by `categoryWeights`, uniform by default, then caption uniform), its canvas
+/// x1 composed from MNIST train, t ~ U(0, 1), x0 ~ N(0, I); x_t = t·x1 + (1 − t)·x0,
+/// loss = mean‖v_θ(x_t, t, caption) − (x1 − x0)‖². With probability `options.labelDrop` (0.1) a row's caption is
+/// replaced by the null caption `y_embedding`. Rows with a caption come first in the batch, dropped rows last (what
+/// `PixArtTrainer` takes). Every draw of a step comes from `stepRandom(seed, step)`, so a resumed run continues
+/// bit-identically.
 public final class QuadT2ITrainer {
     public let trainer: PixArtTrainer
     public let adam: AdamW
@@ -16,6 +17,12 @@ public final class QuadT2ITrainer {
     public let options: TrainOptions
     public let pool: QuadCaptionPool
     public var step = 0
+    /// Category sampling weights of the draw (uniform unless set; a resume restores the checkpoint's).
+    public private(set) var categoryWeights = QuadCategoryWeights.uniform
+    /// History of the weights, "step:w,w,…;step:…" (stored as `QuadCategoryWeights.scheduleKey`).
+    public private(set) var categorySchedule = "0:" + QuadCategoryWeights.uniform.compact
+    /// "<file name> sha256 <hex>" of the predictor this run was warm-started from (`warmStart`), if any.
+    public private(set) var initSource: String?
     let composer: QuadComposer
     let captions: CaptionBatch
     let params: [TrainableParameter]
@@ -73,7 +80,7 @@ public final class QuadT2ITrainer {
         var front = 0
         var back = b
         for _ in 0..<b {
-            let e = pool.draw(&rng)
+            let e = pool.draw(&rng, weights: categoryWeights)
             let drop = rng.uniform() < options.labelDrop
             let t = Float(rng.uniform())
             let k: Int
@@ -124,6 +131,9 @@ public final class QuadT2ITrainer {
         m["flowturbo.train_lr"] = String(options.lr)
         m["flowturbo.train_caption_drop"] = String(options.labelDrop)
         m["flowturbo.train_captions"] = String(pool.entries.count)
+        m[QuadCategoryWeights.metadataKey] = categoryWeights.description
+        m[QuadCategoryWeights.scheduleKey] = categorySchedule
+        if let initSource { m[PixArtWarmStart.metadataKey] = initSource }
         return m.merging(extra) { _, b in b }
     }
 
@@ -150,6 +160,26 @@ public final class QuadT2ITrainer {
         }
         step = try Checkpoint.load(path, params: params, adam: adam, ema: ema).step
         for (name, shape, buf) in fixed { buf.copy(from: try f.tensor(name, shape: shape).data) }
+        categoryWeights = try QuadCategoryWeights.from(metadata: f.metadata, source: path)
+        categorySchedule = f.metadata[QuadCategoryWeights.scheduleKey] ?? "0:" + categoryWeights.compact
+        initSource = f.metadata[PixArtWarmStart.metadataKey]
+    }
+
+    /// Warm start from a predictor file of the same config: its weights become the parameters and EMA; AdamW
+    /// moments stay fresh, the step stays 0; the null caption comes from the file too (what it was trained with).
+    public func warmStart(from path: String) throws {
+        initSource = try PixArtWarmStart.load(path, config: trainer.config, params: params, ema: ema, fixed: fixed)
+    }
+
+    /// Switches the category weights from the current step on and records the switch in `categorySchedule`;
+    /// returns "category weights change at step N: old → new", or nil if the weights are unchanged.
+    @discardableResult
+    public func setCategoryWeights(_ w: QuadCategoryWeights) -> String? {
+        guard w != categoryWeights else { return nil }
+        let old = categoryWeights
+        categoryWeights = w
+        categorySchedule = w.appended(to: categorySchedule, atStep: step)
+        return "category weights change at step \(step): \(old) → \(w)"
     }
 
     /// The EMA weights as a fresh `PixArtWeights` (what ships), with the same fixed tensors.

@@ -28,6 +28,17 @@ struct TrainT2ICommand: ParsableCommand {
     var captionCache: String?
     @Option(help: "Seed of the training caption pool (which phrasings of each spec are used).")
     var poolSeed: UInt64 = 0
+    @Option(
+        help: ArgumentHelp(
+            "Caption category sampling weights, non-negative integers, e.g. two=3,count=2 (omitted: 1; "
+                + "default: all 1, or the checkpoint's on --resume)."))
+    var categoryWeights: String?
+    @Option(
+        name: .customLong("init"),
+        help: ArgumentHelp(
+            "Warm start from this predictor .safetensors (same model flags): its weights as parameters and EMA, "
+                + "fresh AdamW, step 0. A --resume checkpoint wins."))
+    var initFrom: String?
 
     func run() throws {
         Gemm.setThreads(loop.threads)
@@ -36,6 +47,7 @@ struct TrainT2ICommand: ParsableCommand {
             guard (0...1).contains(d) else { throw FlowError("--caption-drop must be in [0, 1]") }
             opts.labelDrop = d
         }
+        let weights = try categoryWeights.map(QuadCategoryWeights.init(parsing:))
         let data = try MNISTData.load(directory: loop.data, split: "train")
         let pool = QuadCaptionPool(seed: poolSeed)
         let enc = try MiniLMEncoder.load(directory: encoder)
@@ -67,11 +79,19 @@ struct TrainT2ICommand: ParsableCommand {
         if loop.resume, let cp = opts.checkpointPath, FileIO.exists(cp) {
             try qt.resume(from: cp)
             progressLine("resumed text-to-image predictor from \(cp) at step \(qt.step)")
+            if let w = weights, let change = qt.setCategoryWeights(w) { progressLine(change) }
+            if let i = initFrom { progressLine("--init \(i) ignored: the checkpoint \(cp) wins on --resume") }
+        } else {
+            if let w = weights { qt.setCategoryWeights(w) }
+            if let i = initFrom {
+                try qt.warmStart(from: i)
+                progressLine("warm start from \(qt.initSource ?? i): weights and EMA loaded, fresh AdamW, step 0")
+            }
         }
         progressLine(
             "text-to-image predictor: D \(width), depth \(depth), \(heads) heads, patch \(patch), "
                 + "\(cfg.parameterCount) parameters; \(opts.steps) steps × batch \(opts.batch), lr \(opts.lr), "
-                + "caption drop \(opts.labelDrop), seed \(opts.seed)")
+                + "caption drop \(opts.labelDrop), seed \(opts.seed); category weights \(qt.categoryWeights)")
         let start = Date()
         let loss = try qt.run(log: progressLine)
         let wall = Date().timeIntervalSince(start)

@@ -28,6 +28,12 @@ struct TrainT2IRefinerCommand: ParsableCommand {
     @Option(help: "Caption feature cache (default: the one train-t2i uses).") var captionCache: String?
     @Option(help: "Seed of the caption pool (default: the predictor's training pool seed, else 0).")
     var poolSeed: UInt64?
+    @Option(
+        name: .customLong("init"),
+        help: ArgumentHelp(
+            "Warm start from this refiner .safetensors (same refiner config, e.g. trained against an earlier "
+                + "predictor): its weights as parameters and EMA, fresh AdamW, step 0. A --resume checkpoint wins."))
+    var initFrom: String?
 
     func run() throws {
         Gemm.setThreads(loop.threads)
@@ -86,6 +92,10 @@ struct TrainT2IRefinerCommand: ParsableCommand {
         if loop.resume, let cp = opts.checkpointPath, FileIO.exists(cp) {
             try qt.resume(from: cp)
             progressLine("resumed text-to-image refiner from \(cp) at step \(qt.step)")
+            if let i = initFrom { progressLine("--init \(i) ignored: the checkpoint \(cp) wins on --resume") }
+        } else if let i = initFrom {
+            try qt.warmStart(from: i)
+            progressLine("warm start from \(qt.initSource ?? i): weights and EMA loaded, fresh AdamW, step 0")
         }
         progressLine(
             "text-to-image refiner: D \(cfg.hiddenSize), depth \(depth), \(cfg.numHeads) heads, patch "

@@ -83,7 +83,12 @@ final class PixArtWarmStartTests: XCTestCase {
         // a checkpoint of the warm-started run keeps the record; resuming it restores it
         let cp = dir + "/r.ckpt"
         try t.saveCheckpoint(cp)
-        let r = try QuadRefinerTrainerTests.trainer(steps: 2)
+        let w2 = PixArtWeights(config: QuadRefinerTrainerTests.config())
+        PixArtInit.official(w2, seed: 3)
+        let r = try QuadRefinerTrainer(
+            weights: w2, predictor: PixArtModel(weights: newPred, source: "new predictor"), predictorDigest: "new",
+            data: try QuadCanvasTests.data(), pool: QuadT2ITrainerTests.pool,
+            captions: QuadT2ITrainerTests.captions(), options: try QuadRefinerTrainerTests.trainer(steps: 2).options)
         try r.resume(from: cp)
         XCTAssertEqual(r.initSource, expect)
         XCTAssertEqual(r.step, 1)

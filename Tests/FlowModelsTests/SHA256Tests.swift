@@ -41,7 +41,7 @@ final class SHA256Tests: XCTestCase {
         for size in sizes {
             var words = [UInt64](repeating: 0, count: (size + 7) / 8)
             for i in words.indices { words[i] = rng.next() }
-            let bytes = Array(words.withUnsafeBytes { $0.prefix(size) })
+            let bytes = words.withUnsafeBytes { Array($0.prefix(size)) }
             let path = d + "/f\(size)"
             try FileIO.writeAtomically(path, bytes)
             let want = try sha256sum(path)

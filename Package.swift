@@ -26,6 +26,8 @@ let package = Package(
         // Live operations: Prometheus text at /metrics (swift-prometheus, on swift-metrics' CoreMetrics) over NIO HTTP/1.
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        // SHA-256 of model files, journals and refiner ties (Crypto.SHA256: BoringSSL's assembly on Linux).
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // Thin system-library shims: a modulemap and one header each.
@@ -41,11 +43,11 @@ let package = Package(
         .target(name: "CAllocCounter"),
         // Elementwise kernels (GELU, softmax, LayerNorm, adaLN) compiled for SSE2, AVX2 and AVX-512, chosen at run time.
         .target(name: "CFlowKernels"),
-        // SHA-256 of model files in C: digests of 100 MB weights stay under a second in debug builds.
-        .target(name: "CSHA256"),
 
         .target(name: "FlowTensor", dependencies: ["COpenBLAS", "CZlib", "CFlowKernels"], swiftSettings: v5),
-        .target(name: "FlowModels", dependencies: ["FlowTensor", "CSHA256"], swiftSettings: v5),
+        .target(name: "FlowModels", dependencies: [
+            "FlowTensor", .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: v5),
         .target(name: "FlowSampler", dependencies: ["FlowModels", "FlowTensor"], swiftSettings: v5),
         .target(name: "FlowText", dependencies: ["FlowTensor", "FlowModels"], swiftSettings: v5),
         .target(name: "FlowTraining", dependencies: ["FlowModels", "FlowTensor"], swiftSettings: v5),

@@ -1,4 +1,3 @@
-import CSHA256
 import FlowTensor
 import Foundation
 
@@ -87,7 +86,7 @@ public enum ModelLoader {
         if spec.hasPrefix("gmm:") {
             if let path = try presetFile(spec) {
                 guard FileIO.exists(path) else { throw FlowError("\(spec): \(path) not found") }
-                return SHA256.hex(try FileIO.read(path))
+                return try SHA256.hex(file: path)
             }
             let g = GaussianMixtureField.synthetic()
             var bytes = Array("gmm:\(g.sampleShape):\(g.numClasses):\(g.componentsPerClass)".utf8)
@@ -96,29 +95,6 @@ public enum ModelLoader {
             }
             return SHA256.hex(bytes)
         }
-        return SHA256.hex(try FileIO.read(spec))
-    }
-}
-
-/// SHA-256 (FIPS 180-4), for model digests (the compression loop is C: `CSHA256`).
-public enum SHA256 {
-    /// The 32-byte digest of `data`.
-    public static func hash(_ data: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        data.withUnsafeBufferPointer { d in
-            out.withUnsafeMutableBufferPointer { o in csha256(d.baseAddress, d.count, o.baseAddress) }
-        }
-        return out
-    }
-
-    /// Lower-case hex of the digest of `data`.
-    public static func hex(_ data: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef")
-        var s = ""
-        for b in hash(data) {
-            s.append(digits[Int(b >> 4)])
-            s.append(digits[Int(b & 15)])
-        }
-        return s
+        return try SHA256.hex(file: spec)
     }
 }

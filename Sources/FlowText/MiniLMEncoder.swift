@@ -59,7 +59,7 @@ public final class MiniLMEncoder: @unchecked Sendable {
         try requireFiles(directory: directory)
         var text = ""
         for f in files where FileIO.exists(directory + "/" + f) {
-            text += "\(f):\(SHA256.hex(try FileIO.read(directory + "/" + f)))\n"
+            text += "\(f):\(try SHA256.hex(file: directory + "/" + f))\n"
         }
         return SHA256.hex(Array(text.utf8))
     }

@@ -51,18 +51,21 @@ final class LimitsTests: XCTestCase {
         bad.arguments = ["worker", "--id", "nan", "--inject-nan"] + connect
         bad.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try bad.run()
-        usleep(800_000)  // the NaN worker gets the first shards
+        // The NaN worker is alone, so it gets the first shards; its third NaN result bans it and it exits on the
+        // Shutdown. Only that exit (an event, not a head start: under load a fixed 800 ms sleep let the good worker
+        // connect first and take every shard) starts the good worker, which has the coordinator's no-progress
+        // window (15 s after the last worker was banned) to join and re-run the marked shards.
+        let deadline = Date().addingTimeInterval(120)
+        while bad.isRunning && Date() < deadline { usleep(20_000) }
+        if bad.isRunning {
+            kill(bad.processIdentifier, SIGKILL)
+            XCTFail("the NaN worker was not shut down (or did not exit) after its NaN results")
+        }
+        bad.waitUntilExit()
         let (status, out) = try TestEnvironment.run(
             bin, ["worker", "--id", "good", "--batch-delay-ms", "10"] + connect)
         XCTAssertEqual(status, 0, out)
         coord.waitUntilExit()
-        let deadline = Date().addingTimeInterval(25)
-        while bad.isRunning && Date() < deadline { usleep(20_000) }
-        if bad.isRunning {
-            kill(bad.processIdentifier, SIGKILL)
-            XCTFail("the NaN worker did not exit after its Shutdown")
-        }
-        bad.waitUntilExit()
         XCTAssertEqual(coord.terminationStatus, 0)
         let report =
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/run/report.json")))
@@ -72,7 +75,7 @@ final class LimitsTests: XCTestCase {
         print(
             "LimitsTests: \(marked) shard(s) with NaN/Inf re-run elsewhere, banned workers \(cluster["banned_workers"] ?? "?")"
         )
-        XCTAssertGreaterThanOrEqual(marked, 1, "\(cluster)")
+        XCTAssertGreaterThanOrEqual(marked, 3, "3 NaN results before the ban, each shard re-run: \(cluster)")
         XCTAssertEqual(cluster["banned_workers"] as? Int, 1, "3 NaN results shut the worker down: \(cluster)")
         // Every committed latent is finite and equals a plain run's.
         XCTAssertEqual(try TestEnvironment.run(bin, ["run", "--workers", "1", "--out", d + "/ref"] + Self.common).0, 0)
@@ -163,19 +166,27 @@ final class LimitsTests: XCTestCase {
         try dealer.connect("tcp://127.0.0.1:\(coordinator.controlPort)")
         let corpus = FuzzCorpus.envelopes(evalSet: config.evalSet)
         try dealer.send(corpus[0])  // hello
+        // Events, not a fixed window from start-up (under load the Welcome could come after it): after the Welcome,
+        // 6 work requests, then a second hello; its Welcome is answered after the 6 requests (one peer's control
+        // messages are handled in order), and 500 ms more catch a lease handed out later on a tick.
         var assignments = Set<UInt64>()
-        var welcomed = false
-        let deadline = Date().addingTimeInterval(3)
+        var welcomes = 0
+        let deadline = Date().addingTimeInterval(60)
+        var drainUntil: Date?
         var asked = 0
-        while Date() < deadline {
-            if welcomed && asked < 6 {
-                try dealer.send(corpus[1])
+        while Date() < (drainUntil ?? deadline) {
+            if welcomes == 1 && asked < 6 {
+                try dealer.send(corpus[1])  // work request
                 asked += 1
-            }  // work request
+                if asked == 6 { try dealer.send(corpus[0]) }
+            }
             if try ZMQPoll.readable([dealer], timeoutMs: 50)[0] {
                 while let f = try dealer.receive(dontWait: true) {
                     guard let e = try? Flowturbo_V1_Envelope(serializedBytes: f.last!) else { continue }
-                    if case .welcome? = e.body { welcomed = true }
+                    if case .welcome? = e.body {
+                        welcomes += 1
+                        if welcomes == 2 { drainUntil = Date().addingTimeInterval(0.5) }
+                    }
                     if case .assignment(let a)? = e.body { assignments.insert(a.shardID) }
                 }
             }
@@ -185,6 +196,7 @@ final class LimitsTests: XCTestCase {
         stop.unlock()
         done.wait()
         XCTAssertEqual(asked, 6)
+        XCTAssertEqual(welcomes, 2, "no Welcome to the second hello within 60 s")
         XCTAssertEqual(assignments.count, 2, "in-flight limit 2")
     }
 
@@ -212,7 +224,7 @@ final class LimitsTests: XCTestCase {
         try dealer.send(corpus[1])  // work request after the ban: ignored
         var shutdown = ""
         var assigned = 0
-        let deadline = Date().addingTimeInterval(3)
+        let deadline = Date().addingTimeInterval(30)  // the loop ends at the Shutdown; the bound is for load
         while Date() < deadline && shutdown.isEmpty {
             if try ZMQPoll.readable([dealer], timeoutMs: 50)[0] {
                 while let f = try dealer.receive(dontWait: true) {
@@ -253,7 +265,7 @@ final class LimitsTests: XCTestCase {
         let port = Int(try router.lastEndpoint().split(separator: ":").last!)!
         let backend = try ModelBackend(model: "gmm:synthetic", refiner: nil)
         var wc = WorkerConfig(connect: "tcp://127.0.0.1:\(port)", workerID: "slow")
-        wc.batchDelayMs = 300
+        wc.batchDelayMs = 1500
         wc.giveUpSeconds = 10
         let worker = Worker(config: wc, backend: backend, context: context)
         let done = DispatchSemaphore(value: 0)
@@ -262,10 +274,13 @@ final class LimitsTests: XCTestCase {
             reason = (try? worker.run())?.shutdownReason ?? "error"
             done.signal()
         }.start()
-        // Hello → Welcome → WorkRequest → Assignment (2 batches × 300 ms) → Shutdown at once.
+        // Hello → Welcome → WorkRequest → Assignment (2 batches × 1.5 s) → the worker's first heartbeat (1 s) says
+        // it is busy → Shutdown. That heartbeat is the event that the shard is computing (a fixed 100 ms wait could end
+        // before the compute thread started under load, and then the regression went untested).
         let evalSet = try EvalSet(samples: 16, classes: 4, seed: 1)
         var id: [UInt8] = []
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(30)  // the loop ends once the Shutdown is sent; the bound is for load
+        var assigned = false
         var sentShutdown = false
         while Date() < deadline && !sentShutdown {
             guard try ZMQPoll.readable([router], timeoutMs: 50)[0], let f = try router.receive(dontWait: true),
@@ -277,7 +292,7 @@ final class LimitsTests: XCTestCase {
             case .hello?:
                 out.welcome.dataPort = 1
                 out.welcome.heartbeatIntervalMs = 1000
-                out.welcome.liveness = 3
+                out.welcome.liveness = 10  // no reconnect for the silence of this router during the 3 s shard
                 try router.send([id, try out.serializedBytes()])
             case .workRequest?:
                 var a = Flowturbo_V1_ShardAssignment()
@@ -293,7 +308,8 @@ final class LimitsTests: XCTestCase {
                 a.labels = evalSet.labels(first: 0, count: 16)
                 out.assignment = a
                 try router.send([id, try out.serializedBytes()])
-                usleep(100_000)
+                assigned = true
+            case .heartbeat(let h)? where assigned && h.busy:
                 var bye = Flowturbo_V1_Envelope()
                 bye.shutdown.reason = "stop now"
                 try router.send([id, try bye.serializedBytes()])
@@ -301,8 +317,8 @@ final class LimitsTests: XCTestCase {
             default: break
             }
         }
-        XCTAssertTrue(sentShutdown)
-        XCTAssertEqual(done.wait(timeout: .now() + 10), .success, "worker hung after a Shutdown during a shard")
+        XCTAssertTrue(sentShutdown, "no busy heartbeat from the worker while it computed the shard")
+        XCTAssertEqual(done.wait(timeout: .now() + 20), .success, "worker hung after a Shutdown during a shard")
         XCTAssertEqual(reason, "stop now")
     }
 }

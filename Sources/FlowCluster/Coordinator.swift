@@ -99,7 +99,8 @@ public final class Coordinator {
         // After the journal accepted this configuration: never overwrite another run's prompt index.
         if config.evalSet.isText { try PromptIndex.write(outDir: config.outDir, evalSet: config.evalSet) }
         scheduler = Scheduler(shards: shards, owned: mine, committed: committed, limits: SchedulerLimits(config))
-        audit = config.auditFraction > 0 ? AuditBook(shards: scheduler.queue, fraction: config.auditFraction) : nil
+        audit =
+            config.auditFraction > 0 ? AuditBook(shards: Array(scheduler.queue), fraction: config.auditFraction) : nil
         scheduler.summary.auditSelected = audit?.selected ?? 0
         runID = String(UInt64.random(in: 0...UInt64.max), radix: 16)
 

@@ -5,6 +5,8 @@ import Logging
 /// with it once per control-loop pass and logs the differences.
 struct CoordinatorLogState {
     var live: Set<[UInt8]> = []
+    /// The scheduler's `liveChanges` when `live` was taken (unchanged: nothing to compare).
+    var liveChanges = 0
     var requeues = 0
 }
 
@@ -32,8 +34,9 @@ extension Coordinator {
 
     /// Logs workers that joined or went silent and leases re-queued since the last call.
     func logTransitions() {
-        let live = scheduler.liveRoutes
-        if live != logState.live {
+        if scheduler.liveChanges != logState.liveChanges {
+            let live = scheduler.liveRoutes
+            logState.liveChanges = scheduler.liveChanges
             for id in live.subtracting(logState.live) {
                 log.info("worker joined", metadata: workerMetadata(id))
             }

@@ -36,8 +36,8 @@ extension Coordinator {
     /// `run()`, before or after it; during the run, `observer` receives it).
     public var snapshot: RunSnapshot {
         var s = RunSnapshot()
-        s.shardsTotal = scheduler.owned.filter { $0 }.count
-        s.shardsCommitted = zip(scheduler.state, scheduler.owned).filter { $0 == .done && $1 }.count
+        s.shardsTotal = scheduler.ownedCount
+        s.shardsCommitted = scheduler.ownedCount - scheduler.ownedLeft
         s.samplesTotal = scheduler.samplesOwned
         s.samplesCommitted = scheduler.samplesDone
         s.workersAlive = scheduler.liveRoutes.count

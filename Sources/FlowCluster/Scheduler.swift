@@ -5,9 +5,14 @@ import Foundation
 /// the queue, leases, re-queues, the in-flight limit, expiry, bans, NaN/Inf re-runs, backup leases, audits and
 /// the no-progress rule, driven by one `mutating func` per event. Every event carries `now` (the scheduler never
 /// reads a clock) and returns the `SchedulerAction`s the I/O shell (`Coordinator`) performs in order.
+///
+/// Per-event work is O(1) in the number of shards and peers (apart from what the event itself names, e.g. the shards
+/// of a banned peer): shard states and peers change only through `setState` and `updatePeer`, which keep the counts
+/// (done shards and samples, owned shards left, leases per holder) and the live and idle peer sets up to date; only
+/// the heartbeat tick walks every peer, once per interval.
 struct Scheduler {
-    // Stored properties are internal so the extensions in SchedulerControl/SchedulerHealth can update them; the
-    // shell (`Coordinator`) only reads them, and changes them only through events.
+    // The state below is read by the shell (`Coordinator`) and the extensions in SchedulerLeases/Control/Health;
+    // shard states, the queue and peers change only through the mutators in this file, which keep the counts.
     /// A shard's state; a lease remembers its holder, id and when it was issued.
     enum ShardState: Equatable {
         case pending
@@ -29,11 +34,25 @@ struct Scheduler {
     let shards: [Range<Int>]
     /// Shards this coordinator computes: all, or those of its part (`RunPart`).
     let owned: [Bool]
-    var state: [ShardState]
-    /// Pending shard ids, front first.
-    var queue: [Int]
+    /// Owned shards and their samples (the whole set, or its part's shards).
+    let ownedCount: Int
+    let samplesOwned: Int
+    private(set) var state: [ShardState]
+    /// Pending owned shards, front first.
+    private(set) var queue: ShardQueue
     /// Every control connection seen, by routing identity.
-    var peers: [[UInt8]: Peer] = [:]
+    private(set) var peers: [[UInt8]: Peer] = [:]
+    /// Shards in state `.done`, their samples, and owned shards not done.
+    private(set) var doneCount = 0
+    private(set) var samplesDone = 0
+    private(set) var ownedLeft = 0
+    /// Shards leased to each holder (no entry: none).
+    private(set) var held: [[UInt8]: Set<Int>] = [:]
+    /// Routing identities of the admitted peers, and of those among them waiting for work.
+    private(set) var liveRoutes: Set<[UInt8]> = []
+    private(set) var idleRoutes: Set<[UInt8]> = []
+    /// Bumped whenever `liveRoutes` changes (the shell's log compares it instead of the sets).
+    private(set) var liveChanges = 0
     var policy: WorkerPolicy
     /// Second leases of shards whose holder takes too long (shard → backup holder).
     var backups: [Int: [UInt8]] = [:]
@@ -41,7 +60,7 @@ struct Scheduler {
     var leaseOf: [UInt64: (shard: Int, holder: [UInt8])] = [:]
     var nextLease: UInt64 = 1
     /// How long committed shards took from lease to commit (the backup threshold's median).
-    var shardSeconds: [Double] = []
+    var shardSeconds = RunningMedian()
     /// Since when no worker is left while some were banned (the no-progress rule).
     var stalledSince: Date?
     /// Since when an audit conflict has had no one to decide it.
@@ -57,149 +76,71 @@ struct Scheduler {
         self.owned = owned
         policy = WorkerPolicy(models: limits.models)
         state = shards.indices.map { committed.contains($0) ? .done : .pending }
-        queue = shards.indices.filter { owned[$0] && !committed.contains($0) }
-        summary.shards = owned.filter { $0 }.count
+        queue = ShardQueue(
+            shardCount: shards.count, front: shards.indices.filter { owned[$0] && !committed.contains($0) })
+        ownedCount = owned.filter { $0 }.count
+        samplesOwned = zip(shards, owned).reduce(0) { $0 + ($1.1 ? $1.0.count : 0) }
+        for s in shards.indices where state[s] == .done {
+            doneCount += 1
+            samplesDone += shards[s].count
+        }
+        ownedLeft = shards.indices.filter { owned[$0] && state[$0] != .done }.count
+        summary.shards = ownedCount
         summary.resumedShards = committed.count
     }
 
-    var doneCount: Int { state.reduce(0) { $1 == .done ? $0 + 1 : $0 } }
-
-    var samplesDone: Int { zip(state, shards).reduce(0) { $0 + ($1.0 == .done ? $1.1.count : 0) } }
-
-    /// Samples this coordinator computes (the whole set, or its part's shards).
-    var samplesOwned: Int { zip(shards, owned).reduce(0) { $0 + ($1.1 ? $1.0.count : 0) } }
-
-    var allDone: Bool { zip(state, owned).allSatisfy { $0 == .done || !$1 } }
-
-    /// Routing identities of the admitted peers.
-    var liveRoutes: Set<[UInt8]> { Set(peers.filter { $0.value.live }.keys) }
+    var allDone: Bool { ownedLeft == 0 }
 
     var bannedCount: Int { policy.bannedCount }
 
     /// The error text when no worker is left to make progress.
-    var noProgressMessage: String {
-        policy.noProgressMessage(pendingShards: owned.filter { $0 }.count - doneCount)
-    }
+    var noProgressMessage: String { policy.noProgressMessage(pendingShards: ownedCount - doneCount) }
 
     /// Shards leased to `route` (its in-flight count).
-    func inFlight(_ route: [UInt8]) -> Int {
-        state.reduce(0) { if case .leased(let h, _, _) = $1, h == route { return $0 + 1 } else { return $0 } }
-    }
+    func inFlight(_ route: [UInt8]) -> Int { held[route]?.count ?? 0 }
 
-    /// The heartbeat clock: when one is due, heartbeats to every live peer, expiry of silent peers and overdue
-    /// leases, and another try at leasing to idle peers (backups for stuck leases).
-    mutating func tick(now: Date) -> [SchedulerAction] {
-        guard now.timeIntervalSince(lastHeartbeat) >= limits.heartbeatSeconds else { return [] }
-        lastHeartbeat = now
-        var actions = liveRoutes.map { SchedulerAction.heartbeat($0) }
-        actions += expire(now: now)
-        for (route, p) in peers where p.live && p.idle { actions += assign(to: route, now: now) }
-        return actions
-    }
-
-    /// Drops peers silent for `liveness` heartbeats and re-queues their shards and every lease past its deadline.
-    mutating func expire(now: Date) -> [SchedulerAction] {
-        let deadAfter = limits.heartbeatSeconds * Double(limits.liveness)
-        for (route, p) in peers where p.live && now.timeIntervalSince(p.lastSeen) > deadAfter {
-            peers[route]!.live = false
-            peers[route]!.idle = false
+    /// Sets shard `s`'s state, keeping the done counts and the leases per holder.
+    mutating func setState(_ s: Int, _ new: ShardState) {
+        let old = state[s]
+        if case .leased(let h, _, _) = old {
+            held[h]?.remove(s)
+            if held[h]?.isEmpty == true { held[h] = nil }
         }
-        var actions: [SchedulerAction] = []
-        for s in state.indices {
-            guard case .leased(let holder, _, let since) = state[s] else { continue }
-            if peers[holder]?.live != true || since.addingTimeInterval(limits.leaseSeconds) < now {
-                actions += requeue(shard: s, ifLeasedTo: nil, now: now)
-            }
+        if case .leased(let h, _, _) = new { held[h, default: []].insert(s) }
+        if old != .done && new == .done {
+            doneCount += 1
+            samplesDone += shards[s].count
+            if owned[s] { ownedLeft -= 1 }
+        } else if old == .done && new != .done {
+            doneCount -= 1
+            samplesDone -= shards[s].count
+            if owned[s] { ownedLeft += 1 }
         }
-        return actions
+        state[s] = new
     }
 
-    /// The commit notices (shard ids) worth journaling: owned range, not done, first of their batch.
-    mutating func freshCommits(_ notices: [Int]) -> [Int] {
-        var seen = Set<Int>()
-        var fresh: [Int] = []
-        for s in notices where s >= 0 && s < shards.count {
-            if state[s] == .done || !seen.insert(s).inserted {
-                summary.duplicateCommits += 1
-            } else {
-                fresh.append(s)
-            }
+    /// Changes (or creates) the record of `route`, keeping the live and idle sets.
+    mutating func updatePeer(_ route: [UInt8], _ change: (inout Peer) -> Void) {
+        let wasLive = peers[route]?.live == true
+        let wasIdle = wasLive && peers[route]?.idle == true
+        change(&peers[route, default: Peer()])
+        let isLive = peers[route]!.live
+        let isIdle = isLive && peers[route]!.idle
+        if isLive != wasLive {
+            if isLive { liveRoutes.insert(route) } else { liveRoutes.remove(route) }
+            liveChanges += 1
         }
-        return fresh
-    }
-
-    /// Shards durably journaled: done; peers parked at their in-flight limit can take more now.
-    mutating func committed(_ fresh: [Int], now: Date) -> [SchedulerAction] {
-        for s in fresh {
-            if case .leased(_, _, let since) = state[s] { shardSeconds.append(now.timeIntervalSince(since)) }
-            backups[s] = nil
-            state[s] = .done
-            policy.auditDone(shard: s)
-            auditStuck[s] = nil
-            queue.removeAll { $0 == s }
-            summary.committedThisSession += 1
+        if isIdle != wasIdle {
+            if isIdle { idleRoutes.insert(route) } else { idleRoutes.remove(route) }
         }
-        return assignIdle(now: now)
     }
 
-    /// Leases to every idle peer while the queue is not empty.
-    mutating func assignIdle(now: Date) -> [SchedulerAction] {
-        var actions: [SchedulerAction] = []
-        for (route, p) in peers where p.live && p.idle && !queue.isEmpty { actions += assign(to: route, now: now) }
-        return actions
-    }
+    /// Records a control message of admitted peer `route` (its liveness clock; the peer sets do not change).
+    mutating func touch(_ route: [UInt8], now: Date) { peers[route]?.lastSeen = now }
 
-    /// Leases the first shard `route` may take, unless it is at its in-flight limit; with nothing for it and
-    /// nothing in flight, maybe a backup lease. Otherwise the peer is parked (idle).
-    mutating func assign(to route: [UInt8], now: Date) -> [SchedulerAction] {
-        guard let peer = peers[route], peer.live, let workerID = peer.workerID else { return [] }
-        let inFlight = inFlight(route)
-        guard inFlight < limits.maxInFlightPerWorker,
-            let qi = policy.pick(queue, for: route, workerID: workerID, live: liveRoutes)
-        else {
-            peers[route]!.idle = true
-            return inFlight == 0 ? assignBackup(to: route, now: now) : []
-        }
-        let s = queue.remove(at: qi)
-        let lease = issueLease(shard: s, holder: route)
-        state[s] = .leased(holder: route, lease: lease, since: now)
-        peers[route]!.idle = false
-        summary.assignments += 1
-        return [.lease(shard: s, leaseID: lease, holder: route, backup: false)]
-    }
+    /// Queues pending shard `s` at the front.
+    mutating func queueFront(_ s: Int) { queue.pushFront(s) }
 
-    /// A new lease id (sequential: ids are public, the shell's `LeaseBook` adds the secret token).
-    mutating func issueLease(shard: Int, holder: [UInt8]) -> UInt64 {
-        let id = nextLease
-        nextLease += 1
-        leaseOf[id] = (shard, holder)
-        return id
-    }
-
-    /// The shard and holder of lease `id`, if it was issued.
-    func lease(_ id: UInt64) -> (shard: Int, holder: [UInt8])? { leaseOf[id] }
-
-    /// Puts shard `s` back at the front of the queue if it is leased (to `holder`, when given) and hands it to
-    /// a parked idle peer right away.
-    mutating func requeue(shard s: Int, ifLeasedTo holder: [UInt8]?, now: Date) -> [SchedulerAction] {
-        guard s >= 0, s < state.count, case .leased(let h, _, _) = state[s], holder == nil || h == holder! else {
-            return []
-        }
-        state[s] = .pending
-        queue.insert(s, at: 0)
-        summary.requeues += 1
-        guard let idle = peers.first(where: { $0.value.live && $0.value.idle })?.key else { return [] }
-        return assign(to: idle, now: now)
-    }
-
-    /// Re-queues every shard leased to `route`.
-    mutating func requeueAll(of route: [UInt8], now: Date) -> [SchedulerAction] {
-        var actions: [SchedulerAction] = []
-        for s in state.indices {
-            if case .leased(let h, _, _) = state[s], h == route {
-                actions += requeue(shard: s, ifLeasedTo: route, now: now)
-            }
-        }
-        return actions
-    }
+    /// Takes shard `s` out of the queue (leased or committed).
+    mutating func dequeue(_ s: Int) { queue.remove(s) }
 }

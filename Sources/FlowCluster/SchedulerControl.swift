@@ -6,7 +6,7 @@ import Foundation
 extension Scheduler {
     /// One control frame from `route` (`key`: the CURVE key its connection authenticated with, if any).
     mutating func received(_ input: ControlInput, from route: [UInt8], key: String?, now: Date) -> [SchedulerAction] {
-        if let key = key, peers[route]?.key == nil { peers[route, default: Peer()].key = key }
+        if let key = key, peers[route]?.key == nil { updatePeer(route) { $0.key = key } }
         if peers[route]?.banned == true {
             summary.droppedFrames += 1
             return []
@@ -26,7 +26,7 @@ extension Scheduler {
     /// Counts a malformed control message; past `maxMalformedPerPeer` the peer is banned. Anyone can send
     /// garbage under any claimed worker id: this bans only the connection, not the id.
     mutating func malformed(from route: [UInt8], now: Date) -> [SchedulerAction] {
-        peers[route, default: Peer()].malformed += 1
+        updatePeer(route) { $0.malformed += 1 }
         guard peers[route]!.malformed >= limits.maxMalformedPerPeer else { return [] }
         let reason = "\(limits.maxMalformedPerPeer) malformed control messages; disconnecting"
         return ban(route, reason: reason, includingWorkerID: false, now: now)
@@ -42,13 +42,13 @@ extension Scheduler {
     {
         var actions: [SchedulerAction] = [.shutdown(route, reason: reason, refused: true)]
         policy.ban(workerID: peers[route]?.liveWorkerID, reason: reason, includingWorkerID: includingWorkerID)
-        var peer = peers[route] ?? Peer()
-        peer.banned = true
-        peer.live = false
-        peer.idle = false
-        peer.malformed = 0
-        peer.nonFinite = 0
-        peers[route] = peer
+        updatePeer(route) { peer in
+            peer.banned = true
+            peer.live = false
+            peer.idle = false
+            peer.malformed = 0
+            peer.nonFinite = 0
+        }
         summary.bannedWorkers += 1
         actions.append(.revoke(route))
         actions += requeueAll(of: route, now: now)
@@ -67,18 +67,18 @@ extension Scheduler {
             return hello(h, from: route, now: now)
         case .workRequest:
             guard live else { return [.askHello(route)] }
-            peers[route]!.lastSeen = now
+            touch(route, now: now)
             return assign(to: route, now: now)
         case .heartbeat:
             guard live else { return [.askHello(route)] }
-            peers[route]!.lastSeen = now
+            touch(route, now: now)
             return []
         case .error(let e):
             guard live else {
                 summary.droppedFrames += 1
                 return [.askHello(route)]
             }
-            peers[route]!.lastSeen = now
+            touch(route, now: now)
             return error(e, from: route, now: now)
         default:
             summary.droppedFrames += 1
@@ -93,19 +93,21 @@ extension Scheduler {
             var actions: [SchedulerAction] = [.shutdown(route, reason: why, refused: true)]
             summary.refusedWorkers += 1
             if peers[route]?.live == true {
-                peers[route]!.live = false
-                peers[route]!.idle = false
+                updatePeer(route) { peer in
+                    peer.live = false
+                    peer.idle = false
+                }
                 actions += requeueAll(of: route, now: now)
             }
             return actions
         }
-        var peer = peers[route] ?? Peer()
-        if !peer.live { summary.workersSeen += 1 }
-        peer.workerID = h.workerID
-        peer.lastSeen = now
-        peer.live = true
-        peer.idle = false
-        peers[route] = peer
+        if peers[route]?.live != true { summary.workersSeen += 1 }
+        updatePeer(route) { peer in
+            peer.workerID = h.workerID
+            peer.lastSeen = now
+            peer.live = true
+            peer.idle = false
+        }
         return [.welcome(route)]
     }
 
@@ -127,7 +129,7 @@ extension Scheduler {
             policy.fatalError(from: who)
             return actions + ban(route, reason: "cannot run this run's assignments: \(e.message)", now: now)
         }
-        peers[route]!.leaseErrors += 1
+        updatePeer(route) { $0.leaseErrors += 1 }
         if peers[route]!.leaseErrors >= WorkerPolicy.maxLeaseErrors {
             let reason = "\(WorkerPolicy.maxLeaseErrors) errors about its assignments; last: \(e.message)"
             actions += ban(route, reason: reason, now: now)

@@ -33,8 +33,8 @@ extension Scheduler {
             case .held(let s, let holder):
                 policy.auditHeld(shard: s, route: holder, workerID: peers[holder]?.liveWorkerID)
                 if case .leased(let h, _, _) = state[s], h == holder {
-                    state[s] = .pending
-                    queue.insert(s, at: 0)
+                    setState(s, .pending)
+                    queueFront(s)
                 }
             case .liars(let s, let holders):
                 for h in holders where peers[h]?.banned != true {
@@ -44,7 +44,8 @@ extension Scheduler {
             }
         }
         let live = liveRoutes
-        for s in queue where !live.isEmpty && policy.auditBlocked(s, live: live) {
+        // Only queued shards with held audit results can be blocked: visit those, in queue order.
+        for s in queue.frontFirst(policy.auditedShards) where !live.isEmpty && policy.auditBlocked(s, live: live) {
             guard let candidates = audit.candidates(s) else { continue }
             guard candidates > 1 else {
                 actions.append(.waiveAudit(s))
@@ -75,7 +76,7 @@ extension Scheduler {
         summary.nonFiniteShardIDs.append(s)
         summary.workerErrors.append("\(e.workerID): shard \(s): \(e.message)")
         policy.exclude(route: w, from: s)
-        peers[w, default: Peer()].nonFinite += 1
+        updatePeer(w) { $0.nonFinite += 1 }
         let n = peers[w]!.nonFinite
         var actions = requeue(shard: s, ifLeasedTo: w, now: now)
         if n >= limits.maxNonFiniteResultsPerWorker && peers[w]?.banned != true {
@@ -91,22 +92,22 @@ extension Scheduler {
         guard queue.isEmpty, let peer = peers[route], peer.live, let workerID = peer.workerID,
             !backups.values.contains(route)
         else { return [] }
-        let sorted = shardSeconds.sorted()
-        let threshold = max(limits.backupAfterSeconds, 4 * (sorted.isEmpty ? 0 : sorted[sorted.count / 2]))
+        let threshold = max(limits.backupAfterSeconds, 4 * (shardSeconds.median ?? 0))
+        // The oldest lease (the lowest shard id among equals) of another holder: only leased shards are visited.
         var oldest: (shard: Int, started: Date)?
-        for s in state.indices {
-            guard case .leased(let holder, _, let started) = state[s], holder != route,
-                backups[s].map({ peers[$0]?.live != true }) ?? true,
-                policy.mayTake(s, route: route, workerID: workerID)
-            else { continue }
-            if now.timeIntervalSince(started) >= threshold && started < (oldest?.started ?? .distantFuture) {
+        for (holder, leased) in held where holder != route {
+            for s in leased {
+                guard case .leased(_, _, let started) = state[s], backups[s].map({ peers[$0]?.live != true }) ?? true,
+                    policy.mayTake(s, route: route, workerID: workerID), now.timeIntervalSince(started) >= threshold
+                else { continue }
+                if let o = oldest, (o.started, o.shard) < (started, s) { continue }
                 oldest = (s, started)
             }
         }
         guard let s = oldest?.shard else { return [] }
         let lease = issueLease(shard: s, holder: route)
         backups[s] = route
-        peers[route]!.idle = false
+        updatePeer(route) { $0.idle = false }
         summary.assignments += 1
         summary.backupLeases += 1
         return [.lease(shard: s, leaseID: lease, holder: route, backup: true)]

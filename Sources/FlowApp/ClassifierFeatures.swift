@@ -66,7 +66,7 @@ public enum FeatureSpaces {
         let fmap = try make(name, inputDimension: set.dimension, projectionDimension: projectionDimension, seed: seed)
         guard let x = set.samples, set.sampleRows == set.count else {
             throw FlowError(
-                "\(path): holds raw-space statistics, not every sample; recompute it with `flowturbo stats reference --features \(name)`"
+                "\(path): holds raw-space statistics, not every sample; recompute it with `flowturbo stats reference \(.features) \(name)`"
             )
         }
         let rows = set.sampleRows

@@ -1,23 +1,16 @@
-/// A run setting, named for what it means rather than for how a front end spells it (the CLI maps each to its flag).
-public enum RunSetting: String, CaseIterable, Sendable {
-    case bind, dataBind, curveSecret, allowList, insecure
-    case samples, imagesPerPrompt, prompts, labels, refinerStep
-    case out, resume, overwrite, exportNPZ, part
-    case reference, features, projectionDimension
-    case maxMessageMB, maxShardMB, maxInFlight, audit, progressInterval
-}
+import FlowTensor
 
 /// Why the application layer refused a run's settings. The cases carry the settings and values involved, not
-/// messages: a front end words them (the CLI quotes its flags); `description` is a flag-free wording for others.
+/// messages: a front end words them (the CLI quotes its flags); `description` spells settings with `Setting.naming`.
 public enum RunSettingError: Error, Equatable, CustomStringConvertible, Sendable {
     /// Two settings that exclude each other were both given.
-    case conflicting(RunSetting, RunSetting)
+    case conflicting(Setting, Setting)
     /// `setting` (with `value`) only applies together with `requires`.
-    case needs(RunSetting, value: String, requires: RunSetting)
+    case needs(Setting, value: String, requires: Setting)
     /// A whole-run output requested for one part of a run.
-    case wholeRunOnly(RunSetting)
+    case wholeRunOnly(Setting)
     /// A count below its minimum of 1.
-    case belowOne(RunSetting, value: Int)
+    case belowOne(Setting, value: Int)
     /// A limit (message size, shard size, leases per worker) below 1.
     case limitBelowOne
     /// The audit fraction is not in 0…1.

@@ -113,7 +113,7 @@ public final class Aggregator {
             self.loop(pipe: pipe, push: push)
             do { try self.shardLog.checkpoint() } catch {
                 FileHandle.standardError.write(
-                    Data("aggregator: \(error); --resume restores the run from the shard log\n".utf8))
+                    Data("aggregator: \(error); \(Setting.resume) restores the run from the shard log\n".utf8))
             }
             push.close()
             self.pull.close()

@@ -72,7 +72,7 @@ extension Aggregator {
         count { $0.writeErrors += 1 }
         let message =
             "cannot write shard \(p.entry.shard) into \(outDir): \(error); the journal is intact — free "
-            + "space (or fix the directory) and rerun with --resume"
+            + "space (or fix the directory) and rerun with \(Setting.resume)"
         report(
             push, shard: p.entry.shard, lease: p.result.leaseID, worker: p.result.workerID, message: message,
             fatal: true)

@@ -83,7 +83,7 @@ public enum ClusterLog {
     /// Parses a level name (trace, debug, info, notice, warning, error, critical) with a one-line error otherwise.
     public static func parse(_ text: String) throws -> Logger.Level {
         guard let level = Logger.Level(rawValue: text.lowercased()) else {
-            throw FlowError("--log-level \(text): expected one of \(levels.joined(separator: ", "))")
+            throw FlowError("\(.logLevel) \(text): expected one of \(levels.joined(separator: ", "))")
         }
         return level
     }

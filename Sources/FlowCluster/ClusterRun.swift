@@ -47,11 +47,11 @@ public struct RunSpec {
     /// builds the eval set, and fails early (clear errors) for prompt files on class models,
     /// bad batch sizes or plans that cannot compile here.
     public func coordinatorConfig(controlBind: String, dataBind: String) throws -> CoordinatorConfig {
-        guard batch > 0 else { throw FlowError("--batch must be ≥ 1 (got \(batch))") }
+        guard batch > 0 else { throw FlowError("\(.batch) must be ≥ 1 (got \(batch))") }
         let parsed = try Plan.parse(plan)
         if parsed.needsRefiner && refiner == nil {
             throw FlowError(
-                "plan \(plan) has R steps but no --refiner was given; pass --refiner FILE or use a plan without R (e.g. H8)"
+                "plan \(plan) has R steps but no \(.refiner) was given; pass \(.refiner) FILE or use a plan without R (e.g. H8)"
             )
         }
         let predictor = try ModelLoader.load(model, refiner: false)

@@ -70,7 +70,7 @@ public final class Coordinator {
         let shardBytes = config.shardSize * config.sampleShape.reduce(1, *) * 4
         guard shardBytes <= config.maxShardBytes else {
             throw FlowError(
-                "shard size \(config.shardSize) makes \(shardBytes >> 20) MiB shards, over the \(config.maxShardBytes >> 20) MiB limit; lower --shard-size or raise --max-shard-mb"
+                "shard size \(config.shardSize) makes \(shardBytes >> 20) MiB shards, over the \(config.maxShardBytes >> 20) MiB limit; lower \(.shardSize) or raise \(.maxShardMB)"
             )
         }
         let journalPath = config.outDir + "/journal.log"
@@ -83,13 +83,13 @@ public final class Coordinator {
                     r.count == shards[r.shard].count
                 else {
                     throw FlowError(
-                        "\(journalPath): commit record for shard \(r.shard) (first \(r.first), count \(r.count)) does not match this run's shard layout; the journal was modified — start a new run in another --out"
+                        "\(journalPath): commit record for shard \(r.shard) (first \(r.first), count \(r.count)) does not match this run's shard layout; the journal was modified — start a new run in another \(.out)"
                     )
                 }
                 guard mine[r.shard] else {
                     throw FlowError(
                         "\(journalPath): shard \(r.shard) is committed but not in part \(part!); the "
-                            + "journal was modified — start this part again in another --out")
+                            + "journal was modified — start this part again in another \(.out)")
                 }
                 committed.insert(r.shard)
             }

@@ -39,7 +39,7 @@ public struct EvalSet: Equatable {
 
     /// A class-conditional set.
     public init(samples: Int, classes: Int, labelMode: LabelMode = .balanced, seed: UInt64) throws {
-        guard samples > 0 else { throw FlowError("--samples must be positive (got \(samples))") }
+        guard samples > 0 else { throw FlowError("\(.samples) must be positive (got \(samples))") }
         guard classes > 0 else {
             throw FlowError("the model has \(classes) classes; class-conditional sampling needs at least one")
         }

@@ -109,7 +109,7 @@ public final class Journal {
         guard fd >= 0 else {
             if errno == EEXIST {
                 throw FlowError(
-                    "\(path) exists: this directory holds a run; pass --resume to continue it, --overwrite to start over, or choose another --out"
+                    "\(path) exists: this directory holds a run; pass \(.resume) to continue it, \(.overwrite) to start over, or choose another \(.out)"
                 )
             }
             throw FlowError("\(path): cannot create journal (\(String(cString: strerror(errno))))")
@@ -139,7 +139,7 @@ public final class Journal {
                     // A bad record is only tolerated as the last one (torn write).
                     if i + 1 < bytes.count {
                         throw FlowError(
-                            "\(path): corrupt record at byte \(start) before the end; the journal was modified — start a new run in another --out"
+                            "\(path): corrupt record at byte \(start) before the end; the journal was modified — start a new run in another \(.out)"
                         )
                     }
                     break
@@ -153,12 +153,12 @@ public final class Journal {
         }
         let dec = JSONDecoder()
         guard let header = try? dec.decode(RunHeader.self, from: Data(first)) else {
-            throw FlowError("\(path): first record is not a run header; start a new run in another --out")
+            throw FlowError("\(path): first record is not a run header; start a new run in another \(.out)")
         }
         var commits: [ShardCommit] = []
         for r in records.dropFirst() {
             guard let c = try? dec.decode(ShardCommit.self, from: Data(r)) else {
-                throw FlowError("\(path): unreadable commit record; start a new run in another --out")
+                throw FlowError("\(path): unreadable commit record; start a new run in another \(.out)")
             }
             commits.append(c)
         }
@@ -169,12 +169,12 @@ public final class Journal {
     /// the differing parameter otherwise), truncates a torn last record, returns the commits.
     public static func resume(_ path: String, expected: RunHeader) throws -> (Journal, [ShardCommit]) {
         guard FileIO.exists(path) else {
-            throw FlowError("\(path): no journal to resume; run without --resume to start")
+            throw FlowError("\(path): no journal to resume; run without \(.resume) to start")
         }
         let (header, commits, valid, length) = try read(path)
         if let diff = expected.firstDifference(from: header) {
             throw FlowError(
-                "--resume: configuration differs from the journal (\(diff)); rerun with the original flags or use another --out"
+                "\(.resume): configuration differs from the journal (\(diff)); rerun with the original flags or use another \(.out)"
             )
         }
         let fd = open(path, O_WRONLY | O_APPEND)
@@ -245,7 +245,7 @@ public final class Journal {
             if n < 0 {
                 if errno == EINTR { continue }
                 throw FlowError(
-                    "\(path): journal append failed (\(String(cString: strerror(errno)))); free space and --resume")
+                    "\(path): journal append failed (\(String(cString: strerror(errno)))); free space and \(.resume)")
             }
             done += n
         }

@@ -48,7 +48,7 @@ public enum PromptIndex {
             guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
                 let p = o["prompt_index"] as? Int, let id = o["id"] as? String
             else {
-                throw FlowError("\(path):\(n + 1): not a prompt index line; rerun without --resume to rewrite it")
+                throw FlowError("\(path):\(n + 1): not a prompt index line; rerun without \(.resume) to rewrite it")
             }
             rows.append(Row(promptIndex: p, id: id, category: o["category"] as? String))
         }

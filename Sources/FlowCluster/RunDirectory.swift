@@ -52,7 +52,7 @@ public enum RunDirectory {
 
     /// Refuses a run directory that is empty or would put a run's files (and a later overwrite's
     /// deletions) into the filesystem root, a top-level system directory or the home directory.
-    public static func checkOut(_ path: String, name: String = "--out") throws {
+    public static func checkOut(_ path: String, name: FlowError.Message = "\(Setting.out)") throws {
         guard !path.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw FlowError(
                 "\(name) is empty: a run directory is required (e.g. runs/latest); an empty path "
@@ -67,7 +67,7 @@ public enum RunDirectory {
         guard depth >= 2, resolved != home else {
             throw FlowError(
                 "\(name) \(path) resolves to \(resolved), which is not a run directory (it would "
-                    + "scatter run files there and --overwrite would delete in it); use a subdirectory such as runs/latest"
+                    + "scatter run files there and \(.overwrite) would delete in it); use a subdirectory such as runs/latest"
             )
         }
     }

@@ -57,7 +57,7 @@ public enum RunMerge {
         var checks: [RunIntegrity.Result] = []
         for d in dirs {
             guard FileIO.exists(RunDirectory.journalPath(d)) else {
-                throw FlowError("\(d) has no journal.log: not a run directory; give the --out of each part")
+                throw FlowError("\(d) has no journal.log: not a run directory; give the \(.out) of each part")
             }
             if RunDirectory.isLockedByOther(d) {
                 throw FlowError("\(d) is still being written by a run; wait for that part to finish")
@@ -65,7 +65,7 @@ public enum RunMerge {
             let c = try RunIntegrity.check(outDir: d)
             if let bad = c.damaged.first {
                 throw FlowError(
-                    "\(d)/\(bad.file): shard \(bad.shard) \(bad.reason); rerun that part with --resume "
+                    "\(d)/\(bad.file): shard \(bad.shard) \(bad.reason); rerun that part with \(.resume) "
                         + "to compute it again, then merge")
             }
             checks.append(c)
@@ -88,7 +88,7 @@ public enum RunMerge {
         try PrivateFiles.makeDirectory(outDir)
         try RunDirectory.lock(outDir)
         guard !FileIO.exists(RunDirectory.journalPath(outDir)) else {
-            throw FlowError("\(outDir) already holds a run (journal.log); choose another --out or delete that run")
+            throw FlowError("\(outDir) already holds a run (journal.log); choose another \(.out) or delete that run")
         }
         try PrivateFiles.makeDirectory(RunDirectory.latentsPath(outDir))
         var result = Result(header: header, summary: CoordinatorSummary(), workers: 0)
@@ -144,7 +144,7 @@ public enum RunMerge {
             }
             throw FlowError(
                 "gap: \(missing.count) of \(count) shards are in no part directory: shards \(list)"
-                    + "\(parts); run or finish (--resume) the missing part and merge again")
+                    + "\(parts); run or finish (\(.resume)) the missing part and merge again")
         }
         return (0..<count).map { (holder[$0]!, found[$0]!) }
     }

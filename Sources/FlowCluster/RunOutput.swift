@@ -21,7 +21,7 @@ public enum RunOutput {
         let check = try RunIntegrity.check(outDir: outDir)
         if let d = check.damaged.first {
             throw FlowError(
-                "\(outDir)/\(d.file): shard \(d.shard) \(d.reason); rerun with --resume to compute "
+                "\(outDir)/\(d.file): shard \(d.shard) \(d.reason); rerun with \(.resume) to compute "
                     + "it again (`flowturbo verify \(outDir)` lists all damage)")
         }
         var latents: [UInt8] = []

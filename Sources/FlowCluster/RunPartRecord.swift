@@ -33,7 +33,7 @@ public struct RunPartRecord: Codable {
         do {
             return try JSONDecoder().decode(RunPartRecord.self, from: Data(try FileIO.read(path)))
         } catch {
-            throw FlowError("\(path): unreadable part record (\(error)); rerun that part with --resume to rewrite it")
+            throw FlowError("\(path): unreadable part record (\(error)); rerun that part with \(.resume) to rewrite it")
         }
     }
 

@@ -1,4 +1,5 @@
 import FlowProto
+import FlowTensor
 import Foundation
 
 /// When the run cannot go on as it is: NaN/Inf results, backup leases for stuck holders, audits, and the
@@ -58,7 +59,7 @@ extension Scheduler {
                 let stop =
                     "audit of shard \(s): workers returned different latents and no other worker came to decide "
                     + "within \(Int(limits.noProgressSeconds)) s; the journal is intact — add a worker and rerun "
-                    + "with --resume"
+                    + "with \(Setting.resume)"
                 return actions + [.fail(stop)]
             }
         }

@@ -142,7 +142,8 @@ public final class ShardLog {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw FlowError("\(path): write failed (\(String(cString: strerror(errno)))); free space and --resume")
+                throw FlowError(
+                    "\(path): write failed (\(String(cString: strerror(errno)))); free space and \(.resume)")
             }
             done += n
         }

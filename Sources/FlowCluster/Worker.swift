@@ -233,8 +233,12 @@ public final class Worker {
                 return true
             case .giveUp(let silent):
                 waitForCompute()
+                let keys: FlowError.Message =
+                    config.curve == nil
+                    ? ""
+                    : ", that this worker's .pub is on its \(.allowList) list and that \(.curveServerKey) is its coordinator.pub"
                 throw FlowError(
-                    "worker \(config.workerID): no coordinator at \(config.connect) for \(Int(silent)) s; check the address and that `flowturbo coordinator` runs\(config.curve == nil ? "" : ", that this worker's .pub is on its --allow list and that --curve-server-key is its coordinator.pub")"
+                    "worker \(config.workerID): no coordinator at \(config.connect) for \(Int(silent)) s; check the address and that `flowturbo coordinator` runs\(keys)"
                 )
             }
         }

@@ -57,7 +57,7 @@ extension Worker {
                 return reject(
                     a,
                     "assignment needs a \(m.role) (\(m.spec)) but this worker holds none; "
-                        + "start it with the same --model/--refiner",
+                        + "start it with the same \(Setting.model)/\(Setting.refiner)",
                     fatal: true)
             }
             if h.sha256 != m.sha256 {

@@ -1,4 +1,5 @@
 import FlowProto
+import FlowTensor
 
 /// Who may take work, as a plain value the coordinator consults: admission at hello, bans by identity,
 /// NaN/Inf exclusions and the "no worker can make progress" rule.
@@ -110,6 +111,6 @@ struct WorkerPolicy {
         let n = bannedCount
         return "no worker can make progress: \(n) worker\(n == 1 ? " was" : "s were") banned and none is left, "
             + "\(pendingShards) shard\(pendingShards == 1 ? "" : "s") not done (last: \(lastBan ?? "?")); "
-            + "the journal is intact — fix the cause and rerun with --resume"
+            + "the journal is intact — fix the cause and rerun with \(Setting.resume)"
     }
 }

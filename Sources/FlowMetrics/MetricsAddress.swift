@@ -10,17 +10,17 @@ public struct MetricsAddress: Equatable, CustomStringConvertible {
     /// Parses `text`; throws a one-line error for a malformed address or, without `allowRemote`, a non-loopback host.
     public init(parsing text: String, allowRemote: Bool) throws {
         guard let colon = text.lastIndex(of: ":") else {
-            throw FlowError("--metrics \(text): expected HOST:PORT, e.g. 127.0.0.1:9464")
+            throw FlowError("\(.metrics) \(text): expected HOST:PORT, e.g. 127.0.0.1:9464")
         }
         var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw FlowError("--metrics \(text): expected HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:9464")
+            throw FlowError("\(.metrics) \(text): expected HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:9464")
         }
         guard allowRemote || Self.isLoopback(host) else {
             throw FlowError(
-                "--metrics \(text): \(host) is not a loopback address and /metrics has no authentication; "
-                    + "use 127.0.0.1:PORT, or add --metrics-allow-remote to serve other hosts")
+                "\(.metrics) \(text): \(host) is not a loopback address and /metrics has no authentication; "
+                    + "use 127.0.0.1:PORT, or add \(.metricsAllowRemote) to serve other hosts")
         }
         self.host = host
         self.port = port

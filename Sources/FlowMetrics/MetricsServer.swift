@@ -33,7 +33,7 @@ public final class MetricsServer {
             channel = try bootstrap.bind(host: address.host, port: address.port).wait()
         } catch {
             try? group.syncShutdownGracefully()
-            throw FlowError("--metrics \(address): cannot listen there: \(error)")
+            throw FlowError("\(.metrics) \(address): cannot listen there: \(error)")
         }
         self.group = group
         port = channel.localAddress?.port ?? address.port

@@ -14,7 +14,7 @@ public enum ModelLoader {
         if spec.hasPrefix("gmm:") {
             if refiner == true {
                 throw FlowError(
-                    "\(spec) is an analytic predictor, not a refiner; pass a refiner checkpoint to --refiner")
+                    "\(spec) is an analytic predictor, not a refiner; pass a refiner checkpoint to \(.refiner)")
             }
             return try loadMixture(spec)
         }

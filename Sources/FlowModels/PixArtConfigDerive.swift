@@ -64,7 +64,7 @@ extension PixArtConfig {
         guard let h = heads ?? knownHeads[d] else {
             throw FlowError(
                 "\(src): the tensors do not determine the number of attention heads for hidden size \(d); "
-                    + "give the head count (--heads H)")
+                    + "give the head count (\(.heads) H)")
         }
         var cfg = PixArtConfig(
             inputSize: size, patchSize: p, inChannels: c, hiddenSize: d, depth: depth, numHeads: h,

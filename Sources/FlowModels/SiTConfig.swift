@@ -52,7 +52,7 @@ public struct SiTConfig: Equatable, Codable, Sendable {
 
     /// Checks the configuration is internally consistent; the error names the field.
     public func validate(source: String) throws {
-        func bad(_ s: String) -> FlowError { FlowError("\(source): invalid SiT config: \(s)") }
+        func bad(_ s: FlowError.Message) -> FlowError { FlowError("\(source): invalid SiT config: \(s)") }
         // Bounds first, so nothing below (grid, tokens, parameter count, buffers) can overflow or exhaust memory.
         let fields: [(String, Int, ClosedRange<Int>)] = [
             ("inputSize", inputSize, 1...Bounds.maxInputSize), ("patchSize", patchSize, 1...Bounds.maxInputSize),
@@ -73,7 +73,7 @@ public struct SiTConfig: Equatable, Codable, Sendable {
             throw bad("hidden size \(hiddenSize) must be a positive multiple of 4 (sin-cos position embedding)")
         }
         guard numHeads > 0, hiddenSize % numHeads == 0 else {
-            throw bad("hidden size \(hiddenSize) is not divisible by \(numHeads) heads; pass the right --heads")
+            throw bad("hidden size \(hiddenSize) is not divisible by \(numHeads) heads; pass the right \(.heads)")
         }
         guard tokens <= Bounds.maxTokens else {
             throw bad(
@@ -203,7 +203,7 @@ public struct SiTConfig: Equatable, Codable, Sendable {
         if cout == 2 * cx {
             if refiner == true {
                 throw FlowError(
-                    "\(src): output has 2× the input channels, which is a predictor with learn_sigma, not a refiner; drop --refiner"
+                    "\(src): output has 2× the input channels, which is a predictor with learn_sigma, not a refiner; drop \(.refiner)"
                 )
             }
             isRef = false
@@ -211,7 +211,7 @@ public struct SiTConfig: Equatable, Codable, Sendable {
             sigma = true
         } else if cx == 2 * cout {
             if refiner == false {
-                throw FlowError("\(src): input has 2× the output channels, which is a refiner; pass --refiner")
+                throw FlowError("\(src): input has 2× the output channels, which is a refiner; pass \(.refiner)")
             }
             isRef = true
             c = cout
@@ -219,7 +219,7 @@ public struct SiTConfig: Equatable, Codable, Sendable {
         } else if cx == cout {
             if refiner == true {
                 guard cx % 2 == 0 else {
-                    throw FlowError("\(src): --refiner needs an even number of input channels, got \(cx)")
+                    throw FlowError("\(src): \(.refiner) needs an even number of input channels, got \(cx)")
                 }
                 isRef = true
                 c = cx / 2
@@ -234,7 +234,7 @@ public struct SiTConfig: Equatable, Codable, Sendable {
         }
         guard let h = heads ?? knownHeads[d] else {
             throw FlowError(
-                "\(src): the tensors do not determine the number of attention heads for hidden size \(d); pass --heads H"
+                "\(src): the tensors do not determine the number of attention heads for hidden size \(d); pass \(.heads) H"
             )
         }
         var cfg = SiTConfig(

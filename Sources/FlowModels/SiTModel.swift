@@ -28,7 +28,7 @@ public final class SiTModel: VelocityField {
             if let h = heads { config.numHeads = h }
             if let r = refiner, r != c.isRefiner {
                 throw FlowError(
-                    "\(path): metadata says this is a \(c.isRefiner ? "refiner" : "predictor"); \(r ? "drop --refiner" : "use it as --refiner")"
+                    "\(path): metadata says this is a \(c.isRefiner ? "refiner" : "predictor"); \(r ? "drop" : "use it as") \(.refiner)"
                 )
             }
         } else {
@@ -62,11 +62,11 @@ public final class SiTModel: VelocityField {
         }
         if isRefiner {
             guard let v, v.shape == shape else {
-                throw FlowError("a refiner needs --v with the same shape as x \(shape)")
+                throw FlowError("a refiner needs \(.v) with the same shape as x \(shape)")
             }
         } else if v != nil {
             throw FlowError(
-                "--v is only for refiners; this checkpoint is a predictor (pass --refiner if it is a refiner)")
+                "\(.v) is only for refiners; this checkpoint is a predictor (pass \(.refiner) if it is a refiner)")
         }
         let ev = SiTEvaluator(model: self, maxRows: n, times: [])
         ev.addsPrevious = !rawOffset

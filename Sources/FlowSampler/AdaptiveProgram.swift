@@ -15,7 +15,7 @@ public struct Dopri5NotConverged: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         "dopri5 did not converge for sample \(sampleIndex): \(steps) steps reached only t = \(time) of 1 "
-            + "(rtol \(rtol), atol \(atol)); raise --max-steps or loosen --rtol/--atol"
+            + "(rtol \(rtol), atol \(atol)); raise \(Setting.maxSteps) or loosen \(Setting.rtol)/\(Setting.atol)"
     }
 }
 

@@ -54,16 +54,17 @@ public enum Sampler {
         guard options.batch > 0 else { throw FlowError("batch must be ≥ 1 (got \(options.batch))") }
         guard !predictor.isRefiner else {
             throw FlowError(
-                "the predictor is a refiner checkpoint; pass the base model as --model and the refiner as --refiner")
+                "the predictor is a refiner checkpoint; pass the base model as \(.model) and the refiner as \(.refiner)"
+            )
         }
         if plan.needsRefiner {
             guard let r = refiner else {
                 throw FlowError(
-                    "plan \"\(plan)\" has R steps but no refiner was given: pass --refiner FILE or drop the R part "
+                    "plan \"\(plan)\" has R steps but no refiner was given: pass \(.refiner) FILE or drop the R part "
                         + "(\(Plan.grammar))")
             }
             guard r.isRefiner else {
-                throw FlowError("--refiner model is not a refiner (it takes no previous velocity)")
+                throw FlowError("\(.refiner) model is not a refiner (it takes no previous velocity)")
             }
             guard r.sampleShape == predictor.sampleShape else {
                 throw FlowError(

@@ -43,13 +43,13 @@ public enum Checkpoint {
         let f = try SafeTensors.load(path)
         guard let s = f.metadata[stepKey], let step = Int(s), let ts = f.metadata[adamTKey], let t = Int(ts) else {
             throw FlowError(
-                "\(path): not a training checkpoint (no '\(stepKey)'/'\(adamTKey)' metadata); pass a file written with --checkpoint-every"
+                "\(path): not a training checkpoint (no '\(stepKey)'/'\(adamTKey)' metadata); pass a file written with \(.checkpointEvery)"
             )
         }
         func fill(_ name: String, _ b: Buffer) throws {
             guard f.shape(name) != nil else {
                 throw FlowError(
-                    "\(path): checkpoint lacks tensor '\(name)'; it was written for a different model (check --depth/--width)"
+                    "\(path): checkpoint lacks tensor '\(name)'; it was written for a different model (check \(.depth)/\(.width))"
                 )
             }
             let tensor = try f.tensor(name)

@@ -37,7 +37,8 @@ public struct MNISTData {
                 if FileIO.exists(p) { return p }
             }
             throw FlowError(
-                "MNIST file '\(base)[.gz]' not found in '\(directory)'; run Scripts/fetch-mnist.sh or pass --data DIR")
+                "MNIST file '\(base)[.gz]' not found in '\(directory)'; run Scripts/fetch-mnist.sh or pass \(.data) DIR"
+            )
         }
         let ip = try find("\(split)-images-idx3-ubyte")
         let lp = try find("\(split)-labels-idx1-ubyte")

@@ -194,12 +194,12 @@ public final class QuadRefinerTrainer {
         if let c = try PixArtConfig.fromMetadata(f.metadata, source: path), c != trainer.config {
             throw FlowError(
                 "\(path): checkpoint is for a different refiner (D \(c.hiddenSize), depth \(c.depth), "
-                    + "\(c.numHeads) heads); resume with the same flags or a new --checkpoint")
+                    + "\(c.numHeads) heads); resume with the same flags or a new \(.checkpoint)")
         }
         if let d = f.metadata[QuadRefinerTrainer.predictorDigestKey], d != predictorDigest {
             throw FlowError(
                 "\(path): checkpoint was trained against another predictor (sha256 \(d.prefix(12))…, this one "
-                    + "\(predictorDigest.prefix(12))…); pass that predictor or a new --checkpoint")
+                    + "\(predictorDigest.prefix(12))…); pass that predictor or a new \(.checkpoint)")
         }
         step = try Checkpoint.load(path, params: params, adam: adam, ema: ema).step
         for (name, shape, buf) in fixed { buf.copy(from: try f.tensor(name, shape: shape).data) }

@@ -53,7 +53,7 @@ public final class FlowMatchingTrainer {
         }
         if c.isRefiner {
             guard let p = predictor else {
-                throw FlowError("refiner training needs a frozen predictor; pass --predictor M")
+                throw FlowError("refiner training needs a frozen predictor; pass \(.predictor) M")
             }
             guard !p.config.isRefiner, p.config.inChannels == c.inChannels, p.config.inputSize == c.inputSize,
                 p.config.numClasses == c.numClasses
@@ -158,7 +158,7 @@ public final class FlowMatchingTrainer {
         let meta = try SafeTensors.load(path).metadata
         if let c = try SiTConfig.fromMetadata(meta, source: path), c != trainer.config {
             throw FlowError(
-                "\(path): checkpoint is for a different model (depth \(c.depth), D \(c.hiddenSize), refiner \(c.isRefiner)); resume with the same model flags or a new --checkpoint"
+                "\(path): checkpoint is for a different model (depth \(c.depth), D \(c.hiddenSize), refiner \(c.isRefiner)); resume with the same model flags or a new \(.checkpoint)"
             )
         }
         step = try Checkpoint.load(path, params: params, adam: adam, ema: ema).step

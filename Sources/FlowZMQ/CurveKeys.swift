@@ -35,7 +35,7 @@ public enum CurveKeys {
     public static func requireAvailable() throws {
         guard available else {
             throw FlowError(
-                "this libzmq has no CURVE support (zmq_has(\"curve\") = 0); install a libzmq built with libsodium, or use --insecure on a trusted network"
+                "this libzmq has no CURVE support (zmq_has(\"curve\") = 0); install a libzmq built with libsodium, or use \(.insecure) on a trusted network"
             )
         }
     }
@@ -96,7 +96,7 @@ public enum CurveKeys {
         let sec = dir + "/" + name + ".key"
         let pub = dir + "/" + name + ".pub"
         for p in [sec, pub] where FileIO.exists(p) {
-            throw FlowError("\(p) exists; keys are never overwritten — remove it or choose another --name")
+            throw FlowError("\(p) exists; keys are never overwritten — remove it or choose another \(.name)")
         }
         try writeFile(sec, "# flowturbo CurveZMQ secret key (\(name)); keep private\n\(pair.secretKey)\n", mode: 0o600)
         try writeFile(pub, "# flowturbo CurveZMQ public key (\(name))\n\(pair.publicKey)\n", mode: 0o644)
@@ -110,7 +110,7 @@ public enum CurveKeys {
     /// Key lines of a file (comments and blank lines skipped).
     private static func keyLines(_ path: String) throws -> [String] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw FlowError("\(path): cannot read key file; create keys with `flowturbo keys generate --out DIR`")
+            throw FlowError("\(path): cannot read key file; create keys with `flowturbo keys generate \(.out) DIR`")
         }
         return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }
@@ -142,7 +142,7 @@ public enum CurveKeys {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         guard !path.hasSuffix(".key"), !text.contains("secret key") else {
             throw FlowError(
-                "--allow \(path) is a secret key file; the allow-list takes worker public keys "
+                "\(.allowList) \(path) is a secret key file; the allow-list takes worker public keys "
                     + "(.pub files or a directory of them), never a .key")
         }
     }
@@ -152,7 +152,7 @@ public enum CurveKeys {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw FlowError(
-                "--allow \(path): no such file or directory; give a directory of worker .pub files or a file of public keys"
+                "\(.allowList) \(path): no such file or directory; give a directory of worker .pub files or a file of public keys"
             )
         }
         var keys = Set<String>()
@@ -168,7 +168,7 @@ public enum CurveKeys {
         }
         guard !keys.isEmpty else {
             throw FlowError(
-                "--allow \(path): no public keys found; add worker .pub files from `flowturbo keys generate`")
+                "\(.allowList) \(path): no public keys found; add worker .pub files from `flowturbo keys generate`")
         }
         return keys
     }

@@ -1,4 +1,5 @@
 import CZeroMQ
+import FlowTensor
 
 #if canImport(Glibc)
     import Glibc
@@ -35,7 +36,7 @@ public struct ZMQError: Error, CustomStringConvertible, Equatable, Sendable {
     /// One line: the call, the reason and a hint for the common cases.
     public var description: String {
         var hint = ""
-        if errno == EADDRINUSE { hint = "; another process holds this port, pick another with --bind" }
+        if errno == EADDRINUSE { hint = "; another process holds this port, pick another with \(Setting.bind)" }
         if errno == EINVAL || errno == EPROTONOSUPPORT {
             hint = "; check the endpoint syntax, e.g. tcp://*:5555 or tcp://HOST:5555"
         }

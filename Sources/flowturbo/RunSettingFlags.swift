@@ -4,43 +4,12 @@ import FlowCluster
 import FlowSampler
 import FlowTensor
 
-// The CLI's half of the application layer's typed errors: each `RunSetting` has its flag, and each
-// `RunSettingError` is worded here, quoting flags and commands (the library never names them).
+// The CLI's half of the application layer's typed errors: each `RunSettingError` is worded here, quoting flags
+// (`SettingFlags.swift`) and commands (the library never names them).
 
 extension RefinerStep: ExpressibleByArgument {}
 extension EvalSet.LabelMode: ExpressibleByArgument {}
 extension RunExport.Format: ExpressibleByArgument {}
-
-extension RunSetting {
-    /// The command-line flag of the setting.
-    var flag: String {
-        switch self {
-        case .bind: return "--bind"
-        case .dataBind: return "--data-bind"
-        case .curveSecret: return "--curve-secret"
-        case .allowList: return "--allow"
-        case .insecure: return "--insecure"
-        case .samples: return "--samples"
-        case .imagesPerPrompt: return "--images-per-prompt"
-        case .prompts: return "--prompts"
-        case .labels: return "--labels"
-        case .refinerStep: return "--refiner-step"
-        case .out: return "--out"
-        case .resume: return "--resume"
-        case .overwrite: return "--overwrite"
-        case .exportNPZ: return "--export-npz"
-        case .part: return "--part"
-        case .reference: return "--reference"
-        case .features: return "--features"
-        case .projectionDimension: return "--projection-dim"
-        case .maxMessageMB: return "--max-message-mb"
-        case .maxShardMB: return "--max-shard-mb"
-        case .maxInFlight: return "--max-in-flight"
-        case .audit: return "--audit"
-        case .progressInterval: return "--progress-interval"
-        }
-    }
-}
 
 extension RunSettingError {
     /// The one-line message the CLI prints: the settings as flags, with the fix a user types.

@@ -70,7 +70,7 @@ final class JournalTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("seed: journal has 1, this run has 2"), "\(e)")
         }
         XCTAssertThrowsError(try Journal.create(path, header: header())) {
-            XCTAssertTrue("\($0)".contains("--resume"), "\($0)")
+            XCTAssertEqual(($0 as? FlowError)?.settings, [.resume, .overwrite, .out], "\($0)")
         }
         XCTAssertThrowsError(try Journal.resume(path + ".missing", expected: header()))
     }

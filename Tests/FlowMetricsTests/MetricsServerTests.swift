@@ -1,4 +1,5 @@
 import FlowMetrics
+import FlowTensor
 import FlowTestSupport
 import XCTest
 
@@ -43,7 +44,7 @@ final class MetricsServerTests: XCTestCase {
         XCTAssertEqual(try MetricsAddress(parsing: "[::1]:9464", allowRemote: false).host, "::1")
         for remote in ["0.0.0.0:9", "10.0.0.1:9464", "[::]:9464", "example.org:9464", "127.0.0.1.nip.io:9"] {
             XCTAssertThrowsError(try MetricsAddress(parsing: remote, allowRemote: false), remote) { error in
-                XCTAssertTrue("\(error)".contains("--metrics-allow-remote"), "\(error)")
+                XCTAssertEqual((error as? FlowError)?.settings, [.metrics, .metricsAllowRemote], "\(error)")
             }
             XCTAssertNoThrow(try MetricsAddress(parsing: remote, allowRemote: true), remote)
         }

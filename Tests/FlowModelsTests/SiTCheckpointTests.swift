@@ -45,7 +45,7 @@ final class SiTCheckpointTests: XCTestCase {
         XCTAssertEqual(try SiTModel.load(dir + "/p.safetensors", heads: 3).config, pred)
         // Heads are not determined by the shapes for a non-standard width.
         XCTAssertThrowsError(try SiTModel.load(dir + "/p.safetensors")) { e in
-            XCTAssertTrue("\(e)".contains("--heads"), "\(e)")
+            XCTAssertEqual((e as? FlowError)?.settings, [.heads], "\(e)")
         }
         // Refiner without learn_sigma: 2C in, C out — unambiguous.
         let ref = SiTConfig(

@@ -27,7 +27,7 @@ final class AdaptiveProgramTests: XCTestCase {
             XCTAssertLessThan(err.time, 1)
             XCTAssertGreaterThan(err.time, 0)
             XCTAssertTrue(err.description.contains("sample 10"), err.description)
-            XCTAssertTrue(err.description.contains("--max-steps"), err.description)
+            XCTAssertTrue(err.description.contains("\(Setting.maxSteps)"), err.description)
         }
         // Tolerances far below float64 resolution: a large budget still runs out (rejected steps count).
         let tight = try program(maxSteps: 200, tolerance: 1e-300)

@@ -19,7 +19,7 @@ public enum Setting: String, CaseIterable, Sendable {
     // Adaptive sampling.
     case maxSteps, rtol, atol
     // Training.
-    case checkpoint, checkpointEvery, depth, width, data
+    case checkpoint, checkpointEvery, depth, width, data, categoryWeights, initFrom
 }
 
 extension Setting: CustomStringConvertible {

@@ -21,7 +21,7 @@ public enum PixArtWarmStart {
     /// Returns the `metadataKey` value.
     public static func load(
         _ path: String, config: PixArtConfig, params: [TrainableParameter], ema: EMA,
-        fixed: [(name: String, shape: [Int], buffer: Buffer)] = [], flag: String = "--init"
+        fixed: [(name: String, shape: [Int], buffer: Buffer)] = [], flag: Setting = .initFrom
     ) throws -> String {
         let f = try SafeTensors.load(path)
         guard let c = try PixArtConfig.fromMetadata(f.metadata, source: path) else {

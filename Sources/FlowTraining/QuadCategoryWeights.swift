@@ -41,23 +41,23 @@ public struct QuadCategoryWeights: Equatable, Sendable, CustomStringConvertible 
             let parts = item.split(separator: "=", omittingEmptySubsequences: false)
             let name = parts[0].trimmingCharacters(in: .whitespaces)
             guard parts.count == 2 else {
-                throw FlowError("--category-weights: '\(item)' is not NAME=WEIGHT; write e.g. two=3,count=2")
+                throw FlowError("\(.categoryWeights): '\(item)' is not NAME=WEIGHT; write e.g. two=3,count=2")
             }
             guard let i = QuadCategory.allCases.firstIndex(where: { $0.rawValue == name }) else {
-                throw FlowError("--category-weights: unknown category '\(name)'; use one of \(names)")
+                throw FlowError("\(.categoryWeights): unknown category '\(name)'; use one of \(names)")
             }
             guard seen.insert(name).inserted else {
-                throw FlowError("--category-weights: '\(name)' given twice; give each category once")
+                throw FlowError("\(.categoryWeights): '\(name)' given twice; give each category once")
             }
             let v = parts[1].trimmingCharacters(in: .whitespaces)
             guard let x = Int(v), x >= 0 else {
                 throw FlowError(
-                    "--category-weights: weight '\(v)' of \(name) is not a non-negative integer; write e.g. \(name)=2")
+                    "\(.categoryWeights): weight '\(v)' of \(name) is not a non-negative integer; write e.g. \(name)=2")
             }
             w[i] = x
         }
         guard w.contains(where: { $0 > 0 }) else {
-            throw FlowError("--category-weights: every weight is 0; give at least one category a weight > 0")
+            throw FlowError("\(.categoryWeights): every weight is 0; give at least one category a weight > 0")
         }
         weights = w
     }
@@ -89,7 +89,7 @@ public struct QuadCategoryWeights: Equatable, Sendable, CustomStringConvertible 
         do {
             return try QuadCategoryWeights(parsing: s)
         } catch {
-            throw FlowError("\(source): bad \(metadataKey) '\(s)'; start a new --checkpoint or fix the file")
+            throw FlowError("\(source): bad \(metadataKey) '\(s)'; start a new \(.checkpoint) or fix the file")
         }
     }
 

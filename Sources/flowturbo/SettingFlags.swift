@@ -8,6 +8,8 @@ extension Setting {
     /// The command-line flag of the setting.
     var flag: String {
         switch self {
+        case .categoryWeights: return "--category-weights"
+        case .initFrom: return "--init"
         case .out: return "--out"
         case .resume: return "--resume"
         case .overwrite: return "--overwrite"

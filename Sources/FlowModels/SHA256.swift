@@ -26,24 +26,8 @@ public enum SHA256 {
     /// The 32-byte digest of the file at `path`, read in `chunkBytes` pieces; the error names the path and the
     /// OS reason (missing, unreadable, a directory).
     public static func hash(file path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw FlowError("\(path): cannot open (\(String(cString: strerror(errno))))") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw FlowError("\(path): cannot stat (\(String(cString: strerror(errno))))") }
-        if (st.st_mode & S_IFMT) == S_IFDIR { throw FlowError("\(path): is a directory, expected a file") }
         var hasher = Crypto.SHA256()
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 64)
-        defer { buffer.deallocate() }
-        while true {
-            let n = read(fd, buffer.baseAddress!, chunkBytes)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FlowError("\(path): read failed (\(String(cString: strerror(errno))))")
-            }
-            if n == 0 { break }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-        }
+        try FileIO.forEachChunk(path, chunkBytes: chunkBytes) { hasher.update(bufferPointer: $0) }
         return Array(hasher.finalize())
     }
 

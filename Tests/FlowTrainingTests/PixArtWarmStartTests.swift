@@ -50,6 +50,16 @@ final class PixArtWarmStartTests: XCTestCase {
         return path
     }
 
+    /// A fresh refiner trainer (seed-3 init) against `predictor`, whose digest is recorded as "new".
+    func refinerTrainer(against predictor: PixArtWeights) throws -> QuadRefinerTrainer {
+        let w = PixArtWeights(config: QuadRefinerTrainerTests.config())
+        PixArtInit.official(w, seed: 3)
+        return try QuadRefinerTrainer(
+            weights: w, predictor: PixArtModel(weights: predictor, source: "new predictor"), predictorDigest: "new",
+            data: try QuadCanvasTests.data(), pool: QuadT2ITrainerTests.pool,
+            captions: QuadT2ITrainerTests.captions(), options: try QuadRefinerTrainerTests.trainer(steps: 2).options)
+    }
+
     func testRefinerWarmStartLoadsTheFileAndTrains() throws {
         let path = try refinerFile()
         let file = try SafeTensors.load(path)
@@ -57,12 +67,7 @@ final class PixArtWarmStartTests: XCTestCase {
         let newPred = PixArtWeights(config: QuadT2ITrainerTests.config())
         PixArtInit.official(newPred, seed: 21)
         newPred.randomize(seed: 22)
-        let w = PixArtWeights(config: QuadRefinerTrainerTests.config())
-        PixArtInit.official(w, seed: 3)
-        let t = try QuadRefinerTrainer(
-            weights: w, predictor: PixArtModel(weights: newPred, source: "new predictor"), predictorDigest: "new",
-            data: try QuadCanvasTests.data(), pool: QuadT2ITrainerTests.pool,
-            captions: QuadT2ITrainerTests.captions(), options: try QuadRefinerTrainerTests.trainer(steps: 2).options)
+        let t = try refinerTrainer(against: newPred)
         try t.warmStart(from: path)
         XCTAssertEqual(t.step, 0)
         XCTAssertEqual(t.adam.t, 0)
@@ -83,12 +88,7 @@ final class PixArtWarmStartTests: XCTestCase {
         // a checkpoint of the warm-started run keeps the record; resuming it restores it
         let cp = dir + "/r.ckpt"
         try t.saveCheckpoint(cp)
-        let w2 = PixArtWeights(config: QuadRefinerTrainerTests.config())
-        PixArtInit.official(w2, seed: 3)
-        let r = try QuadRefinerTrainer(
-            weights: w2, predictor: PixArtModel(weights: newPred, source: "new predictor"), predictorDigest: "new",
-            data: try QuadCanvasTests.data(), pool: QuadT2ITrainerTests.pool,
-            captions: QuadT2ITrainerTests.captions(), options: try QuadRefinerTrainerTests.trainer(steps: 2).options)
+        let r = try refinerTrainer(against: newPred)
         try r.resume(from: cp)
         XCTAssertEqual(r.initSource, expect)
         XCTAssertEqual(r.step, 1)

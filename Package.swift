@@ -104,6 +104,6 @@ let package = Package(
         .testTarget(name: "FlowTextTests", dependencies: ["FlowText", "FlowTensor"],
                     resources: [.copy("Fixtures")], swiftSettings: v5),
         .testTarget(name: "FlowAppTests", dependencies: ["FlowApp", "FlowCluster", "FlowTestSupport"], swiftSettings: v6),
-        .testTarget(name: "EndToEndTests", dependencies: ["FlowTensor", "FlowModels", "FlowProto", "FlowCluster", "FlowApp", "FlowTestSupport"], swiftSettings: v5),
+        .testTarget(name: "EndToEndTests", dependencies: ["FlowTensor", "FlowModels", "FlowSampler", "FlowProto", "FlowCluster", "FlowFuzz", "FlowApp", "FlowTestSupport"], swiftSettings: v5),
     ]
 )

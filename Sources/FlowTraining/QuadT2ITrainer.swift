@@ -191,34 +191,10 @@ public final class QuadT2ITrainer {
         return w
     }
 
-    /// Runs until `options.steps`, logging and checkpointing like `FlowMatchingTrainer.run`; returns the mean loss
+    /// Runs until `options.steps` (`runTrainingLoop`: progress lines, checkpoints); returns the mean loss
     /// of the last logging window.
     public func run(log: (String) -> Void) throws -> Double {
-        let start = Date()
-        let startStep = step
-        var window = 0.0
-        var wn = 0
-        var last = Double.nan
-        while step < options.steps {
-            window += trainStep()
-            wn += 1
-            if step % options.logEvery == 0 || step == options.steps {
-                last = window / Double(wn)
-                let el = Date().timeIntervalSince(start)
-                let done = max(step - startStep, 1)
-                let eta = Double(options.steps - step) * el / Double(done)
-                log(
-                    String(
-                        format: "step %d/%d  loss %.5f  %.1f samples/s  %.2f s/step", step, options.steps, last,
-                        Double(done * options.batch) / max(el, 1e-9), el / Double(done))
-                        + "  elapsed \(formatDuration(el))  ETA \(formatDuration(eta))")
-                window = 0
-                wn = 0
-            }
-            if let cp = options.checkpointPath, options.checkpointEvery > 0, step % options.checkpointEvery == 0 {
-                try saveCheckpoint(cp)
-            }
-        }
-        return last
+        try runTrainingLoop(
+            options: options, step: { step }, trainStep: { trainStep() }, save: { try saveCheckpoint($0) }, log: log)
     }
 }

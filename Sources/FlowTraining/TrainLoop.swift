@@ -175,40 +175,7 @@ public final class FlowMatchingTrainer {
     /// Runs until `options.steps`, logging a progress line to `log` and checkpointing; returns the mean
     /// loss of the last logging window.
     public func run(log: (String) -> Void) throws -> Double {
-        let start = Date()
-        let startStep = step
-        var window = 0.0
-        var wn = 0
-        var last = Double.nan
-        while step < options.steps {
-            window += trainStep()
-            wn += 1
-            if step % options.logEvery == 0 || step == options.steps {
-                last = window / Double(wn)
-                let el = Date().timeIntervalSince(start)
-                let done = step - startStep
-                let sps = Double(done * options.batch) / max(el, 1e-9)
-                let eta = Double(options.steps - step) * el / Double(max(done, 1))
-                log(
-                    String(
-                        format: "step %d/%d  loss %.5f  %.1f samples/s  %.2f s/step", step, options.steps,
-                        last, sps, el / Double(max(done, 1)))
-                        + "  elapsed \(formatDuration(el))  ETA \(formatDuration(eta))")
-                window = 0
-                wn = 0
-            }
-            if let cp = options.checkpointPath, options.checkpointEvery > 0, step % options.checkpointEvery == 0 {
-                try saveCheckpoint(cp)
-            }
-        }
-        return last
+        try runTrainingLoop(
+            options: options, step: { step }, trainStep: { trainStep() }, save: { try saveCheckpoint($0) }, log: log)
     }
-}
-
-/// "1h02m03s" / "4m05s" / "6s".
-public func formatDuration(_ s: Double) -> String {
-    let t = Int(s.rounded())
-    if t >= 3600 { return String(format: "%dh%02dm%02ds", t / 3600, (t / 60) % 60, t % 60) }
-    if t >= 60 { return String(format: "%dm%02ds", t / 60, t % 60) }
-    return "\(t)s"
 }

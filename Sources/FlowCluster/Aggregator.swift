@@ -221,21 +221,11 @@ public final class Aggregator {
         let npy = r.latents.withUnsafeBytes { NPY.encode(dtype: .float32, shape: [n] + sampleShape, body: $0) }
         let labels = r.labels.map { Int32(littleEndian: $0) }
         let labelBytes = labels.withUnsafeBytes { NPY.encode(dtype: .int32, shape: [n], body: $0) }
-        let meta: [String: Any] = [
-            "shard": shard, "first": range.lowerBound, "count": n, "worker": r.workerID,
-            "nfe": r.nfe.map { Int($0) }, "batch_seconds": r.batchSeconds,
-            "predictor_seconds": r.timings.predictorSeconds, "refiner_seconds": r.timings.refinerSeconds,
-            "solver_seconds": r.timings.solverSeconds, "total_seconds": r.timings.totalSeconds,
-            "text_encoder_seconds": r.timings.textEncoderSeconds,
-        ]
-        guard let json = try? JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys]) else {
-            count { $0.dropped += 1 }
-            return
-        }
+        let json = ShardMeta.encode(r, shard: shard, first: range.lowerBound, count: n)
         batch.append(
             Pending(
                 result: r, file: file, receivedUnixUs: receivedUnixUs,
-                entry: ShardLog.Entry(shard: shard, latents: npy, labels: labelBytes, json: Array(json))))
+                entry: ShardLog.Entry(shard: shard, latents: npy, labels: labelBytes, json: json)))
     }
 
     /// Longest believable duration of one shard or batch stage (a week); anything beyond is a malformed result.

@@ -10,8 +10,8 @@ import Foundation
 /// Files per shard, under `<out>/latents/`: `shard-NNNNNN.npy` (float32, `[count, …sampleShape]`),
 /// `shard-NNNNNN.labels.npy` (int32) and `shard-NNNNNN.json` (per-sample NFE, stage timings).
 /// Results are group-committed (`AggregatorCommit.swift`): a batch's files go into the shard log with one fsync
-/// (`ShardLog`), are then written in place (files 0600 in a 0700 directory) and only then reported, so a journaled
-/// shard is always on disk or restorable from the log. A result is written only when it
+/// (`ShardLog`) and are then reported; a `ShardMaterializer` thread writes the files themselves (0600 in a 0700
+/// directory) from sealed log segments, so a journaled shard is always on disk or restorable from the log. A result is written only when it
 /// answers a lease the coordinator issued for that shard: its lease id and secret token, and with CURVE the
 /// key of the lease's holder (`LeaseBook`); anything else is counted as forged and dropped before any other
 /// check. Results are then validated (index range, labels, byte count); invalid or undecodable messages
@@ -34,8 +34,11 @@ public final class Aggregator {
         public var predictorSeconds = 0.0, refinerSeconds = 0.0, solverSeconds = 0.0
         /// Latency histograms (per batch, per stage, per worker) and the completion timeline.
         public var latency = LatencyRecorder()
-        /// Group commits (one shard-log fsync each) and checkpoints (one `syncfs` each) this session.
+        /// Group commits (one shard-log fsync each) and checkpoints (log segments whose files were written and
+        /// synced, one `syncfs` each) this session.
         public var commitBatches = 0, checkpoints = 0
+        /// Shard files the materializer wrote this session, and its wall-clock seconds (off the commit path).
+        public var shardFiles = 0, shardFileSeconds = 0.0
     }
 
     private let context: ZMQContext
@@ -98,9 +101,14 @@ public final class Aggregator {
 
     /// Snapshot of the counters.
     public var stats: Stats {
+        let m = shardLog.materializer.stats
         lock.lock()
-        defer { lock.unlock() }
-        return _stats
+        var s = _stats
+        lock.unlock()
+        s.checkpoints = m.segments
+        s.shardFiles = m.files
+        s.shardFileSeconds = m.seconds
+        return s
     }
 
     /// Starts the receive thread (the commit PUSH socket connects to the coordinator's inproc PULL,

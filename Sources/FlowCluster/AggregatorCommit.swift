@@ -3,7 +3,7 @@ import FlowStats
 import FlowTensor
 import Foundation
 
-/// Group commit of shard results: one shard-log fsync for a batch instead of three fsyncs per shard.
+/// Group commit of shard results: one shard-log fsync for a batch instead of three fsyncs and three files per shard.
 extension Aggregator {
     /// Most results in one group commit.
     public static let maxBatchShards = 1024
@@ -20,9 +20,8 @@ extension Aggregator {
         var entry: ShardLog.Entry
     }
 
-    /// Makes `batch` durable (one shard-log append + fdatasync), writes each shard's files in place (no fsync: the
-    /// log holds them until the next checkpoint), then reports the shards to the coordinator, whose journal line
-    /// is the commit point.
+    /// Makes `batch` durable (one shard-log append + fdatasync) and reports the shards to the coordinator, whose
+    /// journal line is the commit point. The shard files are written later from the log (`ShardMaterializer`).
     func commit(_ batch: [Pending], push: ZMQSocket) {
         guard !batch.isEmpty else { return }
         do {
@@ -32,19 +31,15 @@ extension Aggregator {
             return
         }
         for p in batch {
-            let base = outDir + "/" + String(p.file.dropLast(4))
+            var c = Flowturbo_V1_ShardCommitted()
+            c.shardID = UInt64(p.entry.shard)
+            c.leaseID = p.result.leaseID
+            c.file = p.file
+            c.checksum = CRC32.hex(p.entry.latents)
+            c.workerID = p.result.workerID
+            var out = Flowturbo_V1_Envelope()
+            out.committed = c
             do {
-                try PrivateFiles.replace(base + ".labels.npy", p.entry.labels, sync: false)
-                try PrivateFiles.replace(base + ".json", p.entry.json, sync: false)
-                try PrivateFiles.replace(outDir + "/" + p.file, p.entry.latents, sync: false)
-                var c = Flowturbo_V1_ShardCommitted()
-                c.shardID = UInt64(p.entry.shard)
-                c.leaseID = p.result.leaseID
-                c.file = p.file
-                c.checksum = CRC32.hex(p.entry.latents)
-                c.workerID = p.result.workerID
-                var out = Flowturbo_V1_Envelope()
-                out.committed = c
                 try push.send(try out.serializedBytes())
             } catch {
                 fail(p, error, push: push)
@@ -56,14 +51,6 @@ extension Aggregator {
             lock.unlock()
         }
         count { $0.commitBatches += 1 }
-        if shardLog.size >= ShardLog.checkpointBytes {
-            do {
-                try shardLog.checkpoint()
-                count { $0.checkpoints += 1 }
-            } catch {
-                FileHandle.standardError.write(Data("aggregator: \(error); the shard log is kept\n".utf8))
-            }
-        }
     }
 
     /// Nothing was journaled for this shard; stops the run with a clear error (a full disk does not get better by

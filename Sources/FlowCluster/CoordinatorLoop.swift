@@ -62,8 +62,8 @@ extension Coordinator {
         for id in scheduler.liveRoutes { send(bye, to: id) }
         var summary = scheduler.summary
         summary.completed = scheduler.allDone
+        aggregator.stop()  // waits until every shard file is written and durable
         summary.elapsedSeconds = Date().timeIntervalSince(started)
-        aggregator.stop()
         summary.aggregator = aggregator.stats
         summary.authRejected = authenticator?.stats.rejected ?? 0
         if let counts = audit?.counts { (summary.auditConfirmed, summary.auditConflicts) = counts }

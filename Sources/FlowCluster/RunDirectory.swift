@@ -155,6 +155,7 @@ public enum RunDirectory {
             let base = String(Aggregator.latentsFile(shard: id).dropLast(4))
             for suffix in [".npy", ".labels.npy", ".json"] where unlink(dir + "/" + base + suffix) == 0 { removed += 1 }
         }
+        for log in ShardLog.segments(outDir: dir) where unlink(log) == 0 { removed += 1 }
         rmdir(latentsPath(dir))  // only if now empty
         for name in topLevelFiles where unlink(dir + "/" + name) == 0 { removed += 1 }
         return removed

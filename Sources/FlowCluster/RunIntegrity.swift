@@ -30,11 +30,14 @@ public enum RunIntegrity {
         public var shardCount: Int
         /// Records for a shard already recorded (harmless; dropped by a repair).
         public var duplicateRecords: Int
+        /// Committed shards whose files are not written yet but whose shard-log record matches the journal (a run
+        /// stopped by a crash, or still running): `--resume` restores them without computing them again.
+        public var pendingInLog: [Int] = []
         /// Samples in intact shards.
         public var samplesIntact: Int { intact.reduce(0) { $0 + $1.count } }
         /// Every sample of the run (of a part run: every shard of its part) is in an intact shard.
         public var complete: Bool {
-            guard damaged.isEmpty else { return false }
+            guard damaged.isEmpty, pendingInLog.isEmpty else { return false }
             if let text = header.part {
                 guard let part = try? RunPart(parsing: text) else { return false }
                 return Set(intact.map { $0.shard }) == Set(part.shards(of: shardCount))
@@ -110,9 +113,20 @@ public enum RunIntegrity {
             }
         }
         intact.sort { $0.first < $1.first }
+        // A run that stopped (or is running) before writing its newest shard files: they are in the shard log.
+        var pending: [Int] = []
+        if !damaged.isEmpty {
+            let logged = ShardLog.loggedChecksums(outDir: outDir)
+            let journaled = Dictionary(commits.map { ($0.shard, $0.checksum) }, uniquingKeysWith: { a, _ in a })
+            damaged.removeAll { d in
+                guard let c = logged[d.shard], c == journaled[d.shard] else { return false }
+                pending.append(d.shard)
+                return true
+            }
+        }
         return Result(
             header: h, intact: intact, damaged: damaged, shardCount: layout.count,
-            duplicateRecords: duplicates)
+            duplicateRecords: duplicates, pendingInLog: pending.sorted())
     }
 
     /// Why commit `c` cannot be used, or nil when it is intact.
@@ -164,6 +178,8 @@ public enum RunIntegrity {
         guard FileIO.exists(path), let (header, commits, _, _) = try? Journal.read(path),
             expected.firstDifference(from: header) == nil
         else { return [] }
+        // Shards still in the shard log (a crash before their files were written) are restored first, not recomputed.
+        try ShardLog.recover(outDir: outDir)
         let r = check(outDir: outDir, header: header, commits: commits)
         guard !r.damaged.isEmpty || r.duplicateRecords > 0 else { return [] }
         try Journal.rewrite(path, header: header, commits: r.intact)

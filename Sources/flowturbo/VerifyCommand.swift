@@ -12,14 +12,18 @@ struct VerifyCommand: ParsableCommand {
         discussion: """
             Exit status: 0 = every sample (of a `--part I/N` run: every shard of the part) is in an intact shard;
             1 = damaged or missing shards (rerun the run with --resume to compute them again, bit-identically);
-            2 = no damage, but the run is not finished.
+            2 = no damage, but the run is not finished (shards still to compute, or committed shards still in the
+            shard log after a crash: --resume restores those without computing them).
             """)
 
     @Argument(help: "Run directory (the --out of `flowturbo run` or `flowturbo coordinator`).")
     var dir: String?
     @Option(help: "Run directory (same as the argument).")
     var out: String?
-    @Flag(help: "Print one JSON object (complete, samples, samples_intact, shards, intact_shards, damaged).")
+    @Flag(
+        help:
+            "Print one JSON object (complete, samples, samples_intact, shards, intact_shards, pending_in_log, damaged)."
+    )
     var json = false
 
     func validate() throws {
@@ -42,6 +46,7 @@ struct VerifyCommand: ParsableCommand {
             let obj: [String: Any] = [
                 "complete": r.complete, "samples": r.header.samples, "samples_intact": r.samplesIntact,
                 "shards": r.shardCount, "intact_shards": r.intact.count, "running": busy,
+                "pending_in_log": r.pendingInLog.count,
                 "damaged": r.damaged.map {
                     ["shard": $0.shard, "file": $0.file, "reason": $0.reason] as [String: Any]
                 },
@@ -50,6 +55,14 @@ struct VerifyCommand: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         } else {
             for x in r.damaged { print("damaged  shard \(x.shard) (\(x.file)): \(x.reason)") }
+            if !r.pendingInLog.isEmpty {
+                print(
+                    "pending  \(r.pendingInLog.count) committed shard(s) are still in the shard log (latents/*.wal), "
+                        + (busy
+                            ? "their files not written yet"
+                            : "their files not written before the run stopped: "
+                                + "rerun the same command with --resume to restore them (no recompute)"))
+            }
             if busy { print("note: a run holds the lock on \(d) and is still writing") }
             print(
                 "\(r.intact.count) of \(r.shardCount) shards intact, \(r.damaged.count) damaged; "

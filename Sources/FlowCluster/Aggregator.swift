@@ -139,9 +139,13 @@ public final class Aggregator {
             var batch: [Pending] = []
             defer { commit(batch, push: push) }
             do {
-                let ready = try ZMQPoll.readable([pipe, pull], timeoutMs: -1)
+                // Woken at least once a second so that an idle run's last shard files appear (`sealIfOld`).
+                let ready = try ZMQPoll.readable([pipe, pull], timeoutMs: 1000)
                 if ready[0] && ZMQActor.terminated(pipe) { return }
-                guard ready[1] else { continue }
+                guard ready[1] else {
+                    try shardLog.sealIfOld()
+                    continue
+                }
                 let opened = DispatchTime.now().uptimeNanoseconds
                 while batch.count < Aggregator.maxBatchShards,
                     DispatchTime.now().uptimeNanoseconds - opened < UInt64(Aggregator.maxBatchMilliseconds) * 1_000_000,

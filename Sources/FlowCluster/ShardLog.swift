@@ -40,7 +40,8 @@ public final class ShardLog {
 
     /// An open segment is sealed and its files written once it holds this many bytes…
     public static let segmentBytes = 16 << 20
-    /// … or is this old (so files appear within seconds during a long run).
+    /// … or is this old (so files appear within seconds during a long run; the aggregator also seals an idle
+    /// segment this old, `sealIfOld`).
     public static let segmentSeconds = 2.0
     static let magic: [UInt8] = Array("FTW1".utf8)
     static let headerBytes = 4 + 8 * 4
@@ -156,7 +157,15 @@ public final class ShardLog {
         }
         size += bytes.count
         open += entries
-        if size >= ShardLog.segmentBytes || ShardLog.now() - openedAt >= ShardLog.segmentSeconds { try seal() }
+        if size >= ShardLog.segmentBytes { try seal() } else { try sealIfOld() }
+    }
+
+    /// Seals the open segment when it is at least `maxAge` seconds old (returns whether it did).
+    @discardableResult
+    func sealIfOld(maxAge: Double = ShardLog.segmentSeconds) throws -> Bool {
+        guard fd >= 0, ShardLog.now() - openedAt >= maxAge else { return false }
+        try seal()
+        return true
     }
 
     /// Closes the open segment under its sealed name and queues its files for the materializer.

@@ -161,6 +161,21 @@ final class ShardLogSegmentTests: XCTestCase {
         XCTAssertEqual(ShardLog.segments(outDir: run), [])
     }
 
+    func testAnIdleSegmentIsSealedOnceOldAndItsFilesAppear() throws {
+        let run = try tempRun()
+        let log = ShardLog(outDir: run)
+        let e = entry(5, rows: 2)
+        try log.append([e])
+        XCTAssertFalse(try log.sealIfOld(maxAge: 60), "young: stays open")
+        XCTAssertEqual(ShardLog.segments(outDir: run), [ShardLog.path(outDir: run)])
+        usleep(20_000)
+        XCTAssertTrue(try log.sealIfOld(maxAge: 0.01))
+        XCTAssertFalse(try log.sealIfOld(maxAge: 0), "nothing open")
+        try log.materializer.drain()
+        XCTAssertEqual(files(run, 5), [e.latents, e.labels, e.json])
+        XCTAssertEqual(ShardLog.segments(outDir: run), [])
+    }
+
     func testSealedSegmentsContinueTheNumbering() throws {
         let run = try tempRun()
         try FileIO.writeAtomically(run + "/latents/shards-000007.wal", [UInt8]())

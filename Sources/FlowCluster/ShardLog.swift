@@ -36,6 +36,12 @@ public final class ShardLog {
             self.labels = labels
             self.json = json
         }
+
+        /// Where each of the three files goes in run directory `outDir`, with its bytes.
+        func files(outDir: String) -> [(path: String, bytes: [UInt8])] {
+            let base = outDir + "/" + String(Aggregator.latentsFile(shard: shard).dropLast(4))
+            return [(base + ".npy", latents), (base + ".labels.npy", labels), (base + ".json", json)]
+        }
     }
 
     /// An open segment is sealed and its files written once it holds this many bytes…
@@ -203,6 +209,14 @@ public final class ShardLog {
         return unsafeBitCast(sym, to: SyncFS.self)(fd)
     }
 
+    /// `syncfs` of the filesystem holding `path` (a directory).
+    static func syncFilesystem(containing path: String) throws {
+        let fd = Glibc.open(path, O_RDONLY)
+        guard fd >= 0 else { throw FlowError("\(path): cannot open (\(String(cString: strerror(errno))))") }
+        defer { Glibc.close(fd) }
+        guard syncFilesystem(fd) == 0 else { throw FlowError("syncfs failed (\(String(cString: strerror(errno))))") }
+    }
+
     static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
         var done = 0
         while done < bytes.count {
@@ -216,18 +230,22 @@ public final class ShardLog {
         }
     }
 
+    /// Every intact record of every log segment of `outDir`, oldest first, each segment read by `read`.
+    static func records(outDir: String, read: (String) throws -> [UInt8] = FileIO.read) rethrows -> [Entry] {
+        try segments(outDir: outDir).flatMap { decode(try read($0)) }
+    }
+
     /// CRC-32 (hex) of the latents of every shard in the log segments of `outDir` (the latest record wins).
     public static func loggedChecksums(outDir: String) -> [Int: String] {
         var out: [Int: String] = [:]
-        for log in segments(outDir: outDir) {
-            for e in decode((try? FileIO.read(log)) ?? []) { out[e.shard] = CRC32.hex(e.latents) }
-        }
+        for e in records(outDir: outDir, read: { (try? FileIO.read($0)) ?? [] }) { out[e.shard] = CRC32.hex(e.latents) }
         return out
     }
 
-    /// After a crash: rewrites (durably) the files of every journaled shard whose record (in any segment, the latest
-    /// wins) matches the journaled checksum but whose files on disk differ, then removes the segments. Records of shards without a journal line were
-    /// never committed and are dropped (those shards are computed again). Returns the shards restored.
+    /// After a crash: rewrites (durably) the files of every journaled shard whose record (in any segment, the
+    /// latest wins) matches the journaled checksum but whose files on disk differ, then removes the segments.
+    /// Records of shards without a journal line were never committed and are dropped (those shards are computed
+    /// again). Returns the shards restored.
     @discardableResult
     public static func recover(outDir: String) throws -> [Int] {
         let logs = segments(outDir: outDir)
@@ -235,23 +253,16 @@ public final class ShardLog {
         let (_, commits, _, _) = try Journal.read(outDir + "/journal.log")
         let want = Dictionary(commits.map { ($0.shard, $0.checksum) }, uniquingKeysWith: { a, _ in a })
         var latest: [Int: Entry] = [:]
-        for log in logs {
-            for e in decode(try FileIO.read(log)) where want[e.shard] == CRC32.hex(e.latents) { latest[e.shard] = e }
-        }
+        for e in try records(outDir: outDir) where want[e.shard] == CRC32.hex(e.latents) { latest[e.shard] = e }
         var restored: [Int] = []
         for (shard, e) in latest.sorted(by: { $0.key < $1.key }) {
-            let base = outDir + "/" + String(Aggregator.latentsFile(shard: shard).dropLast(4))
-            let files = [(".npy", e.latents), (".labels.npy", e.labels), (".json", e.json)]
-            guard files.contains(where: { (try? FileIO.read(base + $0.0)) != $0.1 }) else { continue }
-            for (suffix, bytes) in files { try PrivateFiles.replace(base + suffix, bytes, sync: true) }
+            let files = e.files(outDir: outDir)
+            guard files.contains(where: { (try? FileIO.read($0.path)) != $0.bytes }) else { continue }
+            for f in files { try PrivateFiles.replace(f.path, f.bytes, sync: true) }
             restored.append(shard)
         }
         if !restored.isEmpty { FileIO.syncDirectory(of: logs[0]) }
-        let dfd = Glibc.open(outDir, O_RDONLY)
-        if dfd >= 0 {
-            _ = syncFilesystem(dfd)
-            Glibc.close(dfd)
-        }
+        try? syncFilesystem(containing: outDir)
         for log in logs { unlink(log) }
         FileIO.syncDirectory(of: logs[0])
         return restored

@@ -108,17 +108,11 @@ final class ShardMaterializer: @unchecked Sendable {
     /// Writes a segment's files, makes them durable, removes the segment.
     private func apply(_ s: Segment) throws {
         for e in s.entries {
-            let base = outDir + "/" + String(Aggregator.latentsFile(shard: e.shard).dropLast(4))
-            try FileIO.writeFile(base + ".labels.npy", e.labels, permissions: 0o600, durable: false)
-            try FileIO.writeFile(base + ".json", e.json, permissions: 0o600, durable: false)
-            try FileIO.writeFile(base + ".npy", e.latents, permissions: 0o600, durable: false)
+            for f in e.files(outDir: outDir) {
+                try FileIO.writeFile(f.path, f.bytes, permissions: 0o600, durable: false)
+            }
         }
-        let fd = open(outDir + "/latents", O_RDONLY)
-        guard fd >= 0 else { throw FlowError("\(outDir)/latents: cannot open (\(String(cString: strerror(errno))))") }
-        defer { close(fd) }
-        guard ShardLog.syncFilesystem(fd) == 0 else {
-            throw FlowError("syncfs failed (\(String(cString: strerror(errno))))")
-        }
+        try ShardLog.syncFilesystem(containing: outDir + "/latents")
         unlink(s.path)
         FileIO.syncDirectory(of: s.path)
     }
